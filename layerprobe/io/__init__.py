@@ -1,0 +1,1 @@
+"""Reading and writing: audio (:mod:`.audio`), time alignments (:mod:`.alignments`)."""
