@@ -1,0 +1,295 @@
+"""The ``layerprobe`` command line: a click group whose commands are thin wrappers over the library.
+
+Errors the user can cause are printed as one line (``layerprobe: error: FILE: problem``) with a
+non-zero exit status and no traceback; ``-v`` adds the traceback.  Exit statuses: 1 for bad input
+or a failed step, 2 for a bad command line, 3 for an internal error (a bug: please report it),
+130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from layerprobe import __version__
+from layerprobe.errors import LayerprobeError
+
+log = logging.getLogger("layerprobe")
+
+EXIT_INPUT, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 1, 2, 3, 130
+
+#: Set by the group's -v/--verbose; read by :func:`main` to decide whether to show tracebacks.
+_verbosity = 0
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "--version", prog_name="layerprobe")
+@click.option("-v", "--verbose", count=True, help="More messages; -v also shows tracebacks, -vv debug messages.")
+def cli(verbose: int) -> None:
+    """layerprobe: what does each layer of a self-supervised speech model know?
+
+    Make or read a corpus with time alignments, draw reproducible data-sample sets from it, and
+    (in the commands to come) extract every layer once and run the layer-wise analyses.
+
+    \b
+    Start with the demo, which works offline:
+      layerprobe demo
+    """
+    global _verbosity
+    _verbosity = verbose
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(format="layerprobe: %(message)s", level=level, force=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# corpus
+
+
+@cli.group(context_settings=CONTEXT_SETTINGS)
+def corpus() -> None:
+    """Make, align and inspect corpora.
+
+    \b
+    Examples:
+      layerprobe corpus synth --out synth --n 200 --seed 0
+      layerprobe corpus align clips/ --transcripts clips/transcripts.txt --out clips-aligned/
+      layerprobe corpus info synth
+    """
+
+
+def _corpus_options(func):
+    """The options that say how to open a corpus directory (shared by the commands that read one)."""
+    func = click.option(
+        "--corpus-name", default=None, help="Name used in output paths (default: the directory's name)."
+    )(func)
+    func = click.option(
+        "--alignments",
+        type=click.Path(exists=True, file_okay=False, path_type=Path),
+        default=None,
+        help="LibriSpeech: directory of the alignment TextGrids (split/speaker/chapter/utt.TextGrid).",
+    )(func)
+    func = click.option(
+        "--format",
+        "corpus_format",
+        type=click.Choice(["auto", "librispeech", "timit", "folder"]),
+        default="auto",
+        show_default=True,
+        help="Layout of the corpus directory.",
+    )(func)
+    return func
+
+
+def _open_corpus(path: Path, corpus_format: str, corpus_name: str | None, alignments: Path | None):
+    from layerprobe.data.corpora import open_corpus
+
+    return open_corpus(path, format=corpus_format, name=corpus_name, alignments=alignments)
+
+
+@corpus.command("info", context_settings=CONTEXT_SETTINGS)
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@_corpus_options
+def corpus_info(path: Path, corpus_format: str, corpus_name: str | None, alignments: Path | None) -> None:
+    """Show a corpus's layout, splits, utterance counts, hours and alignment coverage.
+
+    \b
+    Example:
+      layerprobe corpus info /data/LibriSpeech --alignments /data/librispeech_alignments
+    """
+    from layerprobe.data.corpora import format_seconds, summarize_split
+
+    handle = _open_corpus(path, corpus_format, corpus_name, alignments)
+    splits = handle.splits()
+    click.echo(f"{handle.name}: {handle.format} corpus at {handle.root}")
+    if not splits:
+        click.echo("  no splits with audio")
+    for split in splits:
+        summary = summarize_split(handle, split)
+        click.echo(
+            f"  {split}: {summary.n_utterances} utterances, {format_seconds(summary.seconds)}, "
+            f"{summary.n_aligned} with alignments, {summary.n_transcribed} with transcripts"
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# sample
+
+
+@cli.command("sample", context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "--corpus",
+    "corpus_path",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Corpus directory.",
+)
+@click.option("--split", required=True, help="Split to sample (e.g. train, dev-clean, test).")
+@click.option("--span", required=True, type=click.Choice(["frame", "phone", "word"]), help="What is sampled.")
+@click.option("--sample", "sample_id", type=click.IntRange(min=0), default=1, show_default=True, help="Sample id k.")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Seed of the draw [default: the sample id].")
+@click.option(
+    "--role",
+    type=click.Choice(["auto", "train", "eval"]),
+    default="auto",
+    show_default=True,
+    help="Which published counts apply; auto: train when the split's name contains 'train'.",
+)
+@click.option("--n-utterances", type=click.IntRange(min=1), default=None, help="Frame span: utterances [500].")
+@click.option("--n-labels", type=click.IntRange(min=1), default=None, help="Keep the N most frequent labels [word: 500].")
+@click.option("--min-per-label", type=click.IntRange(min=1), default=None, help="Fewest instances per label.")
+@click.option("--max-per-label", type=click.IntRange(min=1), default=None, help="Most instances per label.")
+@click.option(
+    "--labels-from",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Use the labels of this manifest (or text file, one per line), e.g. the training sample's words.",
+)
+@click.option(
+    "--max-subset-duration",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10_000.0,
+    show_default=True,
+    help="Seconds of audio per subset (subsets are extracted in parallel).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("data_samples"),
+    show_default=True,
+    help="Directory of data-sample sets; the manifest goes to OUT/<corpus>/<split>_<span>_sample<k>.json.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace an existing manifest that differs.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars (on a terminal).")
+@_corpus_options
+def sample_command(
+    corpus_path: Path,
+    split: str,
+    span: str,
+    sample_id: int,
+    seed: int | None,
+    role: str,
+    n_utterances: int | None,
+    n_labels: int | None,
+    min_per_label: int | None,
+    max_per_label: int | None,
+    labels_from: Path | None,
+    max_subset_duration: float,
+    out: Path,
+    overwrite: bool,
+    progress: bool,
+    corpus_format: str,
+    corpus_name: str | None,
+    alignments: Path | None,
+) -> None:
+    """Draw a reproducible data-sample set (utterances or phone/word segments) from a corpus split.
+
+    The counts follow the layer-wise analysis papers (500 utterances; 3000-7000 training instances
+    per phone, 200 for evaluation; the 500 most frequent words with 600-1200 training instances, 15
+    for evaluation); the options change them.  Same corpus, options and seed: same file, byte for byte.
+
+    \b
+    Examples:
+      layerprobe sample --corpus synth --split train --span phone --sample 1 --min-per-label 20 --max-per-label 50
+      layerprobe sample --corpus /data/LibriSpeech --alignments /data/ls_alignments \\
+          --split dev-clean --span word --labels-from data_samples/LibriSpeech/train-clean-100_word_sample1.json
+    """
+    from layerprobe.data.samples import SamplingRule, default_role, draw_sample, manifest_path, read_label_list, write_manifest
+
+    handle = _open_corpus(corpus_path, corpus_format, corpus_name, alignments)
+    chosen_role = default_role(split) if role == "auto" else role
+    rule = SamplingRule.default(
+        span,
+        chosen_role,
+        n_utterances=n_utterances,
+        n_labels=n_labels,
+        min_per_label=min_per_label,
+        max_per_label=max_per_label,
+        max_subset_duration_s=max_subset_duration,
+    )
+    labels = read_label_list(labels_from) if labels_from is not None else None
+    manifest = draw_sample(handle, split, span=span, sample=sample_id, seed=seed, rule=rule, labels=labels, progress=progress)
+    path = write_manifest(manifest, manifest_path(out, handle.name, split, span, sample_id), overwrite=overwrite)
+    click.echo(f"{manifest.describe()} -> {path}")
+
+
+# --------------------------------------------------------------------------------------------------
+# demo
+
+
+@cli.command("demo", context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("layerprobe-demo"),
+    show_default=True,
+    help="Directory for everything the demo writes.",
+)
+@click.option("--n", "n_utterances", type=click.IntRange(min=10), default=60, show_default=True, help="Utterances to synthesize.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the corpus and samples.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars (on a terminal).")
+def demo_command(out: Path, n_utterances: int, seed: int, progress: bool) -> None:
+    """Run the pipeline offline on a synthesized corpus and say what each step did.
+
+    Steps so far: synthesize an English corpus with eSpeak NG (exact phone and word timings), then
+    draw frame, phone and word data-sample sets from its training split.  Extraction and the
+    analyses join the demo as they arrive.
+
+    \b
+    Example:
+      layerprobe demo --out layerprobe-demo
+    """
+    from layerprobe.demo import run_demo
+
+    for line in run_demo(out, n_utterances=n_utterances, seed=seed, progress=progress):
+        click.echo(line)
+
+
+# --------------------------------------------------------------------------------------------------
+# entry point
+
+
+def _command_path(exc: click.ClickException) -> str:
+    ctx = getattr(exc, "ctx", None)
+    return ctx.command_path if ctx is not None else "layerprobe"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; turn every error into one line on stderr and an exit status."""
+    try:
+        result = cli.main(args=argv, prog_name="layerprobe", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("layerprobe: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except KeyboardInterrupt:
+        click.echo("layerprobe: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        hint = f" (see '{_command_path(exc)} --help')" if isinstance(exc, click.UsageError) else ""
+        message = " ".join(exc.format_message().split())
+        click.echo(f"{_command_path(exc)}: error: {message}{hint}", err=True)
+        sys.exit(exc.exit_code)
+    except LayerprobeError as exc:
+        if _verbosity:
+            traceback.print_exc()
+        click.echo(f"layerprobe: error: {exc}", err=True)
+        sys.exit(EXIT_INPUT)
+    except BrokenPipeError:
+        sys.exit(EXIT_INPUT)
+    except Exception as exc:  # a bug: still one line unless -v, but say it is ours
+        if _verbosity:
+            traceback.print_exc()
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        click.echo(
+            f"layerprobe: internal error: {type(exc).__name__}: {message} (rerun with -v for the traceback; please report it)",
+            err=True,
+        )
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(result if isinstance(result, int) else 0)
+
+
+__all__ = ["cli", "main"]
