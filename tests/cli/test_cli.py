@@ -1,0 +1,113 @@
+"""The command line: help with examples, one-line errors with exit statuses, and the sample command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from layerprobe import __version__
+from layerprobe.cli import cli, main
+from layerprobe.testing.corpora import make_folder_corpus
+
+COMMANDS = [["sample"], ["demo"], ["corpus"], ["corpus", "info"]]
+
+
+def run(argv, capsys):
+    """Run the CLI in-process; return (exit status, stdout, stderr)."""
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    out = capsys.readouterr()
+    return caught.value.code, out.out, out.err
+
+
+def test_version(capsys):
+    code, out, _ = run(["--version"], capsys)
+    assert code == 0 and out.strip() == f"layerprobe, version {__version__}"
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_command_help_shows_an_example(command, capsys):
+    code, out, _ = run([*command, "--help"], capsys)
+    assert code == 0
+    assert "Example" in out and "layerprobe " in out.split("Example", 1)[1]
+
+
+def test_every_command_is_covered_by_the_help_test():
+    names = {name for name in cli.commands} | {f"corpus {name}" for name in cli.commands["corpus"].commands}
+    assert names <= {" ".join(c) for c in COMMANDS} | {"corpus synth", "corpus align"}
+
+
+@pytest.fixture()
+def corpus_dir(tmp_path):
+    make_folder_corpus(tmp_path / "mini", splits=("train",), per_split=5)
+    return tmp_path / "mini"
+
+
+def test_sample_writes_a_manifest_and_reruns_identically(corpus_dir, tmp_path, capsys):
+    argv = ["sample", "--corpus", str(corpus_dir), "--split", "train", "--span", "phone", "--min-per-label", "1",
+            "--max-per-label", "3", "--out", str(tmp_path / "ds"), "--no-progress"]  # fmt: skip
+    code, out, err = run(argv, capsys)
+    path = tmp_path / "ds" / "mini" / "train_phone_sample1.json"
+    assert code == 0 and err == ""
+    assert out.startswith("mini train phone sample 1 (seed 1): ") and out.rstrip().endswith(str(path))
+    first = path.read_bytes()
+    assert json.loads(first)["span"] == "phone"
+    assert run(argv, capsys)[0] == 0
+    assert path.read_bytes() == first
+    code, _, err = run([*argv, "--seed", "5"], capsys)
+    assert code == 1 and "exists with a different sample; pass --overwrite" in err
+    assert run([*argv, "--seed", "5", "--overwrite"], capsys)[0] == 0
+    assert path.read_bytes() != first
+
+
+@pytest.mark.parametrize(
+    "extra, status, fragment",
+    [
+        (["--span", "syllable"], 2, "Invalid value for '--span': 'syllable' is not one of 'frame', 'phone', 'word'"),
+        (["--span", "phone", "--min-per-label", "0"], 2, "Invalid value for '--min-per-label'"),
+        (["--span", "phone", "--split", "nope"], 1, "has no split 'nope' (splits: train)"),
+        (["--span", "phone", "--min-per-label", "5", "--max-per-label", "2"], 1, "--min-per-label (5) is larger than --max-per-label (2)"),
+    ],
+)
+def test_bad_options_are_one_line(corpus_dir, tmp_path, capsys, extra, status, fragment):
+    argv = ["sample", "--corpus", str(corpus_dir), "--split", "train", "--out", str(tmp_path / "ds"), *extra]
+    code, out, err = run(argv, capsys)
+    assert code == status
+    assert fragment in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "ds").exists() or not any((tmp_path / "ds").rglob("*.json"))
+
+
+def test_missing_corpus_directory(tmp_path, capsys):
+    code, _, err = run(["sample", "--corpus", str(tmp_path / "none"), "--split", "x", "--span", "frame"], capsys)
+    assert code == 2 and f"Directory '{tmp_path / 'none'}' does not exist" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_bad_alignment_names_the_file_and_verbose_shows_the_traceback(corpus_dir, tmp_path, capsys):
+    bad = corpus_dir / "train" / "train-002.TextGrid"
+    bad.write_text("File type = \"ooTextFile\"\nnonsense\n")
+    argv = ["sample", "--corpus", str(corpus_dir), "--split", "train", "--span", "word", "--out", str(tmp_path / "ds")]
+    code, _, err = run(argv, capsys)
+    assert code == 1
+    assert err.startswith(f"layerprobe: error: {bad}: not a readable TextGrid")
+    assert len(err.strip().splitlines()) == 1
+    code, _, err = run(["-v", *argv], capsys)
+    assert code == 1 and "Traceback" in err and err.strip().splitlines()[-1].startswith("layerprobe: error:")
+
+
+def test_corpus_info(corpus_dir, capsys):
+    code, out, _ = run(["corpus", "info", str(corpus_dir)], capsys)
+    assert code == 0
+    assert out.splitlines()[0] == f"mini: folder corpus at {corpus_dir.resolve()}"
+    assert out.splitlines()[1].startswith("  train: 5 utterances, ") and "5 with alignments, 5 with transcripts" in out
+
+
+def test_installed_console_script_runs():
+    result = subprocess.run(["layerprobe", "--version"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and __version__ in result.stdout
+    result = subprocess.run([sys.executable, "-m", "layerprobe", "sample", "--span", "x"], capture_output=True, text=True, check=False)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
