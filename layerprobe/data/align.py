@@ -1,0 +1,911 @@
+"""Forced alignment with PocketSphinx: word and phone boundaries for audio that has only transcripts.
+
+``layerprobe corpus align`` turns a folder of recordings plus their transcripts into the
+folder-of-wav+TextGrid corpus the rest of layerprobe reads.  The pieces:
+
+* :func:`read_transcripts` reads a transcripts file (``utt_id text...`` per line, the layout of
+  LibriSpeech's ``*.trans.txt``); :func:`normalize_transcript` turns text into dictionary words.
+* :class:`ForcedAligner` aligns one waveform to its words with PocketSphinx's US English acoustic
+  model and CMU dictionary, and returns an :class:`~layerprobe.io.alignments.Alignment` whose
+  phones are ARPAbet-39 classes.  Words missing from the dictionary follow an OOV policy:
+  ``"g2p"`` pronounces them with eSpeak NG, ``"skip"`` leaves the utterance unaligned and
+  ``"error"`` stops.  They are always reported, never dropped from the transcript.
+* :func:`align_corpus` aligns a whole folder, writes one TextGrid per aligned utterance and a JSON
+  report of what happened to each utterance, and returns it as an :class:`AlignReport`.
+
+PocketSphinx aligns in two passes over the same audio: a word-level search constrained to the
+transcript, then a phone-level pass over the words it found.  Its frames are 10 ms and every phone
+takes at least 3 frames (one per HMM state), so boundaries are multiples of 10 ms and no phone is
+shorter than 30 ms, except where the last one is clipped to the end of the audio.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import unicodedata
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable, Literal, Mapping, Sequence
+
+import numpy as np
+
+from layerprobe.data.labels import is_silence, phone_class
+from layerprobe.errors import (
+    AlignmentError,
+    AudioError,
+    ConfigError,
+    CorpusError,
+    DependencyError,
+    LayerprobeError,
+    PathLike,
+)
+from layerprobe.io.alignments import Alignment, Interval, write_textgrid
+from layerprobe.io.audio import AUDIO_SUFFIXES, SAMPLE_RATE, load_audio
+
+#: What to do with words the pronunciation dictionary lacks.
+OovPolicy = Literal["g2p", "skip", "error"]
+OOV_POLICIES: tuple[str, ...] = ("g2p", "skip", "error")
+
+#: Utterance outcomes in the report.
+UtteranceStatus = Literal["aligned", "skipped", "failed"]
+
+#: How an out-of-dictionary word was handled, as written in the report.
+OOV_G2P = "g2p"
+OOV_SKIPPED = "skipped"
+OOV_UNPRONOUNCEABLE = "no pronunciation"
+
+#: File name of the JSON report written next to the TextGrids.
+REPORT_NAME = "align_report.json"
+
+INSTALL_HINT = 'pip install "layerprobe[align]"'
+
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u02bc": "'", "\u2018": "'"})
+_VARIANT_SUFFIX = re.compile(r"\(\d+\)$")
+_TIMIT_SAMPLE_RANGE = re.compile(r"^\s*\d+\s+\d+\s+")
+
+
+class OutOfVocabularyError(LayerprobeError):
+    """Words of a transcript that have no pronunciation under the aligner's OOV policy.
+
+    Attributes
+    ----------
+    words : tuple of str
+        The words without a pronunciation, in order of first occurrence.
+    """
+
+    def __init__(self, message: str, *, words: Sequence[str], path: PathLike | None = None, where: str | None = None):
+        super().__init__(message, path=path, where=where)
+        self.words = tuple(words)
+
+
+class AlignmentFailedError(AlignmentError):
+    """PocketSphinx found no path through the transcript for this audio (wrong text, too short)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Transcripts
+
+
+def _read_text(path: Path, kind: str) -> str:
+    if not path.exists():
+        raise CorpusError(f"no such {kind} file", path=path)
+    if not path.is_file():
+        raise CorpusError(f"{kind} path is not a file", path=path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CorpusError(f"cannot read {kind} file ({exc.strerror or exc})", path=path) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise CorpusError(
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})", path=path, where=f"line {line}"
+        ) from None
+
+
+def _check_utt_id(utt_id: str, path: Path, where: str) -> None:
+    # Utterance ids become file names: audio_dir/<id>.wav and out_dir/<id>.TextGrid.
+    if utt_id in (".", "..") or "/" in utt_id or "\\" in utt_id or "\x00" in utt_id:
+        raise CorpusError(f"utterance id {utt_id!r} cannot be used as a file name", path=path, where=where)
+
+
+def read_transcripts(path: PathLike) -> dict[str, str]:
+    """Read a transcripts file with one ``utt_id text...`` line per utterance.
+
+    Parameters
+    ----------
+    path : path-like
+        UTF-8 text file.  The id is everything before the first whitespace, the text the rest of
+        the line.  Blank lines are skipped.
+
+    Returns
+    -------
+    dict of str to str
+        Utterance id -> transcript text (stripped), in file order.
+
+    Raises
+    ------
+    CorpusError
+        When the file is missing or not UTF-8, or a line has an id but no text, repeats an earlier
+        id, or has an id that cannot be a file name; the message names the file and line.
+    """
+    path = Path(path)
+    transcripts: dict[str, str] = {}
+    first_line: dict[str, int] = {}
+    for number, line in enumerate(_read_text(path, "transcripts").splitlines(), start=1):
+        fields = line.split(maxsplit=1)
+        if not fields:
+            continue
+        where = f"line {number}"
+        utt_id = fields[0]
+        _check_utt_id(utt_id, path, where)
+        if len(fields) == 1:
+            raise CorpusError(f"utterance {utt_id!r} has no transcript text", path=path, where=where)
+        if utt_id in transcripts:
+            raise CorpusError(
+                f"duplicate utterance id {utt_id!r} (first on line {first_line[utt_id]})", path=path, where=where
+            )
+        transcripts[utt_id] = fields[1].strip()
+        first_line[utt_id] = number
+    return transcripts
+
+
+def read_transcript_file(path: PathLike) -> str:
+    """Read the transcript of one utterance from a ``.txt`` file beside its audio.
+
+    Lines are joined with spaces.  A leading TIMIT sample range (``0 46797 She had ...``) is removed.
+
+    Raises
+    ------
+    CorpusError
+        When the file is missing, not UTF-8 or holds no text.
+    """
+    path = Path(path)
+    text = " ".join(_read_text(path, "transcript").split())
+    text = _TIMIT_SAMPLE_RANGE.sub("", text, count=1).strip()
+    if not text:
+        raise CorpusError("transcript file is empty", path=path)
+    return text
+
+
+def normalize_transcript(text: str) -> list[str]:
+    """Split transcript text into lower-case dictionary words.
+
+    Letters (any script) and apostrophes are kept; everything else (spaces, punctuation, digits)
+    separates words.  Apostrophes at the ends of a word are quotation marks and are removed
+    (``'hello'`` -> ``hello``); inner ones stay (``don't``).  Typographic apostrophes become ``'``.
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    list of str
+        The words in order; empty when the text has no letters.
+
+    Examples
+    --------
+    >>> normalize_transcript("She had your dark suit in greasy wash-water, don't you?")
+    ['she', 'had', 'your', 'dark', 'suit', 'in', 'greasy', 'wash', 'water', "don't", 'you']
+    """
+    composed = unicodedata.normalize("NFC", text).translate(_APOSTROPHES).lower()
+    spaced = "".join(ch if ch.isalpha() or ch == "'" else " " for ch in composed)
+    return [word for word in (token.strip("'") for token in spaced.split()) if word]
+
+
+def _digit_warnings(text: str) -> tuple[str, ...]:
+    """Warnings for tokens with digits, which :func:`normalize_transcript` leaves out."""
+    tokens = [token for token in text.split() if any(ch.isdigit() for ch in token)]
+    return tuple(f"left out {token!r}: write numbers as words to align them" for token in tokens)
+
+
+# --------------------------------------------------------------------------------------------------
+# Pronunciations
+
+
+def read_pronunciations(path: PathLike) -> dict[str, list[tuple[str, ...]]]:
+    """Read a pronunciation dictionary in CMU format (``WORD PH1 PH2 ...`` per line).
+
+    Stress digits are removed (``AH0`` -> ``AH``), ``WORD(2)`` variants add a pronunciation to
+    ``word``, and lines starting with ``;;;`` or ``#`` are comments.
+
+    Parameters
+    ----------
+    path : path-like
+        UTF-8 text file.
+
+    Returns
+    -------
+    dict of str to list of tuple of str
+        Lower-cased word -> its pronunciations (ARPAbet-39 phones), in file order.
+
+    Raises
+    ------
+    CorpusError
+        When the file cannot be read, or a line has no phones or a phone outside ARPAbet-39.
+    """
+    path = Path(path)
+    entries: dict[str, list[tuple[str, ...]]] = {}
+    for number, line in enumerate(_read_text(path, "pronunciation dictionary").splitlines(), start=1):
+        fields = line.split()
+        if not fields or fields[0].startswith((";;;", "#")):
+            continue
+        where = f"line {number}"
+        word = _VARIANT_SUFFIX.sub("", fields[0]).lower()
+        if len(fields) == 1:
+            raise CorpusError(f"word {fields[0]!r} has no phones (expected 'WORD PH1 PH2 ...')", path=path, where=where)
+        phones = tuple(phone_class(label) or "" for label in fields[1:])
+        unknown = [label for label, phone in zip(fields[1:], phones) if not phone]
+        if unknown:
+            raise CorpusError(
+                f"word {fields[0]!r}: {', '.join(map(repr, unknown))} not ARPAbet phones (AA AE AH ... ZH, "
+                "stress digits allowed)",
+                path=path,
+                where=where,
+            )
+        known = entries.setdefault(word, [])
+        if phones not in known:
+            known.append(phones)
+    return entries
+
+
+def _espeak_pronunciation(word: str) -> tuple[str, ...]:
+    """ARPAbet-39 phones of a word from eSpeak NG; empty when eSpeak gives none that fit."""
+    try:
+        from layerprobe.data.espeak import arpabet_pronunciation
+    except ImportError as exc:
+        raise DependencyError(
+            f"pronouncing out-of-dictionary words needs layerprobe.data.espeak (eSpeak NG), which cannot be "
+            f"imported ({exc}); use the OOV policy 'skip' or 'error', or supply a pronunciation dictionary"
+        ) from None
+    try:
+        labels = arpabet_pronunciation(word)
+    except DependencyError:
+        raise
+    except LayerprobeError:
+        return ()
+    phones = tuple(phone_class(label) for label in labels)
+    if not phones or any(phone is None for phone in phones):
+        return ()
+    return phones  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------------------------------
+# Aligner
+
+
+def _new_decoder() -> Any:
+    try:
+        from pocketsphinx import Decoder
+    except ImportError:
+        raise DependencyError(f"forced alignment needs PocketSphinx; install it with: {INSTALL_HINT}") from None
+    # FATAL: PocketSphinx logs each failed alignment to stderr; failures are reported as exceptions here.
+    return Decoder(samprate=SAMPLE_RATE, bestpath=False, loglevel="FATAL")
+
+
+def _pcm16(waveform: np.ndarray) -> bytes:
+    """Float samples in [-1, 1] as little-endian 16-bit PCM bytes, which PocketSphinx reads."""
+    return (np.clip(waveform, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+
+
+class ForcedAligner:
+    """Word and phone alignment of an utterance to its transcript with PocketSphinx (US English).
+
+    Parameters
+    ----------
+    dictionary : path-like, optional
+        Extra pronunciations in CMU format (``WORD PH1 PH2 ...``), added to PocketSphinx's CMU
+        dictionary as further variants of a word (they do not replace its pronunciations).
+    oov : {"g2p", "skip", "error"}
+        Words in neither dictionary: ``"g2p"`` pronounces them with eSpeak NG
+        (:func:`layerprobe.data.espeak.arpabet_pronunciation`), ``"skip"`` and ``"error"`` make
+        :meth:`align` raise :class:`OutOfVocabularyError` (callers that skip check
+        :meth:`missing_words` first).
+
+    Notes
+    -----
+    The PocketSphinx decoder (about 0.3 s to build) is created on first use and reused.  The
+    aligner keeps state (the decoder, eSpeak pronunciations) and is not thread-safe.
+    """
+
+    def __init__(self, dictionary: PathLike | None = None, oov: OovPolicy = "g2p"):
+        if oov not in OOV_POLICIES:
+            raise ConfigError(f"oov must be one of {', '.join(OOV_POLICIES)}, got {oov!r}")
+        self.dictionary = Path(dictionary) if dictionary is not None else None
+        self.oov = oov
+        self._user_pronunciations = read_pronunciations(self.dictionary) if self.dictionary is not None else {}
+        self._g2p_pronunciations: dict[str, tuple[str, ...]] = {}
+        self._decoder: Any = None
+
+    @property
+    def g2p_pronunciations(self) -> dict[str, tuple[str, ...]]:
+        """Words pronounced by eSpeak NG so far -> their ARPAbet-39 phones."""
+        return dict(self._g2p_pronunciations)
+
+    @property
+    def decoder(self) -> Any:
+        """The PocketSphinx decoder with the user's pronunciations added, built on first access."""
+        if self._decoder is None:
+            decoder = _new_decoder()
+            for word, pronunciations in self._user_pronunciations.items():
+                for phones in pronunciations:
+                    self._add_pronunciation(decoder, word, phones)
+            self._decoder = decoder
+        return self._decoder
+
+    @staticmethod
+    def _add_pronunciation(decoder: Any, word: str, phones: Sequence[str]) -> None:
+        # PocketSphinx refuses a second entry under a word's own name; variants are "word(2)", ...
+        name, variant = word, 1
+        while decoder.lookup_word(name) is not None:
+            variant += 1
+            name = f"{word}({variant})"
+        # update=False: rebuilding the search costs ~0.1 s a word; set_align_text rebuilds it anyway.
+        decoder.add_word(name, " ".join(phones), False)
+
+    def missing_words(self, words: Iterable[str]) -> list[str]:
+        """Words that neither PocketSphinx's dictionary nor the user's dictionary pronounces.
+
+        Words pronounced earlier by eSpeak NG count as missing too, so that every utterance
+        reports them.
+
+        Parameters
+        ----------
+        words : iterable of str
+
+        Returns
+        -------
+        list of str
+            Lower-cased, without repeats, in order of first occurrence.
+        """
+        missing: list[str] = []
+        for word in (w.lower() for w in words):
+            if word in missing:
+                continue
+            if word in self._g2p_pronunciations or self.decoder.lookup_word(word) is None:
+                missing.append(word)
+        return missing
+
+    def align(self, waveform: np.ndarray, words: Sequence[str], *, utt_id: str) -> Alignment:
+        """Align a waveform to its words.
+
+        Parameters
+        ----------
+        waveform : numpy.ndarray, shape (n_samples,)
+            Mono float samples in [-1, 1] at 16 kHz.
+        words : sequence of str
+            The transcript as dictionary words (see :func:`normalize_transcript`).
+        utt_id : str, keyword-only
+            Identifier of the utterance, used in the result and in error messages.
+
+        Returns
+        -------
+        Alignment
+            ``words``: one interval per transcript word, labelled with the word as given
+            (lower-cased); ``phones``: ARPAbet-39 classes.  Silences are gaps.  Times are
+            frames / 100 s, clipped to the duration of the audio.
+
+        Raises
+        ------
+        OutOfVocabularyError
+            When words are missing from the dictionaries and the policy is ``"skip"`` or
+            ``"error"``, or eSpeak NG cannot pronounce them under ``"g2p"``.
+        AlignmentFailedError
+            When PocketSphinx cannot align the words to the audio.
+        DependencyError
+            When PocketSphinx (or, for ``"g2p"``, eSpeak NG) is not installed.
+        """
+        where = f"utterance {utt_id!r}"
+        samples = _checked_waveform(waveform, where)
+        words = _checked_words(words, where)
+        self._resolve_missing(words, where)
+        segments = self._decode(samples, words, where)
+        return _to_alignment(segments, words, utt_id, samples.size / SAMPLE_RATE, self._frame_rate(), where)
+
+    def _resolve_missing(self, words: Sequence[str], where: str) -> None:
+        missing = [w for w in self.missing_words(words) if w not in self._g2p_pronunciations]
+        if not missing:
+            return
+        if self.oov != "g2p":
+            raise OutOfVocabularyError(
+                f"{_count(len(missing), 'word')} not in the pronunciation dictionary: {', '.join(missing)} "
+                "(add them to a dictionary file, or use the OOV policy 'g2p' to pronounce them with eSpeak NG)",
+                words=missing,
+                where=where,
+            )
+        unpronounceable = [word for word in missing if not self._pronounce_with_g2p(word)]
+        if unpronounceable:
+            raise OutOfVocabularyError(
+                f"eSpeak NG gives no ARPAbet pronunciation for {', '.join(unpronounceable)}; "
+                "add them to a dictionary file",
+                words=unpronounceable,
+                where=where,
+            )
+
+    def _pronounce_with_g2p(self, word: str) -> bool:
+        phones = _espeak_pronunciation(word)
+        if not phones:
+            return False
+        self._add_pronunciation(self.decoder, word, phones)
+        self._g2p_pronunciations[word] = phones
+        return True
+
+    def _frame_rate(self) -> float:
+        return float(self.decoder.config["frate"])
+
+    def _decode(self, samples: np.ndarray, words: Sequence[str], where: str) -> list[tuple[str, int, int, list]]:
+        """Run both PocketSphinx passes; (word name, start frame, n frames, [(phone, start, n)]) per segment."""
+        decoder = self.decoder
+        pcm = _pcm16(samples)
+        try:
+            decoder.set_align_text(" ".join(words))
+            _process_utterance(decoder, pcm)  # pass 1: where the transcript's words are
+            decoder.set_alignment()
+            _process_utterance(decoder, pcm)  # pass 2: the phones inside those words
+            alignment = decoder.get_alignment()
+        except RuntimeError as exc:
+            raise AlignmentFailedError(
+                f"PocketSphinx cannot align the transcript to the audio ({exc}); check that the text matches "
+                "the speech and the audio is long enough",
+                where=where,
+            ) from None
+        if alignment is None:
+            raise AlignmentFailedError("PocketSphinx returned no alignment", where=where)
+        return [
+            (segment.name, segment.start, segment.duration, [(p.name, p.start, p.duration) for p in segment])
+            for segment in alignment
+        ]
+
+
+def _process_utterance(decoder: Any, pcm: bytes) -> None:
+    decoder.start_utt()
+    decoder.process_raw(pcm, full_utt=True)
+    decoder.end_utt()
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _checked_waveform(waveform: np.ndarray, where: str) -> np.ndarray:
+    samples = np.asarray(waveform)
+    if samples.ndim != 1 or samples.size == 0 or samples.dtype.kind != "f":
+        raise AudioError(
+            f"expected a non-empty 1-d float waveform at 16 kHz, got {samples.dtype} of shape {samples.shape}",
+            where=where,
+        )
+    if not np.isfinite(samples).all():
+        raise AudioError("waveform holds NaN or infinite samples", where=where)
+    return samples
+
+
+def _checked_words(words: Sequence[str], where: str) -> list[str]:
+    if isinstance(words, str):
+        raise ConfigError("words must be a sequence of words, not one string (see normalize_transcript)", where=where)
+    checked = [str(word).lower() for word in words]
+    if not checked:
+        raise ConfigError("the transcript has no words to align", where=where)
+    for word in checked:
+        if not word or word != "".join(word.split()) or _VARIANT_SUFFIX.search(word):
+            raise ConfigError(f"{word!r} is not a word (see normalize_transcript)", where=where)
+    return checked
+
+
+def _to_alignment(
+    segments: Sequence[tuple[str, int, int, list]],
+    words: Sequence[str],
+    utt_id: str,
+    duration: float,
+    frame_rate: float,
+    where: str,
+) -> Alignment:
+    """Turn PocketSphinx segments into an Alignment, checking that they spell the transcript."""
+    word_intervals: list[Interval] = []
+    phone_intervals: list[Interval] = []
+
+    def interval(start: int, n_frames: int, label: str) -> Interval | None:
+        start_s, end_s = start / frame_rate, min((start + n_frames) / frame_rate, duration)
+        return Interval(start_s, end_s, label) if start_s < end_s else None
+
+    spoken = [s for s in segments if not (is_silence(s[0]) or s[0].startswith("["))]  # fillers: [NOISE]
+    found = [_VARIANT_SUFFIX.sub("", name).lower() for name, *_ in spoken]
+    if found != list(words):
+        raise AlignmentFailedError(
+            f"PocketSphinx aligned {len(found)} of {len(words)} words ({' '.join(found[:8])} ...)", where=where
+        )
+    for word, (_, start, n_frames, phones) in zip(words, spoken):
+        word_interval = interval(start, n_frames, word)
+        if word_interval is None:
+            raise AlignmentFailedError(f"word {word!r} starts after the end of the audio", where=where)
+        word_intervals.append(word_interval)
+        for name, phone_start, phone_frames in phones:
+            label = phone_class(name)
+            phone_interval = interval(phone_start, phone_frames, label) if label else None
+            if phone_interval is not None:
+                phone_intervals.append(phone_interval)
+    try:
+        return Alignment(utt_id, duration, tuple(phone_intervals), tuple(word_intervals))
+    except AlignmentError as exc:  # not seen in practice; a PocketSphinx quirk must not stop a corpus
+        raise AlignmentFailedError(f"PocketSphinx gave an inconsistent alignment ({exc})", where=where) from None
+
+
+# --------------------------------------------------------------------------------------------------
+# Corpus
+
+
+@dataclass(frozen=True)
+class UtteranceResult:
+    """What happened to one utterance of a corpus alignment.
+
+    Attributes
+    ----------
+    utt_id : str
+    status : {"aligned", "skipped", "failed"}
+        ``skipped``: not aligned for want of input (no audio, no transcript, no words, OOV words
+        under ``"skip"`` or that eSpeak NG cannot pronounce); ``failed``: the audio could not be
+        read or PocketSphinx could not align it.
+    reason : str
+        Why it was skipped or failed; empty when aligned.
+    audio, textgrid : str or None
+        File names (inside the audio and output folders) of the audio and the TextGrid written.
+    n_words, n_phones : int
+        Intervals in the TextGrid (0 unless aligned).
+    duration_s : float or None
+        Length of the audio, when it was read.
+    oov : dict of str to str
+        Out-of-dictionary words -> ``"g2p"``, ``"skipped"`` or ``"no pronunciation"``.
+    warnings : tuple of str
+        Things the aligner left out of the transcript (tokens with digits).
+    """
+
+    utt_id: str
+    status: UtteranceStatus
+    reason: str = ""
+    audio: str | None = None
+    textgrid: str | None = None
+    n_words: int = 0
+    n_phones: int = 0
+    duration_s: float | None = None
+    oov: Mapping[str, str] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (without ``utt_id``, which keys the report)."""
+        return {
+            "status": self.status,
+            "reason": self.reason,
+            "audio": self.audio,
+            "textgrid": self.textgrid,
+            "n_words": self.n_words,
+            "n_phones": self.n_phones,
+            "duration_s": self.duration_s,
+            "oov": dict(self.oov),
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True)
+class AlignReport:
+    """The outcome of :func:`align_corpus`, as also written to ``align_report.json``.
+
+    Attributes
+    ----------
+    utterances : tuple of UtteranceResult
+        In corpus order (transcripts file order, or sorted audio names).
+    oov_policy : str
+    pronunciations : dict of str to tuple of str
+        Words pronounced by eSpeak NG -> ARPAbet-39 phones.
+    report_path : Path
+        Where the JSON report was written.
+    """
+
+    utterances: tuple[UtteranceResult, ...]
+    oov_policy: str
+    pronunciations: Mapping[str, tuple[str, ...]]
+    report_path: Path
+
+    def _ids(self, status: str) -> list[str]:
+        return [u.utt_id for u in self.utterances if u.status == status]
+
+    @property
+    def n_utterances(self) -> int:
+        """Utterances in the corpus."""
+        return len(self.utterances)
+
+    @property
+    def aligned(self) -> list[str]:
+        """Ids of the aligned utterances."""
+        return self._ids("aligned")
+
+    @property
+    def skipped(self) -> list[str]:
+        """Ids of the utterances not attempted."""
+        return self._ids("skipped")
+
+    @property
+    def failed(self) -> list[str]:
+        """Ids of the utterances whose audio could not be read or aligned."""
+        return self._ids("failed")
+
+    @property
+    def missing_audio(self) -> list[str]:
+        """Ids of the transcribed utterances without an audio file."""
+        return [u.utt_id for u in self.utterances if u.status == "skipped" and u.audio is None]
+
+    def _oov_words(self, handling: str | None = None) -> list[str]:
+        return sorted({w for u in self.utterances for w, how in u.oov.items() if handling in (None, how)})
+
+    @property
+    def oov_words(self) -> list[str]:
+        """Every out-of-dictionary word, sorted."""
+        return self._oov_words()
+
+    @property
+    def g2p_words(self) -> list[str]:
+        """Out-of-dictionary words pronounced by eSpeak NG, sorted."""
+        return self._oov_words(OOV_G2P)
+
+    @property
+    def unaligned_oov_words(self) -> list[str]:
+        """Out-of-dictionary words whose utterances were skipped, sorted."""
+        return sorted(set(self.oov_words) - set(self.g2p_words))
+
+    def summary(self) -> str:
+        """One line for the command line, e.g. ``aligned 5 of 5 utterances; 1 word not in the ...``."""
+        parts = [f"aligned {len(self.aligned)} of {_count(self.n_utterances, 'utterance')}"]
+        if self.g2p_words:
+            parts.append(
+                f"{_count(len(self.g2p_words), 'word')} not in the dictionary ({_listing(self.g2p_words)}) "
+                "pronounced by eSpeak NG"
+            )
+        if self.unaligned_oov_words:
+            parts.append(
+                f"{_count(len(self.unaligned_oov_words), 'word')} not in the dictionary "
+                f"({_listing(self.unaligned_oov_words)}) left unaligned"
+            )
+        other_skips = len(self.skipped) - len(self.missing_audio)
+        if self.missing_audio:
+            parts.append(f"{len(self.missing_audio)} without audio")
+        if other_skips:
+            parts.append(f"{other_skips} skipped")
+        if self.failed:
+            parts.append(f"{len(self.failed)} failed")
+        return "; ".join(parts) + f" (details in {self.report_path})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON report: counts, OOV words and per-utterance results."""
+        from layerprobe import __version__
+
+        return {
+            "layerprobe_version": __version__,
+            "aligner": f"pocketsphinx {_pocketsphinx_version()} (en-us acoustic model, CMU dictionary)",
+            "oov_policy": self.oov_policy,
+            "counts": {
+                "utterances": self.n_utterances,
+                "aligned": len(self.aligned),
+                "skipped": len(self.skipped),
+                "failed": len(self.failed),
+                "missing_audio": len(self.missing_audio),
+                "oov_words": len(self.oov_words),
+                "g2p_words": len(self.g2p_words),
+            },
+            "oov_words": {
+                word: {
+                    "pronunciation": " ".join(self.pronunciations.get(word, ())),
+                    "utterances": [u.utt_id for u in self.utterances if word in u.oov],
+                }
+                for word in self.oov_words
+            },
+            "utterances": {u.utt_id: u.to_dict() for u in self.utterances},
+        }
+
+
+def _listing(words: Sequence[str], limit: int = 5) -> str:
+    return ", ".join(words[:limit]) + (", ..." if len(words) > limit else "")
+
+
+def _pocketsphinx_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pocketsphinx")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _find_audio(audio_dir: Path, utt_id: str) -> Path | None:
+    for suffix in AUDIO_SUFFIXES:
+        for candidate in (audio_dir / f"{utt_id}{suffix}", audio_dir / f"{utt_id}{suffix.upper()}"):
+            try:
+                if candidate.is_file():
+                    return candidate
+            except OSError:  # a name the file system refuses (too long) is no file
+                continue
+    return None
+
+
+def _transcripts_beside_audio(audio_dir: Path) -> dict[str, str | None]:
+    """Utterance id -> transcript text from ``<id>.txt`` beside each audio file (None when absent)."""
+    stems = sorted({p.stem for p in audio_dir.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES})
+    if not stems:
+        raise CorpusError(f"holds no audio files ({', '.join(AUDIO_SUFFIXES)})", path=audio_dir)
+    transcripts: dict[str, str | None] = {}
+    for stem in stems:
+        text_path = next((p for p in (audio_dir / f"{stem}.txt", audio_dir / f"{stem}.TXT") if p.is_file()), None)
+        transcripts[stem] = read_transcript_file(text_path) if text_path is not None else None
+    return transcripts
+
+
+def _raise_for_oov(aligner: ForcedAligner, transcripts: Mapping[str, str | None], source: Path) -> None:
+    """Under the OOV policy "error", stop before aligning anything, naming every missing word."""
+    missing: dict[str, str] = {}
+    for utt_id, text in transcripts.items():
+        for word in aligner.missing_words(normalize_transcript(text or "")):
+            missing.setdefault(word, utt_id)
+    if missing:
+        named = ", ".join(f"{word} ({utt_id})" for word, utt_id in list(missing.items())[:10])
+        raise OutOfVocabularyError(
+            f"{_count(len(missing), 'word')} not in the pronunciation dictionary: {named}"
+            f"{', ...' if len(missing) > 10 else ''}; add them to a dictionary file, or use the OOV policy "
+            "'g2p' or 'skip'",
+            words=list(missing),
+            path=source,
+        )
+
+
+def _oov_handling(
+    missing: Sequence[str], aligner: ForcedAligner, unpronounceable: Sequence[str] = ()
+) -> dict[str, str]:
+    """How each out-of-dictionary word of an utterance ended up (see :class:`UtteranceResult`)."""
+    handling = {}
+    for word in missing:
+        if word in aligner.g2p_pronunciations:
+            handling[word] = OOV_G2P
+        elif word in unpronounceable:
+            handling[word] = OOV_UNPRONOUNCEABLE
+        else:
+            handling[word] = OOV_SKIPPED
+    return handling
+
+
+def _align_utterance(
+    aligner: ForcedAligner, utt_id: str, text: str | None, audio_dir: Path, out_dir: Path
+) -> UtteranceResult:
+    """Align one utterance and write its TextGrid; every outcome but a policy error is a result."""
+    audio = _find_audio(audio_dir, utt_id)
+    if audio is None:
+        looked_for = " or ".join(f"{utt_id}{suffix}" for suffix in AUDIO_SUFFIXES)
+        return UtteranceResult(utt_id, "skipped", reason=f"no audio file ({looked_for})")
+    if text is None:
+        return UtteranceResult(utt_id, "skipped", reason=f"no transcript file ({utt_id}.txt)", audio=audio.name)
+    result = UtteranceResult(utt_id, "skipped", audio=audio.name, warnings=_digit_warnings(text))
+    words = normalize_transcript(text)
+    if not words:
+        return replace(result, reason="transcript has no words")
+    missing = aligner.missing_words(words)
+    if missing and aligner.oov == "skip":
+        reason = f"{_count(len(missing), 'word')} not in the dictionary: {', '.join(missing)}"
+        return replace(result, reason=reason, oov=_oov_handling(missing, aligner))
+    try:
+        waveform = load_audio(audio)
+    except AudioError as exc:
+        return replace(result, status="failed", reason=str(exc), oov=_oov_handling(missing, aligner))
+    result = replace(result, duration_s=waveform.size / SAMPLE_RATE)
+    try:
+        alignment = aligner.align(waveform, words, utt_id=utt_id)
+    except OutOfVocabularyError as exc:
+        return replace(result, reason=exc.problem, oov=_oov_handling(missing, aligner, exc.words))
+    except AlignmentFailedError as exc:
+        return replace(result, status="failed", reason=exc.problem, oov=_oov_handling(missing, aligner))
+    textgrid = out_dir / f"{utt_id}.TextGrid"
+    try:
+        write_textgrid(alignment, textgrid)
+    except OSError as exc:
+        raise CorpusError(f"cannot write the TextGrid ({exc.strerror or exc})", path=textgrid) from None
+    return replace(
+        result,
+        status="aligned",
+        textgrid=textgrid.name,
+        n_words=len(alignment.words),
+        n_phones=len(alignment.phones),
+        oov=_oov_handling(missing, aligner),
+    )
+
+
+def align_corpus(
+    audio_dir: PathLike,
+    transcripts_path: PathLike | None,
+    out_dir: PathLike,
+    *,
+    oov: OovPolicy = "g2p",
+    dictionary: PathLike | None = None,
+    progress: bool = True,
+) -> AlignReport:
+    """Force-align a folder of recordings to their transcripts and write TextGrids and a report.
+
+    Parameters
+    ----------
+    audio_dir : path-like
+        Folder with ``<utt_id>.wav`` or ``<utt_id>.flac`` files (any sample rate, mono or not).
+    transcripts_path : path-like or None
+        Transcripts file (``utt_id text...`` per line, see :func:`read_transcripts`).  None: every
+        audio file's transcript is the same-named ``.txt`` file beside it.
+    out_dir : path-like
+        Folder (created if missing) for ``<utt_id>.TextGrid`` (tiers ``words`` and ``phones``) and
+        ``align_report.json``.
+    oov : {"g2p", "skip", "error"}, keyword-only
+        Policy for words the dictionaries lack (see :class:`ForcedAligner`).  ``"error"`` checks
+        every transcript before aligning anything.
+    dictionary : path-like, optional, keyword-only
+        Extra pronunciations in CMU format.
+    progress : bool, keyword-only
+        Show a tqdm progress bar (only on a terminal).
+
+    Returns
+    -------
+    AlignReport
+        Per-utterance outcomes; skipped and failed utterances get no TextGrid.
+
+    Raises
+    ------
+    OutOfVocabularyError
+        Under ``oov="error"``, when any transcript has a word the dictionaries lack.
+    CorpusError
+        When the folder, transcripts or dictionary cannot be read.
+    DependencyError
+        When PocketSphinx (or eSpeak NG, needed for an OOV word under ``"g2p"``) is missing.
+    """
+    from tqdm import tqdm
+
+    audio_dir, out_dir = Path(audio_dir), Path(out_dir)
+    if not audio_dir.is_dir():
+        raise CorpusError("audio folder does not exist or is not a folder", path=audio_dir)
+    aligner = ForcedAligner(dictionary=dictionary, oov=oov)
+    if transcripts_path is not None:
+        transcripts: dict[str, str | None] = dict(read_transcripts(transcripts_path))
+        if not transcripts:
+            raise CorpusError("transcripts file holds no utterances", path=transcripts_path)
+    else:
+        transcripts = _transcripts_beside_audio(audio_dir)
+    if oov == "error":
+        _raise_for_oov(aligner, transcripts, Path(transcripts_path) if transcripts_path else audio_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CorpusError(f"cannot create the output folder ({exc.strerror or exc})", path=out_dir) from None
+    results = tuple(
+        _align_utterance(aligner, utt_id, text, audio_dir, out_dir)
+        for utt_id, text in tqdm(transcripts.items(), desc="align", unit="utt", disable=None if progress else True)
+    )
+    report = AlignReport(results, oov, aligner.g2p_pronunciations, out_dir / REPORT_NAME)
+    _write_json(report.to_dict(), report.report_path)
+    return report
+
+
+def _write_json(data: Mapping[str, Any], path: Path) -> None:
+    partial = path.with_name(path.name + ".partial")
+    try:
+        partial.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+        os.replace(partial, path)
+    except OSError as exc:
+        raise CorpusError(f"cannot write the report ({exc.strerror or exc})", path=path) from None
+
+
+__all__ = [
+    "OOV_POLICIES",
+    "REPORT_NAME",
+    "OutOfVocabularyError",
+    "AlignmentFailedError",
+    "read_transcripts",
+    "read_transcript_file",
+    "normalize_transcript",
+    "read_pronunciations",
+    "ForcedAligner",
+    "UtteranceResult",
+    "AlignReport",
+    "align_corpus",
+]
