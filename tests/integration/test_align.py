@@ -306,6 +306,10 @@ def test_missing_audio_unreadable_audio_and_wrong_text_are_reported(librivox_dir
         },
     )
     (tmp_path / "audio" / "broken.flac").write_bytes(b"not audio at all")
+    # PocketSphinx does not check that a transcript matches the speech: with the aligner's wide
+    # beams a wrong transcript that fits gets aligned.  One that cannot fit in the audio fails:
+    # 14 words (~40 phones of at least 3 frames) do not fit in 0.25 s (25 frames).
+    write_audio(tmp_path / "audio" / "wrong.wav", load_audio(librivox_dir / CLIP.format("0930"))[:4000])
 
     report = align_corpus(tmp_path / "audio", transcripts, tmp_path / "out", progress=False)
 
