@@ -63,6 +63,11 @@ def corpus() -> None:
     """
 
 
+_progress_option = click.option(
+    "--progress/--no-progress", default=True, show_default=True, help="Show progress bars (on a terminal)."
+)
+
+
 def _corpus_options(func):
     """The options that say how to open a corpus directory (shared by the commands that read one)."""
     func = click.option(
@@ -121,7 +126,7 @@ def corpus_info(path: Path, corpus_format: str, corpus_name: str | None, alignme
 @click.option("--n", "n_utterances", type=click.IntRange(min=1), default=200, show_default=True, help="Utterances.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of sentences, voices and rates.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing corpus directory.")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars (on a terminal).")
+@_progress_option
 def corpus_synth(out: Path, n_utterances: int, seed: int, overwrite: bool, progress: bool) -> None:
     """Synthesize an English corpus with eSpeak NG: 16 kHz WAV + TextGrid with exact timings, offline.
 
@@ -168,7 +173,7 @@ def corpus_synth(out: Path, n_utterances: int, seed: int, overwrite: bool, progr
     default=None,
     help="Extra pronunciations in CMU format (WORD PH1 PH2 ...).",
 )
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars (on a terminal).")
+@_progress_option
 def corpus_align(
     audio_dir: Path, transcripts: Path | None, out: Path, oov: str, dictionary: Path | None, progress: bool
 ) -> None:
@@ -237,7 +242,7 @@ def corpus_align(
     help="Directory of data-sample sets; the manifest goes to OUT/<corpus>/<split>_<span>_sample<k>.json.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing manifest that differs.")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars (on a terminal).")
+@_progress_option
 @_corpus_options
 def sample_command(
     corpus_path: Path,
@@ -304,7 +309,7 @@ def sample_command(
 )
 @click.option("--n", "n_utterances", type=click.IntRange(min=10), default=60, show_default=True, help="Utterances to synthesize.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the corpus and samples.")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars (on a terminal).")
+@_progress_option
 def demo_command(out: Path, n_utterances: int, seed: int, progress: bool) -> None:
     """Run the pipeline offline on a synthesized corpus and say what each step did.
 
