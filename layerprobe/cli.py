@@ -198,13 +198,13 @@ def corpus_align(
 # sample
 
 
-@cli.command("sample", context_settings=CONTEXT_SETTINGS)
+@cli.command("sample", context_settings=CONTEXT_SETTINGS, short_help="Draw a reproducible data-sample set from a corpus split.")
 @click.option(
     "--corpus",
     "corpus_path",
     required=True,
     type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Corpus directory.",
+    help="Corpus directory (LibriSpeech, TIMIT, or a folder of audio + TextGrids).",
 )
 @click.option("--split", required=True, help="Split to sample (e.g. train, dev-clean, test).")
 @click.option("--span", required=True, type=click.Choice(["frame", "phone", "word"]), help="What is sampled.")
@@ -299,7 +299,7 @@ def sample_command(
 # demo
 
 
-@cli.command("demo", context_settings=CONTEXT_SETTINGS)
+@cli.command("demo", context_settings=CONTEXT_SETTINGS, short_help="Run the pipeline offline on a synthesized corpus.")
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
