@@ -1,0 +1,108 @@
+"""The model adapter protocol: what extraction and the analyses may ask of a speech model.
+
+Adapters own all model knowledge (module paths, feature extractor settings, frame rates, padding
+rules); everything downstream sees numpy arrays keyed by layer id (:mod:`layerprobe.layers`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+
+@dataclass
+class LayerOutputs:
+    """Every requested layer's output for one utterance.
+
+    Attributes
+    ----------
+    hidden : dict of str to numpy.ndarray
+        Layer id -> features, shape (n_frames_of_that_layer, dim), float32, frames of the real
+        audio only (padding cut).  C layers are at their native rate (``adapter.layer_frame_rate``).
+    attention : dict of str to numpy.ndarray
+        Block id (``T1``..``TL``) -> post-softmax attention, shape (heads, T, T), float32, when
+        asked for; T is the number of frames of the real audio.
+    pre_softmax : dict of str to numpy.ndarray
+        Block id -> attention logits before the softmax (scaled, masked), same shape, when asked for.
+    n_frames : int
+        Frames of the real audio on the transformer grid (``adapter.frame_rate_hz``).
+    """
+
+    hidden: dict[str, np.ndarray]
+    n_frames: int
+    attention: dict[str, np.ndarray] = field(default_factory=dict)
+    pre_softmax: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@runtime_checkable
+class ModelAdapter(Protocol):
+    """A loaded speech model seen through layer ids.
+
+    Attributes
+    ----------
+    spec : str
+        The spec it was loaded from (``"hf:facebook/wav2vec2-base"``, ``"tiny:hubert"`` ...).
+    family : str
+        ``"wav2vec2"``, ``"hubert"``, ``"wavlm"``, ``"data2vec-audio"`` or ``"whisper"``.
+    layer_ids : tuple of str
+        Every layer the model has, in order: ``C1..Cn`` then ``T0..TL``.
+    frame_rate_hz : float
+        Frame rate of the transformer layers (50 for every supported family).
+    sample_rate : int
+        Rate of the waveforms :meth:`forward` takes (16000).
+    max_seconds : float or None
+        Longest input the model accepts (30 s for Whisper's encoder), None without a limit.
+    supports_batching : bool
+        Whether :meth:`forward_batch` pads with an attention mask and gives each utterance the
+        result :meth:`forward` gives it alone (False for group-norm models such as wav2vec 2.0
+        base, which must see unpadded input; they are run one by one).
+    module : torch.nn.Module
+        The underlying encoder, for surgery (local attention) and fine-tuning.
+    """
+
+    spec: str
+    family: str
+    layer_ids: tuple[str, ...]
+    frame_rate_hz: float
+    sample_rate: int
+    max_seconds: float | None
+    supports_batching: bool
+    module: Any
+
+    def layer_frame_rate(self, layer_id: str) -> float:
+        """Native frame rate of a layer in Hz (C layers run faster than the transformer)."""
+
+    def local_pooling(self, layer_id: str) -> tuple[int, int] | None:
+        """(kernel, stride) that average-pools a C layer onto the 10 ms grid, or None to keep it as is.
+
+        For the 7-block wav2vec 2.0 encoder: C1..C6 -> 79/32, 39/16, 19/8, 9/4, 4/2, 2/1
+        (REFERENCE.md section 3); C7 stays at 50 Hz.
+        """
+
+    def n_frames(self, n_samples: int) -> int:
+        """Transformer frames for a waveform of ``n_samples`` samples (0 when it is too short)."""
+
+    def forward(
+        self,
+        waveform: np.ndarray,
+        *,
+        layers: Sequence[str] | None = None,
+        attention: bool = False,
+        pre_softmax: bool = False,
+    ) -> LayerOutputs:
+        """Run the model on one waveform, shape (n_samples,), float32 at 16 kHz.
+
+        ``layers`` limits the outputs (all layers by default); ``attention`` / ``pre_softmax`` add the
+        maps of every block (eager attention is switched on for this call only).
+        """
+
+    def forward_batch(self, waveforms: Sequence[np.ndarray], *, layers: Sequence[str] | None = None) -> list[LayerOutputs]:
+        """Run several waveforms at once (padded with an attention mask where supported)."""
+
+    def describe(self) -> Mapping[str, Any]:
+        """Provenance: spec, family, model id, revision, config digest, library versions, dtype."""
+
+
+__all__ = ["LayerOutputs", "ModelAdapter"]
