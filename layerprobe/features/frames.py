@@ -6,6 +6,11 @@ A model frame ``i`` at ``frame_rate_hz`` stands for the time ``i / frame_rate_hz
 boundaries on the frame grid round the same way.  For phones only the middle third is kept
 (``o = (end - first + 1) // 3``; ``first += o``; ``end -= o``); an empty range takes one frame; the
 end is clipped to the utterance's frame count.
+
+A model's last whole frame ends before the audio does (wav2vec 2.0 needs 400 samples for a frame,
+so up to ~25 ms at the end belong to no frame).  A segment that starts in that tail, or whose
+middle third falls there, takes the last frame; a segment starting a whole frame or more past the
+last frame lies outside the audio and is an error.
 """
 
 from __future__ import annotations
@@ -59,7 +64,7 @@ def segment_frames(
     Raises
     ------
     AlignmentError
-        When the segment is empty or reversed, or starts at or after the last frame.
+        When the segment is empty or reversed, or starts a whole frame or more after the last one.
 
     Examples
     --------
@@ -80,6 +85,8 @@ def segment_frames(
     if first == end:
         end += 1
     end = min(end, n_frames)
+    if first >= end and n_frames > 0 and start_s < (n_frames + 1) * stride_s:
+        first, end = n_frames - 1, n_frames  # in the tail that no whole frame covers
     if first >= end:
         raise AlignmentError(
             f"segment {start_s:.6g}-{end_s:.6g} s lies outside the audio ({n_frames} frames of "
