@@ -74,6 +74,9 @@ class ModelAdapter(Protocol):
     def layer_frame_rate(self, layer_id: str) -> float:
         """Native frame rate of a layer in Hz (C layers run faster than the transformer)."""
 
+    def layer_dim(self, layer_id: str) -> int:
+        """Feature dimension of a layer."""
+
     def local_pooling(self, layer_id: str) -> tuple[int, int] | None:
         """(kernel, stride) that average-pools a C layer onto the 10 ms grid, or None to keep it as is.
 

@@ -1,0 +1,111 @@
+"""Model specs -> adapters: ``hf:ID_OR_DIR``, ``tiny:NAME[@SEED]``, ``fairseq:CHECKPOINT.pt``.
+
+* ``hf:ID_OR_DIR``: a transformers model directory (``config.json`` + weights, optionally
+  ``preprocessor_config.json``) or a hub id found in the local Hugging Face cache
+  (:meth:`layerprobe.models.hf.HFAdapter.from_pretrained`).
+* ``tiny:NAME``: a seeded random model (:mod:`layerprobe.models.tiny`): ``wav2vec2``, ``hubert``,
+  ``wavlm``, ``data2vec-audio``, ``whisper``, ``wav2vec2-large-style``, or ``FAMILY-base`` for the
+  base-size random baseline; ``@SEED`` picks another seed (0 by default).
+* ``fairseq:CHECKPOINT.pt``: a fairseq checkpoint, converted into a transformers module by
+  ``layerprobe.models.fairseq.load_fairseq_checkpoint`` and wrapped like an ``hf:`` model.
+
+Heavy imports (torch, transformers) happen only when a model is loaded.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from layerprobe.errors import ConfigError, DependencyError
+
+if TYPE_CHECKING:
+    from layerprobe.models.base import ModelAdapter
+
+#: The spec forms, for error messages and help texts.
+SPEC_FORMS = (
+    "hf:ID_OR_DIR (a transformers model directory or a cached hub id), "
+    "tiny:FAMILY or tiny:FAMILY-base (FAMILY: wav2vec2, hubert, wavlm, data2vec-audio, whisper; "
+    "also tiny:wav2vec2-large-style), fairseq:CHECKPOINT.pt"
+)
+
+SCHEMES = ("hf", "tiny", "fairseq")
+
+
+def load_model(spec: str, *, revision: str | None = None, device: str = "cpu") -> "ModelAdapter":
+    """Load the model a spec names.
+
+    Parameters
+    ----------
+    spec : str
+        ``"hf:facebook/wav2vec2-base"``, ``"hf:/models/whisper-base"``, ``"tiny:wavlm"``,
+        ``"tiny:wav2vec2-base@1"``, ``"fairseq:/ckpt/hubert_base_ls960.pt"``.
+    revision : str, optional
+        Hub revision for ``hf:`` hub ids.
+    device : str
+        ``"cpu"`` or ``"cuda[:N]"``.
+
+    Returns
+    -------
+    ModelAdapter
+
+    Raises
+    ------
+    ConfigError
+        For an unknown scheme or tiny name, a missing directory, an unsupported architecture,
+        a revision given for a spec that has none, or a device this machine lacks.
+    DependencyError
+        For ``fairseq:`` when the fairseq checkpoint reader is not installed.
+    """
+    scheme, target = _split_spec(spec)
+    from layerprobe.models.hf import resolve_device
+
+    resolved = resolve_device(device)
+    if scheme == "hf":
+        from layerprobe.models.hf import HFAdapter
+
+        return HFAdapter.from_pretrained(target, spec=spec, revision=revision, device=resolved)
+    if revision is not None:
+        raise ConfigError(f"--revision applies to hf: models only, not to {spec}")
+    if scheme == "tiny":
+        from layerprobe.models.tiny import load_tiny_model, parse_tiny_name
+
+        name, seed = parse_tiny_name(target)
+        return load_tiny_model(name, seed=seed, device=resolved, spec=spec)
+    return _load_fairseq(target, spec=spec, device=resolved)
+
+
+def _split_spec(spec: str) -> tuple[str, str]:
+    """(scheme, target) of a spec.
+
+    Raises
+    ------
+    ConfigError
+        When the spec has no known ``scheme:`` prefix or nothing after it.
+    """
+    scheme, sep, target = spec.strip().partition(":")
+    scheme = scheme.lower()
+    if not sep or scheme not in SCHEMES:
+        raise ConfigError(f"model spec {spec!r} is not supported; use one of: {SPEC_FORMS}")
+    if not target.strip():
+        raise ConfigError(f"model spec {spec!r} names no model after '{scheme}:'; use one of: {SPEC_FORMS}")
+    return scheme, target.strip()
+
+
+def _load_fairseq(path: str, *, spec: str, device) -> "ModelAdapter":
+    """Convert a fairseq checkpoint with ``layerprobe.models.fairseq`` and wrap the module."""
+    try:
+        fairseq_reader = importlib.import_module("layerprobe.models.fairseq")
+    except ModuleNotFoundError as exc:
+        if exc.name != "layerprobe.models.fairseq":
+            raise
+        raise DependencyError(
+            f"{spec}: reading fairseq checkpoints needs layerprobe.models.fairseq, which this installation lacks"
+        ) from None
+    from layerprobe.models.hf import HFAdapter
+
+    module, feature_settings = fairseq_reader.load_fairseq_checkpoint(path)
+    return HFAdapter.from_module(module, spec=spec, feature_settings=feature_settings, source=path, device=device)
+
+
+__all__ = ["SPEC_FORMS", "SCHEMES", "load_model"]
