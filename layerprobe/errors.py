@@ -60,6 +60,10 @@ class ConfigError(LayerprobeError):
     """An option value that is not allowed (an unknown name, an out-of-range number)."""
 
 
+class StoreError(LayerprobeError):
+    """A feature store (HDF5) that cannot be written, resumed, read or merged as asked."""
+
+
 class DependencyError(LayerprobeError):
     """An optional dependency that a command needs is not installed; the message says how to get it."""
 
@@ -71,5 +75,6 @@ __all__ = [
     "CorpusError",
     "SampleError",
     "ConfigError",
+    "StoreError",
     "DependencyError",
 ]
