@@ -44,7 +44,9 @@ def cli(verbose: int) -> None:
     global _verbosity
     _verbosity = verbose
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(format="layerprobe: %(message)s", level=level, force=True)
+    # Only layerprobe's own messages get more verbose; other libraries stay at warnings.
+    logging.basicConfig(format="layerprobe: %(message)s", level=logging.WARNING, force=True)
+    logging.getLogger("layerprobe").setLevel(level)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -293,6 +295,131 @@ def sample_command(
     manifest = draw_sample(handle, split, span=span, sample=sample_id, seed=seed, rule=rule, labels=labels, progress=progress)
     path = write_manifest(manifest, manifest_path(out, handle.name, split, span, sample_id), overwrite=overwrite)
     click.echo(f"{manifest.describe()} -> {path}")
+
+
+# --------------------------------------------------------------------------------------------------
+# extract, merge
+
+
+@cli.command("extract", context_settings=CONTEXT_SETTINGS, short_help="Store every layer of a model over a data-sample set.")
+@click.option("--model", "model_spec", default=None, help="hf:ID_OR_DIR, fairseq:CKPT.pt or tiny:FAMILY (not needed for --rep mel).")
+@click.option("--revision", default=None, help="hf: a branch, tag or commit of the model repository.")
+@click.option("--corpus", "corpus", default=None, help="Corpus name (or its directory) whose data-sample set to read.")
+@click.option("--split", default=None, help="Split of the data-sample set.")
+@click.option("--sample", "sample_id", type=click.IntRange(min=0), default=1, show_default=True, help="Sample id k.")
+@click.option(
+    "--manifest",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A data-sample manifest given directly (instead of --corpus/--split/--sample/--span).",
+)
+@click.option("--rep", type=click.Choice(["local", "contextualized", "mel"]), required=True, help="Which layers.")
+@click.option("--span", type=click.Choice(["frame", "phone", "word"]), default=None, help="Span of the data-sample set.")
+@click.option("--layers", default="all", show_default=True, help="Layers within the rep: all, T4, T0-T12, C1,C3 ...")
+@click.option("--dtype", type=click.Choice(["float32", "float16"]), default="float32", show_default=True, help="On-disk precision.")
+@click.option("--shard", default=None, help="Process shard I of N (I/N, 1-based), e.g. from a SLURM array.")
+@click.option("--attention", default=None, help="Store attention maps for these utterance ids (comma-separated) or the first N.")
+@click.option("--pre-softmax", is_flag=True, help="With --attention: also store the logits before the softmax.")
+@click.option("--batch-seconds", type=click.FloatRange(min=0), default=120.0, show_default=True, help="Padded audio per batch (models that batch exactly).")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1 ...")
+@click.option("--samples-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data_samples"), show_default=True, help="Where the data-sample sets are.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("features"), show_default=True, help="Root of the feature stores.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing complete store.")
+@_progress_option
+def extract_command(
+    model_spec: str | None,
+    revision: str | None,
+    corpus: str | None,
+    split: str | None,
+    sample_id: int,
+    manifest: Path | None,
+    rep: str,
+    span: str | None,
+    layers: str,
+    dtype: str,
+    shard: str | None,
+    attention: str | None,
+    pre_softmax: bool,
+    batch_seconds: float,
+    device: str,
+    samples_dir: Path,
+    out: Path,
+    overwrite: bool,
+    progress: bool,
+) -> None:
+    """Run a model over a data-sample set and store every layer at frame, phone or word level (HDF5).
+
+    The store goes to OUT/<model>/<corpus>_<split>_sample<k>/<rep>_<span>.h5; an interrupted run
+    resumes where it stopped.  With --shard I/N each process writes one shard; `layerprobe merge`
+    joins them.
+
+    \b
+    Examples:
+      layerprobe extract --model tiny:wav2vec2 --corpus demo --split train --sample 1 --rep contextualized --span phone
+      layerprobe extract --model hf:/models/wav2vec2-base --corpus LibriSpeech --split dev-clean \\
+          --rep local --span frame --shard 3/16
+    """
+    from layerprobe.data.corpora import corpus_name, format_seconds
+    from layerprobe.data.samples import manifest_path, read_manifest
+    from layerprobe.extract import Shard, extract
+
+    if manifest is None:
+        missing = [name for name, value in (("--corpus", corpus), ("--split", split), ("--span", span)) if value is None]
+        if missing:
+            raise click.UsageError(f"give --manifest, or {', '.join(missing)} to find the data-sample set")
+        manifest = manifest_path(samples_dir, corpus_name(Path(corpus).name), split, span, sample_id)
+    sample_set = read_manifest(manifest)
+    if span is not None and span != sample_set.span:
+        raise click.BadParameter(f"the manifest {manifest} is a {sample_set.span}-span sample", param_hint="--span")
+    adapter = None
+    if model_spec is not None:
+        from layerprobe.models import load_model
+
+        adapter = load_model(model_spec, revision=revision, device=device)
+    attention_arg: list[str] | int = ()
+    if attention:
+        attention_arg = int(attention) if attention.strip().isdigit() else [a.strip() for a in attention.split(",") if a.strip()]
+    report = extract(
+        sample_set,
+        adapter,
+        out,
+        rep=rep,
+        layers=layers,
+        dtype=dtype,
+        shard=Shard.parse(shard) if shard else None,
+        attention=attention_arg,
+        pre_softmax=pre_softmax,
+        batch_seconds=batch_seconds,
+        overwrite=overwrite,
+        progress=progress,
+        manifest_path=manifest,
+    )
+    resumed = f" (resumed after {report.n_skipped})" if report.n_skipped else ""
+    click.echo(
+        f"stored {report.n_rows} rows of {report.n_utterances} utterances{resumed}, "
+        f"{format_seconds(report.audio_seconds)} of audio in {format_seconds(report.wall_seconds)} -> {report.path}"
+    )
+
+
+@cli.command("merge", context_settings=CONTEXT_SETTINGS, short_help="Join the shard files of feature stores.")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--remove-shards", is_flag=True, help="Delete the shard files after a successful merge.")
+def merge_command(directory: Path, remove_shards: bool) -> None:
+    """Join the shard files (<rep>_<span>.shard-I-of-N.h5) in DIRECTORY into one store each.
+
+    The merged store holds the same rows in the same order as a single-process run.
+
+    \b
+    Example:
+      layerprobe merge features/hf_facebook_wav2vec2-base/LibriSpeech_dev-clean_sample1
+    """
+    from layerprobe.io.store import merge_directory
+
+    merged = merge_directory(directory, remove_shards=remove_shards)
+    if not merged:
+        raise click.UsageError(f"no shard files (*.shard-*-of-*.h5) in {directory}")
+    for path in merged:
+        click.echo(f"merged -> {path}")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from layerprobe import __version__
 from layerprobe.cli import cli, main
 from layerprobe.testing.corpora import make_folder_corpus
 
-COMMANDS = [["sample"], ["demo"], ["corpus"], ["corpus", "info"], ["corpus", "align"], ["corpus", "synth"]]
+COMMANDS = [["sample"], ["demo"], ["corpus"], ["corpus", "info"], ["corpus", "align"], ["corpus", "synth"], ["extract"], ["merge"]]
 
 
 def run(argv, capsys):
