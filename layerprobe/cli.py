@@ -436,13 +436,15 @@ def merge_command(directory: Path, remove_shards: bool) -> None:
 )
 @click.option("--n", "n_utterances", type=click.IntRange(min=10), default=60, show_default=True, help="Utterances to synthesize.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the corpus and samples.")
+@click.option("--model", "model_spec", default="tiny:wav2vec2", show_default=True, help="Model whose layers are extracted.")
 @_progress_option
-def demo_command(out: Path, n_utterances: int, seed: int, progress: bool) -> None:
+def demo_command(out: Path, n_utterances: int, seed: int, model_spec: str, progress: bool) -> None:
     """Run the pipeline offline on a synthesized corpus and say what each step did.
 
-    Steps so far: synthesize an English corpus with eSpeak NG (exact phone and word timings), then
-    draw frame, phone and word data-sample sets from its training split.  Extraction and the
-    analyses join the demo as they arrive.
+    Steps so far: synthesize an English corpus with eSpeak NG (exact phone and word timings), draw
+    frame, phone and word data-sample sets from its training split, and extract every layer of a
+    model (a seeded tiny random wav2vec 2.0 by default) and the log-mel baseline into HDF5 stores.
+    The analyses join the demo as they arrive.
 
     \b
     Example:
@@ -450,7 +452,7 @@ def demo_command(out: Path, n_utterances: int, seed: int, progress: bool) -> Non
     """
     from layerprobe.demo import run_demo
 
-    for line in run_demo(out, n_utterances=n_utterances, seed=seed, progress=progress):
+    for line in run_demo(out, n_utterances=n_utterances, seed=seed, model=model_spec, progress=progress):
         click.echo(line)
 
 

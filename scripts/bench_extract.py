@@ -69,7 +69,7 @@ def extraction_seconds(manifest, adapter, out: Path) -> tuple[float, object]:
 
 
 def peak_memory_child(manifest_path: Path, model: str, n_utterances: int, out: Path) -> float:
-    """Peak RSS (MiB) of a fresh process extracting the first ``n_utterances`` of the sample."""
+    """Peak RSS (MiB) of a fresh process extracting ``n_utterances`` of the sample, longest first."""
     code = f"""
 import resource
 from layerprobe.data.samples import read_manifest
@@ -77,7 +77,9 @@ from layerprobe.extract import extract
 from layerprobe.models import load_model
 from dataclasses import replace
 m = read_manifest({str(manifest_path)!r})
-m = replace(m, utterances=m.utterances[:{n_utterances}])
+# longest first: every prefix holds the longest utterance, so activation memory is the same and
+# any growth comes from the number of utterances
+m = replace(m, utterances=tuple(sorted(m.utterances, key=lambda u: -u.duration_s))[:{n_utterances}])
 extract(m, load_model({model!r}), {str(out)!r}, rep="contextualized", overwrite=True, progress=False)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
