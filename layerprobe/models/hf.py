@@ -641,6 +641,10 @@ class HFAdapter:
         """Keyword arguments for the module for these waveforms (features, padding, mask)."""
         raise NotImplementedError
 
+    def _run_front_end(self, inputs: Mapping[str, torch.Tensor]) -> None:
+        """Run only the modules that produce C1..Cn (their hooks capture the outputs)."""
+        raise NotImplementedError
+
     # ---- the run ------------------------------------------------------------------------
 
     def _run(
@@ -649,14 +653,22 @@ class HFAdapter:
         """Run the module once on ``waves`` and cut every requested output per item."""
         inputs = {name: tensor.to(self.device) for name, tensor in self._model_inputs(waves).items()}
         conv_wanted = [layer for layer in wanted if layer[0] == LOCAL]
+        # Conv layers alone need only the front end: the transformer is most of the compute.
+        front_end_only = len(conv_wanted) == len(wanted) and not (attention or pre_softmax)
         with ExitStack() as stack:
             stack.enter_context(torch.inference_mode())
             stack.enter_context(_eval_mode(self.module))
             conv = stack.enter_context(self._capturing_conv(conv_wanted))
-            maps = stack.enter_context(self._capturing_attention(attention or pre_softmax, pre_softmax))
-            output = self.module(**inputs, output_hidden_states=True, output_attentions=maps.output_attentions)
-        hidden_states = self._checked_hidden_states(output)
-        post, pre = self._collected_maps(output, maps, attention=attention, pre_softmax=pre_softmax)
+            if front_end_only:
+                self._run_front_end(inputs)
+            else:
+                maps = stack.enter_context(self._capturing_attention(attention or pre_softmax, pre_softmax))
+                output = self.module(**inputs, output_hidden_states=True, output_attentions=maps.output_attentions)
+        if front_end_only:
+            hidden_states, post, pre = (), {}, {}
+        else:
+            hidden_states = self._checked_hidden_states(output)
+            post, pre = self._collected_maps(output, maps, attention=attention, pre_softmax=pre_softmax)
         return [
             self._item_outputs(item, len(wave), wanted, hidden_states, conv, post, pre)
             for item, wave in enumerate(waves)
@@ -871,6 +883,9 @@ class ConvEncoderAdapter(HFAdapter):
     def attention_modules(self) -> dict[str, nn.Module]:
         return {f"{CONTEXTUALIZED}{i + 1}": layer.attention for i, layer in enumerate(self.module.encoder.layers)}
 
+    def _run_front_end(self, inputs: Mapping[str, torch.Tensor]) -> None:
+        self.module.feature_extractor(inputs["input_values"])
+
     def _model_inputs(self, waves: Sequence[np.ndarray]) -> dict[str, torch.Tensor]:
         if len(waves) == 1:
             # One utterance needs no mask: the model sees exactly its samples.
@@ -937,6 +952,9 @@ class WhisperEncoderAdapter(HFAdapter):
 
     def attention_modules(self) -> dict[str, nn.Module]:
         return {f"{CONTEXTUALIZED}{i + 1}": layer.self_attn for i, layer in enumerate(self.module.layers)}
+
+    def _run_front_end(self, inputs: Mapping[str, torch.Tensor]) -> None:
+        self.module.conv2(nn.functional.gelu(self.module.conv1(inputs["input_features"])))
 
     def _model_inputs(self, waves: Sequence[np.ndarray]) -> dict[str, torch.Tensor]:
         features = self.feature_extractor(list(waves), sampling_rate=self.sample_rate, return_tensors="pt")

@@ -584,3 +584,18 @@ def test_base_size_random_models(tmp_path, name, n_conv, n_layers, width):
     out = adapter.forward(_wave(16_000), layers=["C1", f"T{n_layers}"])
     assert out.hidden[f"T{n_layers}"].shape == (adapter.n_frames(16_000), width)
     assert np.isfinite(out.hidden[f"T{n_layers}"]).all()
+
+
+@pytest.mark.parametrize("family", ["wav2vec2", "whisper"])
+def test_conv_layers_alone_equal_those_of_a_full_forward(family):
+    """The front-end-only path (no transformer run) gives the C layers of a full forward."""
+    from layerprobe.models import load_model
+
+    adapter = load_model(f"tiny:{family}")
+    waveform = np.random.default_rng(5).uniform(-0.5, 0.5, 16000).astype(np.float32)
+    conv_ids = [layer for layer in adapter.layer_ids if layer.startswith("C")]
+    alone = adapter.forward(waveform, layers=conv_ids)
+    full = adapter.forward(waveform)
+    assert sorted(alone.hidden) == sorted(conv_ids)
+    for layer in conv_ids:
+        np.testing.assert_array_equal(alone.hidden[layer], full.hidden[layer])
