@@ -143,3 +143,38 @@ def test_corpus_align_with_nothing_aligned_fails(librivox_dir, tmp_path, capsys)
     code, out, _ = run(["corpus", "align", str(folder), "--transcripts", str(folder / "transcripts.txt"), "--out", str(folder), "--oov", "skip"], capsys)
     assert code == 1 and out.startswith("aligned 0 of 1 utterance;") and "left unaligned" in out
     assert not list(folder.glob("*.TextGrid"))
+
+
+def test_extract_and_merge_from_the_command_line(corpus_dir, tmp_path, capsys):
+    samples = ["sample", "--corpus", str(corpus_dir), "--split", "train", "--span", "word", "--out", str(tmp_path / "ds"),
+               "--min-per-label", "1", "--max-per-label", "2"]  # fmt: skip
+    assert run(samples, capsys)[0] == 0
+    base = ["extract", "--model", "tiny:wav2vec2", "--corpus", str(corpus_dir), "--split", "train", "--span", "word",
+            "--rep", "contextualized", "--samples-dir", str(tmp_path / "ds"), "--out", str(tmp_path / "f"), "--no-progress"]  # fmt: skip
+    for shard in ("1/2", "2/2"):
+        code, out, err = run([*base, "--shard", shard], capsys)
+        assert code == 0, err
+        assert out.startswith("stored ") and f".shard-0000{shard[0]}-of-00002.h5" in out
+    store_dir = tmp_path / "f" / "tiny_wav2vec2" / "mini_train_sample1"
+    code, out, _ = run(["merge", str(store_dir)], capsys)
+    assert code == 0 and out.strip() == f"merged -> {store_dir / 'contextualized_word.h5'}"
+
+
+@pytest.mark.parametrize(
+    "extra, status, fragment",
+    [
+        (["--model", "nope:x"], 1, "nope:x"),
+        (["--model", "tiny:wav2vec2", "--layers", "T99"], 1, "has no layer T99"),
+        (["--model", "tiny:wav2vec2", "--sample", "7"], 1, "train_word_sample7.json: no such data-sample manifest"),
+        (["--model", "tiny:wav2vec2", "--shard", "0/2"], 1, "--shard 0/2: the index must be between 1 and 2"),
+    ],
+)
+def test_extract_errors_are_one_line(corpus_dir, tmp_path, capsys, extra, status, fragment):
+    assert run(["sample", "--corpus", str(corpus_dir), "--split", "train", "--span", "word", "--out", str(tmp_path / "ds"),
+                "--min-per-label", "1", "--max-per-label", "2"], capsys)[0] == 0  # fmt: skip
+    argv = ["extract", "--corpus", "mini", "--split", "train", "--span", "word", "--rep", "contextualized",
+            "--samples-dir", str(tmp_path / "ds"), "--out", str(tmp_path / "f"), *extra]  # fmt: skip
+    code, _, err = run(argv, capsys)
+    assert code == status and fragment in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not list((tmp_path / "f").rglob("*.h5"))
