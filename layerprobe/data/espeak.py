@@ -288,13 +288,13 @@ class TimedWord:
 
     @property
     def start(self) -> float:
-        """Start in seconds."""
-        return self.start_sample / SYNTH_SAMPLE_RATE
+        """Start in seconds (of the first phoneme)."""
+        return self.phones[0].start
 
     @property
     def end(self) -> float:
-        """End in seconds."""
-        return self.end_sample / SYNTH_SAMPLE_RATE
+        """End in seconds (of the last phoneme)."""
+        return self.phones[-1].end
 
 
 # --------------------------------------------------------------------------------------------------
