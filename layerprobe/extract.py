@@ -176,9 +176,11 @@ def _batches(adapter: ModelAdapter | None, items: list[tuple[SampledUtterance, n
         yield from ([i] for i in range(len(items)))
         return
     order = sorted(range(len(items)), key=lambda i: items[i][1].size)
+    # A model with a fixed input window (Whisper's 30 s) pads every item to all of it.
+    window = adapter.max_seconds * SAMPLE_RATE if adapter.max_seconds is not None else 0
     batch: list[int] = []
     for i in order:
-        longest = max([items[j][1].size for j in batch] + [items[i][1].size])
+        longest = max([items[j][1].size for j in batch] + [items[i][1].size, window])
         if batch and longest * (len(batch) + 1) > batch_seconds * SAMPLE_RATE:
             yield batch
             batch = []

@@ -274,3 +274,18 @@ def test_whisper_base_store_equals_a_direct_encoder_forward(timit_sample, shared
             stored = store.utterance_rows("LDC93S1", layer)
             assert stored.shape == (146, 512)  # ceil((46797 // 160) / 2) frames of the real audio
             np.testing.assert_allclose(stored, direct[index][:146], atol=1e-5, rtol=1e-5)
+
+
+def test_batches_count_the_padded_length():
+    from types import SimpleNamespace
+
+    from layerprobe.extract import _batches
+
+    items = [(None, np.zeros(16000 * seconds, dtype=np.float32)) for seconds in (3, 9, 3, 5, 3, 3)]
+    whisper_like = SimpleNamespace(supports_batching=True, max_seconds=30.0)  # pads every item to 30 s
+    free_length = SimpleNamespace(supports_batching=True, max_seconds=None)
+    group_norm = SimpleNamespace(supports_batching=False, max_seconds=None)
+    assert [len(b) for b in _batches(whisper_like, items, 120.0)] == [4, 2]
+    # sorted by length, at most 30 s of padded audio a batch: four 3 s and the 5 s (5 x 5 s = 25 s), then the 9 s
+    assert list(_batches(free_length, items, 30.0)) == [[0, 2, 4, 5, 3], [1]]
+    assert list(_batches(group_norm, items, 120.0)) == [[i] for i in range(6)]
