@@ -46,8 +46,8 @@ Writing, resuming, reading
 :meth:`FeatureStore.create` writes to ``<path>.partial``; :meth:`StoreWriter.finish` sets
 ``complete`` and renames the file to ``path`` atomically, so a file at ``path`` is always complete.
 :meth:`StoreWriter.append` writes the rows of all layers, then the segments and attention maps, and
-extends the utterance index last; a rerun with the same options reopens the ``.partial``, cuts every
-dataset back to the utterances the index records, and reports them in
+extends the utterance index last; a rerun with the same options copies the utterances the index
+records from the ``.partial`` into a fresh file that replaces it, and reports them in
 :attr:`StoreWriter.done_ids` so the caller skips them.  The file is flushed every ``flush_every``
 utterances or ``flush_seconds`` seconds, and after every utterance with attention maps, so a kill
 loses little work.
@@ -55,8 +55,9 @@ loses little work.
 HDF5 is not crash-safe: a kill between flushes can leave the newest index entries pointing at
 string data that never reached the disk, or a half-written attention group.  The resume keeps the
 longest prefix of utterances whose ids, rows, segments and maps can all be read, and warns about the
-rest (they are redone).  A ``.partial`` that cannot be opened, or whose metadata is damaged beyond
-repair in place, is discarded with a warning and the extraction starts afresh.
+rest (they are redone).  It never writes into the killed file: damaged metadata that reading the
+intact prefix never meets can still break the next write into it.  A ``.partial`` that cannot be
+opened or read back is discarded with a warning and the extraction starts afresh.
 
 :meth:`FeatureStore.open` reads one complete file, or the shards 1..N of one store together in shard
 order; :meth:`FeatureStore.iter_rows` streams rows in blocks, nothing loads every row.
@@ -808,14 +809,20 @@ class StoreWriter:
         return f"<StoreWriter {self.describe()}>"
 
 
-def _copy_rows(source: h5py.Dataset, target: h5py.Dataset, *, shift: int = 0) -> None:
-    """Append all of ``source`` to ``target`` in blocks of about _COPY_BYTES (plus ``shift``)."""
+def _copy_rows(
+    source: h5py.Dataset, target: h5py.Dataset, *, shift: int = 0, stop: int | None = None
+) -> None:
+    """Append ``source`` (its first ``stop`` rows) to ``target`` in blocks of about _COPY_BYTES.
+
+    ``shift`` is added to every value (utterance numbers of a later shard).
+    """
     row_bytes = max(1, int(np.prod(source.shape[1:], dtype=np.int64)) * source.dtype.itemsize)
     block = max(1, _COPY_BYTES // row_bytes)
     strings = h5py.check_string_dtype(source.dtype) is not None
-    for start in range(0, source.shape[0], block):
-        stop = min(start + block, source.shape[0])
-        values = source.asstr()[start:stop] if strings else source[start:stop]
+    total = source.shape[0] if stop is None else stop
+    for first in range(0, total, block):
+        last = min(first + block, total)
+        values = source.asstr()[first:last] if strings else source[first:last]
         _extend(target, values + shift if shift else values)
 
 
@@ -1065,6 +1072,7 @@ class FeatureStore:
                     return writer
             else:
                 partial.unlink()
+        _salvage_path(path).unlink(missing_ok=True)  # left by a kill in the middle of a resume
         path.parent.mkdir(parents=True, exist_ok=True)
         file = _open_h5(partial, "w")
         try:
@@ -1338,45 +1346,83 @@ def _format_bytes(size: int) -> str:
 def _resume(
     path: Path, layout: _Layout, encoded: Mapping[str, Any], options: Mapping[str, Any]
 ) -> StoreWriter | None:
-    """Reopen a ``.partial`` written with the same options, cut to its indexed utterances.
+    """Resume a ``.partial`` written with the same options from a salvaged copy of its intact prefix.
 
-    Returns None (after discarding the file with a warning) when it cannot be opened or lacks the
-    store's structure.
+    The utterances whose ids, index, rows, segments and maps can all be read are copied into a fresh
+    file, which then replaces the ``.partial``.  Writing on into the killed file itself is not safe:
+    HDF5 metadata (the global heap of the string datasets, chunk indexes) can be damaged in ways
+    that reads of the intact prefix never meet but the next write does.  Copying costs one read and
+    write of the stored rows, once per resume.
+
+    Returns None (after discarding the file with a warning) when it cannot be opened or read.
     """
     partial = partial_path(path)
     try:
-        file = _open_h5(partial, "r+")
+        source = _open_h5(partial, "r")
     except BlockingIOError:
         raise StoreError("is being written by another process (the file is locked)", path=partial) from None
     except OSError as exc:
         return _discard(partial, f"cannot be opened ({exc})")
     try:
         try:
-            found_layout = _read_layout(file, partial)
-            found_attrs = _read_raw_attrs(file.attrs)
+            found_layout = _read_layout(source, partial)
+            found_attrs = _read_raw_attrs(source.attrs)
         except (StoreError, KeyError, ValueError, TypeError, OSError, RuntimeError) as exc:
-            file.close()
-            return _discard(partial, f"is damaged ({exc})")
-        differences = _identity_differences(found_attrs, encoded) + layout.differences(found_layout)
-        if differences:
-            file.close()
-            raise StoreError(
-                f"is a partial store written with other options (differing: {', '.join(differences)}); "
-                "delete it or pass --overwrite to start afresh",
-                path=partial,
-            )
-        try:
-            done = _truncate_to_index(file, layout, partial)
-        except (KeyError, ValueError, TypeError, OSError, RuntimeError) as exc:
-            file.close()
-            return _discard(partial, f"is damaged beyond repair in place ({type(exc).__name__}: {exc})")
-        file.attrs["complete"] = False
-        file.flush()
+            damage = f"is damaged ({exc})"
+        else:
+            differences = _identity_differences(found_attrs, encoded) + layout.differences(found_layout)
+            if differences:
+                raise StoreError(
+                    f"is a partial store written with other options (differing: {', '.join(differences)}); "
+                    "delete it or pass --overwrite to start afresh",
+                    path=partial,
+                )
+            done, damage = _salvage(source, path, layout, encoded, options)
+    finally:
+        source.close()
+    if damage is not None:
+        return _discard(partial, damage)
+    os.replace(_salvage_path(path), partial)
+    return StoreWriter(_open_h5(partial, "r+"), path, layout, done, **options)
+
+
+def _salvage(
+    source: h5py.File, path: Path, layout: _Layout, encoded: Mapping[str, Any], options: Mapping[str, Any]
+) -> tuple[list[str], str | None]:
+    """Copy the intact prefix of an open ``.partial`` to :func:`_salvage_path`.
+
+    Returns
+    -------
+    done : list of str
+        The ids of the utterances copied.
+    damage : str or None
+        Why the file cannot be read back (nothing is left at the salvage path then), else None.
+    """
+    partial, salvage = partial_path(path), _salvage_path(path)
+    try:
+        target = _open_h5(salvage, "w")
+    except BlockingIOError:
+        raise StoreError("is being resumed by another process (its salvage copy is locked)", path=partial) from None
+    damage = None
+    try:
+        _create_skeleton(target, layout, encoded)
+        done = _copy_intact_prefix(source, StoreWriter(target, path, layout, (), **options), layout, partial)
+        target.flush()
+    except (KeyError, ValueError, TypeError, OSError, RuntimeError) as exc:
+        done, damage = [], f"cannot be read back ({type(exc).__name__}: {exc})"
     except BaseException:
-        if file.id.valid:
-            file.close()
+        target.close()
+        salvage.unlink(missing_ok=True)
         raise
-    return StoreWriter(file, path, layout, done, **options)
+    target.close()
+    if damage is not None:
+        salvage.unlink()
+    return done, damage
+
+
+def _salvage_path(path: Path) -> Path:
+    """Where a resume copies the intact part of ``<path>.partial`` before replacing it."""
+    return path.with_name(path.name + ".salvage")
 
 
 def _discard(partial: Path, reason: str) -> None:
@@ -1385,38 +1431,52 @@ def _discard(partial: Path, reason: str) -> None:
     return None
 
 
-def _truncate_to_index(file: h5py.File, layout: _Layout, partial: Path) -> list[str]:
-    """Cut every dataset back to the utterances whose index, rows and attention maps are all on disk.
+def _copy_intact_prefix(source: h5py.File, writer: StoreWriter, layout: _Layout, partial: Path) -> list[str]:
+    """Copy the leading utterances whose index, rows, segments and maps can all be read.
 
     Returns
     -------
     list of str
-        The ids of the utterances kept.
+        The ids of the utterances copied.
 
     Raises
     ------
     OSError, RuntimeError, KeyError
-        When the file's metadata is damaged beyond repair in place (the caller discards it).
+        When the file cannot be read back (the caller discards it).
     """
-    ids = _readable_strings(file["utterances/id"])
-    indexes = {"utterances": (file["utterances/row_start"][()], file["utterances/n_rows"][()])}
+    ids = _readable_strings(source["utterances/id"])
+    indexes = {"utterances": (source["utterances/row_start"][()], source["utterances/n_rows"][()])}
     for layer in layout.own_index_layers:
         prefix = f"utterances/by_layer/{layer}"
-        indexes[prefix] = (file[f"{prefix}/row_start"][()], file[f"{prefix}/n_rows"][()])
-    kept = min(len(ids), _rows_on_disk(file, layout, indexes))
-    kept = _readable_maps_prefix(file, [str(utt) for utt in ids[:kept]])
-    recorded = file["utterances/id"].shape[0]
+        indexes[prefix] = (source[f"{prefix}/row_start"][()], source[f"{prefix}/n_rows"][()])
+    kept = min(len(ids), _rows_on_disk(source, layout, indexes))
+    kept = _readable_maps_prefix(source, [str(utt) for utt in ids[:kept]])
+    recorded = source["utterances/id"].shape[0]
     if kept < recorded:
         warnings.warn(
             f"{partial}: {recorded - kept} of {recorded} indexed utterances are damaged on disk; "
             "they will be redone",
             UserWarning,
-            stacklevel=4,
+            stacklevel=5,
         )
-    _cut_datasets(file, layout, indexes, kept)
+    target = writer._open_file()
+    for prefix, (start, count) in indexes.items():
+        rows = int(count[:kept].sum())
+        layers = layout.main_layers if prefix == "utterances" else [prefix.rsplit("/", 1)[1]]
+        for layer in layers:
+            _copy_rows(source[f"layers/{layer}"], target[f"layers/{layer}"], stop=rows)
+        if prefix == "utterances" and layout.segmented:
+            for name in ("label", "utt_index", "start_s", "end_s"):
+                _copy_rows(source[f"segments/{name}"], target[f"segments/{name}"], stop=rows)
+        writer._extend_index(prefix, start[:kept], count[:kept])
     kept_ids = [str(utt) for utt in ids[:kept]]
-    _drop_maps_except(file, {_attention_name(utt) for utt in kept_ids})
-    _read_last_rows(file, layout)
+    for group in ("attention", "attention_logits"):
+        for utt in kept_ids:
+            name = _attention_name(utt)
+            if name in source[group]:
+                maps = {layer: source[group][name][layer][()] for layer in source[group][name]}
+                writer._write_maps(group, utt, maps)
+    _extend(target["utterances/id"], np.asarray(kept_ids, dtype=object))
     return kept_ids
 
 
@@ -1449,31 +1509,6 @@ def _readable_maps_prefix(file: h5py.File, ids: Sequence[str]) -> int:
     return kept
 
 
-def _cut_datasets(
-    file: h5py.File, layout: _Layout, indexes: Mapping[str, tuple[np.ndarray, np.ndarray]], kept: int
-) -> None:
-    """Resize the index, layer and segment datasets to the first ``kept`` utterances."""
-    for prefix, (_, count) in indexes.items():
-        file[f"{prefix}/row_start"].resize(kept, axis=0)
-        file[f"{prefix}/n_rows"].resize(kept, axis=0)
-        rows = int(count[:kept].sum())
-        layers = layout.main_layers if prefix == "utterances" else [prefix.rsplit("/", 1)[1]]
-        for layer in layers:
-            file[f"layers/{layer}"].resize(rows, axis=0)
-        if prefix == "utterances" and layout.segmented:
-            for name in ("label", "utt_index", "start_s", "end_s"):
-                file[f"segments/{name}"].resize(rows, axis=0)
-    file["utterances/id"].resize(kept, axis=0)
-
-
-def _read_last_rows(file: h5py.File, layout: _Layout) -> None:
-    """Read the last row of every layer: a damaged chunk index fails here rather than at the end."""
-    for layer in layout.layer_ids:
-        dataset = file[f"layers/{layer}"]
-        if dataset.shape[0]:
-            dataset[dataset.shape[0] - 1]
-
-
 def _readable_strings(dataset: h5py.Dataset) -> np.ndarray:
     """The longest prefix of a string dataset that can be read.
 
@@ -1493,13 +1528,6 @@ def _readable_strings(dataset: h5py.Dataset) -> np.ndarray:
         except OSError:
             unreadable = middle
     return _strings(dataset, readable)
-
-
-def _drop_maps_except(file: h5py.File, keep: set[str]) -> None:
-    """Delete attention groups of utterances that are not in the index."""
-    for group in ("attention", "attention_logits"):
-        for name in [name for name in file[group] if name not in keep]:
-            del file[group][name]
 
 
 # --------------------------------------------------------------------------------------------------
