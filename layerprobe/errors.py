@@ -64,6 +64,10 @@ class StoreError(LayerprobeError):
     """A feature store (HDF5) that cannot be written, resumed, read or merged as asked."""
 
 
+class ResultError(LayerprobeError):
+    """A result table (CSV + JSON sidecar) that cannot be read, added to or written, or lacks the rows asked for."""
+
+
 class DependencyError(LayerprobeError):
     """An optional dependency that a command needs is not installed; the message says how to get it."""
 
@@ -76,5 +80,6 @@ __all__ = [
     "SampleError",
     "ConfigError",
     "StoreError",
+    "ResultError",
     "DependencyError",
 ]

@@ -10,9 +10,10 @@ import pytest
 
 from layerprobe import __version__
 from layerprobe.cli import cli, main
+from layerprobe.results import ResultTable
 from layerprobe.testing.corpora import make_folder_corpus
 
-COMMANDS = [["sample"], ["demo"], ["corpus"], ["corpus", "info"], ["corpus", "align"], ["corpus", "synth"], ["extract"], ["merge"]]
+COMMANDS = [["sample"], ["demo"], ["corpus"], ["corpus", "info"], ["corpus", "align"], ["corpus", "synth"], ["extract"], ["merge"], ["plot"]]
 
 
 def run(argv, capsys):
@@ -178,3 +179,58 @@ def test_extract_errors_are_one_line(corpus_dir, tmp_path, capsys, extra, status
     assert code == status and fragment in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not list((tmp_path / "f").rglob("*.h5"))
+
+
+def _results_file(path, model, values, *, experiment="cca_mel", metric="pwcca"):
+    """A result CSV: values is layer -> one value per sample."""
+    table = ResultTable(path)
+    table.add([
+        {"model": model, "experiment": experiment, "layer": layer, "split": "dev", "sample": sample, "seed": 0,
+         "metric": metric, "value": value}
+        for layer, samples in values.items() for sample, value in enumerate(samples, start=1)
+    ])  # fmt: skip
+    return table.save()
+
+
+def test_plot_writes_png_and_pdf(tmp_path, capsys):
+    first = _results_file(tmp_path / "w2v.csv", "wav2vec2", {"T0": [0.3, 0.35], "T1": [0.5, 0.55], "T2": [0.4, 0.42]})
+    second = _results_file(tmp_path / "hubert.csv", "hubert", {"T0": [0.2, 0.25], "T1": [0.6, 0.65]})
+    _results_file(tmp_path / "phone.csv", "hubert", {"T1": [0.7]}, experiment="cca_phone")
+    out = tmp_path / "figs" / "trend.png"
+    code, stdout, err = run(["plot", str(first), str(second), str(tmp_path / "phone.csv"), "--out", str(out)], capsys)
+    assert code == 0, err
+    assert stdout.strip() == f"plotted pwcca of 2 models in cca_mel, cca_phone -> {out}, {out.with_suffix('.pdf')}"
+    assert out.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") and out.with_suffix(".pdf").read_bytes().startswith(b"%PDF")
+    code, stdout, err = run(["plot", str(second), "--experiment", "cca_mel", "--spread", "range",
+                             "--out", str(tmp_path / "one.pdf")], capsys)  # fmt: skip
+    assert code == 0, err
+    assert stdout.strip() == f"plotted pwcca of 1 model in cca_mel -> {tmp_path / 'one.pdf'}, {tmp_path / 'one.png'}"
+
+
+@pytest.mark.parametrize(
+    "extra, status, fragment",
+    [
+        (["--experiment", "cca_word"], 1, "no results for experiment 'cca_word' (experiments: cca_mel)"),
+        (["--metric", "nmi"], 1, "no results with metric 'nmi' (metrics: pwcca)"),
+        (["--spread", "sem"], 2, "Invalid value for '--spread': 'sem' is not one of 'std', 'range', 'none'"),
+        (["--out", "trend.svg"], 1, "trend.svg: a figure file must end in .png or .pdf"),
+    ],
+)
+def test_plot_errors_are_one_line(tmp_path, capsys, extra, status, fragment):
+    results = _results_file(tmp_path / "r.csv", "m", {"T0": [0.1], "T1": [0.2]})
+    code, _, err = run(["plot", str(results), "--out", str(tmp_path / "trend.png"), *extra], capsys)
+    assert code == status and fragment in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not list(tmp_path.glob("trend.*"))
+
+
+def test_plot_needs_readable_results_files(tmp_path, capsys):
+    code, _, err = run(["plot", "--out", str(tmp_path / "t.png")], capsys)
+    assert code == 2 and "Missing argument 'RESULTS...'" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run(["plot", str(tmp_path / "none.csv")], capsys)
+    assert code == 2 and "does not exist" in err and len(err.strip().splitlines()) == 1
+    bad = tmp_path / "bad.csv"
+    bad.write_text("model,layer,value\nm,T1,0.5\n")
+    code, _, err = run(["plot", str(bad), "--out", str(tmp_path / "t.png")], capsys)
+    assert code == 1 and err.startswith(f"layerprobe: error: {bad}: line 1: the header is 'model,layer,value'")
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "t.png").exists()

@@ -1,0 +1,378 @@
+"""Layer-trend curves: one score per layer, one line per model, from a :class:`ResultTable`.
+
+The x axis lists the layers in model order (``mel``, ``C1``..``C7``, ``T0``..``TL``) as categories;
+models with different layer sets share the union of their layers, each line having points only
+where its model has results.  A point is the mean over the rows of that model and layer (across
+data samples and seeds); the shaded band is their spread.
+
+Figures are made with :class:`matplotlib.figure.Figure` directly, never through pyplot: no GUI
+backend is needed and no global figure state is left behind.
+
+Examples
+--------
+>>> from layerprobe.results import ResultTable
+>>> from layerprobe.plots import plot_trends, save_figure
+>>> table = ResultTable.read(["results/wav2vec2.csv", "results/hubert.csv"])   # doctest: +SKIP
+>>> fig = plot_trends(table, experiments=["cca_mel", "cca_phone"], metric="pwcca")  # doctest: +SKIP
+>>> save_figure(fig, "trend.png")                                                 # doctest: +SKIP
+[PosixPath('trend.png'), PosixPath('trend.pdf')]
+
+With an axes of your own::
+
+    fig, ax = plt.subplots()
+    plot_layer_trend(table, experiment="cca_mel", metric="pwcca", ax=ax, spread="range")
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union
+
+import numpy as np
+
+from layerprobe.errors import ConfigError, LayerprobeError, ResultError
+from layerprobe.layers import MEL, layer_kind, parse_layer_id, sort_layers
+from layerprobe.results import ResultTable
+
+if TYPE_CHECKING:  # matplotlib is imported when a plot is drawn, not when this module is
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: Spread bands: standard deviation, min-max range, or none.
+SPREADS: tuple[str, ...] = ("std", "range", "none")
+#: The file formats :func:`save_figure` writes.
+FIGURE_FORMATS: tuple[str, ...] = ("png", "pdf")
+
+_ACRONYMS = {"cca", "pwcca", "svcca", "mi", "nmi", "wer", "cer", "per", "ctc", "glove", "agwe"}
+_NEEDED = ("model", "experiment", "layer", "metric", "value")
+
+
+def metric_label(metric: str) -> str:
+    """The axis label of a metric: ``"pwcca"`` -> ``"PWCCA"``, ``"cca_mean"`` -> ``"CCA mean"``."""
+    words = metric.replace("-", "_").split("_")
+    return " ".join(word.upper() if word.lower() in _ACRONYMS else word for word in words if word)
+
+
+def plot_layer_trend(
+    table: ResultTable | Iterable[Mapping[str, Any]],
+    *,
+    experiment: str | None = None,
+    metric: str = "pwcca",
+    ax: "Axes | None" = None,
+    spread: str = "std",
+    title: str | None = None,
+) -> "Axes":
+    """Draw one experiment's metric per layer, one line per model.
+
+    Parameters
+    ----------
+    table : ResultTable or iterable of mapping
+        Result rows (mappings with at least ``model``, ``experiment``, ``layer``, ``metric`` and
+        ``value``).
+    experiment : str, optional
+        The experiment to draw; may be left out when the rows hold only one.
+    metric : str
+        The metric to draw (``pwcca``, ``nmi``, ...).
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure is made when omitted (``ax.figure``).
+    spread : {"std", "range", "none"}
+        The band around each line: mean +- the sample standard deviation (ddof=1) of the values
+        at a layer (across samples and seeds), their min-max range, or no band.  A band is drawn
+        only for a model with more than one value at some layer.
+    title : str, optional
+        The axes title; default the experiment's name ("" for none).
+
+    Returns
+    -------
+    matplotlib Axes
+        ``ax`` (or the new one): x ticks at 0..n-1 labelled with the layer ids, one line per model
+        (labelled with the model, legend when there are several), bands as ``fill_between``
+        collections.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown ``spread``, or no ``experiment`` given while the rows hold several (the
+        message lists them).
+    ResultError
+        When no row has the experiment and metric, or a row lacks a column.
+    """
+    _check_spread(spread)
+    rows = _rows_of(table)
+    if experiment is None:
+        present = sorted({row["experiment"] for row in rows if row["metric"] == metric})
+        if not present:
+            raise ResultError(_no_rows_message(rows, None, metric))
+        if len(present) > 1:
+            raise ConfigError(
+                f"the results hold several experiments ({', '.join(present)}); choose one with experiment= "
+                "(or draw them side by side with plot_trends)"
+            )
+        experiment = present[0]
+    chosen = [row for row in rows if row["experiment"] == experiment and row["metric"] == metric]
+    if not chosen:
+        raise ResultError(_no_rows_message(rows, experiment, metric))
+
+    by_point: dict[str, dict[str, list[float]]] = {}
+    for row in chosen:
+        by_point.setdefault(row["model"], {}).setdefault(row["layer"], []).append(row["value"])
+    layers = sort_layers(layer for points in by_point.values() for layer in points)
+    position = {layer: index for index, layer in enumerate(layers)}
+
+    if ax is None:
+        from matplotlib.figure import Figure
+
+        figure = Figure(figsize=(_panel_width(len(layers)), 3.8), layout="constrained")
+        ax = figure.add_subplot()
+
+    low_high: list[float] = []
+    models = sorted(by_point)
+    for model in models:
+        points = by_point[model]
+        model_layers = sort_layers(points)
+        values = [np.asarray(points[layer], dtype=float) for layer in model_layers]
+        mean = np.array([v.mean() for v in values])
+        if spread == "std":
+            half = np.array([v.std(ddof=1) if v.size > 1 else 0.0 for v in values])
+            low, high = mean - half, mean + half
+        else:
+            low = np.array([v.min() for v in values])
+            high = np.array([v.max() for v in values])
+        x = [float(position[layer]) for layer in model_layers]
+        x, (mean, low, high) = _break_gaps(model_layers, x, [mean, low, high])
+        (line,) = ax.plot(x, mean, marker="o", markersize=4, linewidth=1.6, label=model, zorder=3)
+        low_high += [float(np.nanmin(mean)), float(np.nanmax(mean))]
+        if spread != "none" and any(v.size > 1 for v in values):
+            ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2, linewidth=0, zorder=2)
+            # A point joined to nothing (the mel baseline) gets its band as a bar of the same shade.
+            alone = [
+                i for i in range(len(x))
+                if not np.isnan(mean[i]) and (i == 0 or np.isnan(mean[i - 1])) and (i == len(x) - 1 or np.isnan(mean[i + 1]))
+            ]
+            if alone:
+                ax.vlines(x[alone], low[alone], high[alone], color=line.get_color(), alpha=0.35, linewidth=4, zorder=2)
+            low_high += [float(np.nanmin(low)), float(np.nanmax(high))]
+
+    _style_layer_axis(ax, layers)
+    bottom, top = min(low_high), max(low_high)
+    pad = 0.08 * (top - bottom) if top > bottom else max(0.05 * abs(top), 0.05)
+    ax.set_ylim(bottom - pad, top + pad)
+    ax.set_ylabel(metric_label(metric))
+    ax.grid(True, color="0.85", linewidth=0.6)
+    ax.set_axisbelow(True)
+    if len(models) > 1:
+        ax.legend(fontsize="small", frameon=False)
+    chosen_title = experiment if title is None else title
+    if chosen_title:
+        ax.set_title(chosen_title)
+    return ax
+
+
+def plot_trends(
+    table: ResultTable | Iterable[Mapping[str, Any]],
+    *,
+    experiments: Sequence[str] | None = None,
+    metric: str = "pwcca",
+    spread: str = "std",
+) -> "Figure":
+    """Draw several experiments side by side, one panel each (y axes not shared), titled with the experiment.
+
+    Parameters
+    ----------
+    table : ResultTable or iterable of mapping
+        Result rows.
+    experiments : sequence of str, optional
+        The panels, in this order; default every experiment that has ``metric``, alphabetically.
+    metric, spread
+        As in :func:`plot_layer_trend`.
+
+    Returns
+    -------
+    matplotlib Figure
+        A headless :class:`~matplotlib.figure.Figure` (no pyplot state); ``fig.axes`` in panel order.
+
+    Raises
+    ------
+    ResultError
+        When no row has ``metric``, or a chosen experiment has no row with it.
+    ConfigError
+        For an unknown ``spread`` or an empty ``experiments``.
+    """
+    from matplotlib.figure import Figure
+
+    _check_spread(spread)
+    rows = _rows_of(table)
+    if isinstance(experiments, str):
+        experiments = [experiments]
+    if experiments is None:
+        chosen = sorted({row["experiment"] for row in rows if row["metric"] == metric})
+        if not chosen:
+            raise ResultError(_no_rows_message(rows, None, metric))
+    else:
+        chosen = list(dict.fromkeys(experiments))
+        if not chosen:
+            raise ConfigError("no experiments to plot")
+        for experiment in chosen:
+            if not any(row["experiment"] == experiment and row["metric"] == metric for row in rows):
+                raise ResultError(_no_rows_message(rows, experiment, metric))
+    n_layers = max(
+        len({row["layer"] for row in rows if row["experiment"] == experiment and row["metric"] == metric})
+        for experiment in chosen
+    )
+    figure = Figure(figsize=(_panel_width(n_layers) * len(chosen), 3.8), layout="constrained")
+    axes = figure.subplots(1, len(chosen), squeeze=False)[0]
+    for ax, experiment in zip(axes, chosen):
+        plot_layer_trend(rows, experiment=experiment, metric=metric, ax=ax, spread=spread, title=experiment)
+    return figure
+
+
+def save_figure(figure: "Figure", out: PathLike, *, formats: Sequence[str] | None = None) -> list[Path]:
+    """Write a figure as PNG (200 dpi) and PDF, tightly cropped, each file atomically.
+
+    Parameters
+    ----------
+    figure : matplotlib Figure
+        The figure to write.
+    out : path-like
+        A ``.png`` or ``.pdf`` path; its folder is created.
+    formats : sequence of str, optional
+        The formats to write (``"png"``, ``"pdf"``), each to ``out`` with that suffix.  Default:
+        ``out``'s own format and the other one.
+
+    Returns
+    -------
+    list of Path
+        The files written, ``out``'s format first.
+
+    Raises
+    ------
+    ConfigError
+        When ``out`` does not end in .png or .pdf, or a format is neither.
+    ResultError
+        When a file cannot be written.
+    """
+    out = Path(out)
+    own = out.suffix.lower().lstrip(".")
+    if own not in FIGURE_FORMATS:
+        raise ConfigError("a figure file must end in .png or .pdf", path=out)
+    if formats is None:
+        wanted = [own] + [other for other in FIGURE_FORMATS if other != own]
+    else:
+        if isinstance(formats, str):
+            formats = [formats]
+        wanted = list(dict.fromkeys(fmt.lower().lstrip(".") for fmt in formats))
+        unknown = [fmt for fmt in wanted if fmt not in FIGURE_FORMATS]
+        if unknown or not wanted:
+            raise ConfigError(f"figure formats must be png or pdf, not {', '.join(unknown) or 'nothing'}")
+    written = []
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        for fmt in wanted:
+            target = out if fmt == own else out.with_suffix(f".{fmt}")
+            partial = target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+            try:
+                # No creation date in the PDF: the same figure gives the same bytes.
+                metadata = {"CreationDate": None} if fmt == "pdf" else None
+                dpi = 200 if fmt == "png" else "figure"
+                figure.savefig(partial, format=fmt, dpi=dpi, bbox_inches="tight", metadata=metadata)
+                os.replace(partial, target)
+            finally:
+                partial.unlink(missing_ok=True)
+            written.append(target)
+    except OSError as exc:
+        raise ResultError(f"cannot write the figure ({exc.strerror or exc})", path=out) from None
+    return written
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers
+
+
+def _check_spread(spread: str) -> None:
+    if spread not in SPREADS:
+        raise ConfigError(f"spread must be one of {', '.join(SPREADS)}, not {spread!r}")
+
+
+def _rows_of(table: ResultTable | Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The rows with the columns a plot needs, layer ids normalised and values as floats."""
+    if isinstance(table, ResultTable):
+        return table.rows
+    if isinstance(table, Mapping):
+        raise ConfigError("plots take a ResultTable or an iterable of rows, not a single row")
+    rows = []
+    for number, row in enumerate(table, start=1):
+        if not isinstance(row, Mapping):
+            raise ResultError(f"row {number} is a {type(row).__name__}, not a mapping of column -> value")
+        missing = [column for column in _NEEDED if column not in row]
+        if missing:
+            raise ResultError(f"row {number} lacks the column(s) {', '.join(missing)}")
+        try:
+            layer = parse_layer_id(str(row["layer"]))
+            value = float(row["value"])
+        except (LayerprobeError, TypeError, ValueError) as exc:
+            raise ResultError(f"row {number}: {exc}") from None
+        rows.append({**row, "layer": layer, "value": value})
+    return rows
+
+
+def _no_rows_message(rows: list[dict[str, Any]], experiment: str | None, metric: str) -> str:
+    if not rows:
+        return "there are no result rows to plot"
+    experiments = sorted({row["experiment"] for row in rows})
+    if experiment is not None and experiment not in experiments:
+        return f"no results for experiment {experiment!r} (experiments: {', '.join(experiments)})"
+    scope = [row for row in rows if experiment is None or row["experiment"] == experiment]
+    metrics = sorted({row["metric"] for row in scope})
+    where = f" of experiment {experiment!r}" if experiment is not None else ""
+    return f"no results with metric {metric!r}{where} (metrics: {', '.join(metrics)})"
+
+
+def _break_gaps(layers: list[str], x: list[float], series: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Insert a NaN point (which matplotlib leaves unconnected) where a line must not be drawn.
+
+    A model's points are joined from layer to layer, skipped layers included, except from the
+    mel baseline (not a layer of the model) and across a change of kind (C -> T) over layers the
+    model lacks (Whisper's C2 -> T0 on an axis that also has C3..C7).
+    """
+    out_x: list[float] = []
+    out_series: list[list[float]] = [[] for _ in series]
+    for index, layer in enumerate(layers):
+        if index:
+            previous = layers[index - 1]
+            jump = layer_kind(previous) != layer_kind(layer) and (previous == MEL or x[index] - x[index - 1] > 1)
+            if jump:
+                out_x.append((x[index - 1] + x[index]) / 2)
+                for values in out_series:
+                    values.append(np.nan)
+        out_x.append(x[index])
+        for values, source in zip(out_series, series):
+            values.append(float(source[index]))
+    return np.array(out_x), [np.array(values) for values in out_series]
+
+
+def _panel_width(n_layers: int) -> float:
+    """Inches for one panel: room for the layer labels, never cramped or huge."""
+    return float(min(max(4.2, 0.3 * n_layers + 1.6), 11.0))
+
+
+def _style_layer_axis(ax: "Axes", layers: list[str]) -> None:
+    """Categorical layer ticks; a faint line between mel, C and T layers."""
+    ax.set_xticks(
+        range(len(layers)),
+        labels=layers,
+        rotation=90 if len(layers) > 40 else 0,
+        fontsize="small" if len(layers) > 16 else "medium",
+    )
+    ax.set_xlim(-0.5, len(layers) - 0.5)
+    ax.set_xlabel("layer")
+    for index in range(1, len(layers)):
+        if layer_kind(layers[index]) != layer_kind(layers[index - 1]):
+            ax.axvline(index - 0.5, color="0.6", linewidth=0.8, linestyle=":", zorder=1, gid="layer-kind-boundary")
+
+
+__all__ = ["SPREADS", "FIGURE_FORMATS", "metric_label", "plot_layer_trend", "plot_trends", "save_figure"]

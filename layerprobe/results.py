@@ -1,0 +1,577 @@
+"""Analysis results as one tidy long table: a CSV of rows plus a JSON sidecar with provenance.
+
+Every number an analysis produces is one row::
+
+    model, experiment, layer, split, sample, seed, metric, value
+    hf_facebook_wav2vec2-base, cca_mel, T4, dev-clean, 1, 0, pwcca, 0.7312...
+
+The *key* of a row is every column but ``value``: adding a row whose key is already in the table
+replaces it, so rerunning an analysis never duplicates rows.  The *run key* (model, experiment,
+layer, split, sample, seed) names one analysis run; the sidecar (``results.csv`` ->
+``results.json``) holds each run's options, provenance (model revision, store paths, ...) and
+details (anything else worth keeping, such as all canonical correlations), plus the layerprobe
+version and the columns.  Both files are written atomically; rows are sorted by model,
+experiment, split, sample, seed, layer (in model order: mel, C1..C7, T0..TL) and metric, so the same
+results give the same files byte for byte.
+
+One process writes a given file at a time; runs in parallel write one file each, and
+:meth:`ResultTable.read` merges them for plotting.
+
+Examples
+--------
+>>> from layerprobe.results import ResultTable
+>>> table = ResultTable.open(tmp / "results.csv")          # doctest: +SKIP
+>>> table.add(
+...     [{"model": "tiny_wav2vec2", "experiment": "cca_mel", "layer": "T1", "split": "train",
+...       "sample": 1, "seed": 0, "metric": "pwcca", "value": 0.62}],
+...     options={"epsilon": 1e-10}, provenance={"model_revision": "abc123"},
+... )                                                        # doctest: +SKIP
+1
+>>> table.save()                                             # doctest: +SKIP
+PosixPath('.../results.csv')
+>>> ResultTable.open(tmp / "results.csv").select(experiment="cca_mel", layer=["T1", "T2"])  # doctest: +SKIP
+[{'model': 'tiny_wav2vec2', 'experiment': 'cca_mel', 'layer': 'T1', ..., 'value': 0.62}]
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+import math
+import numbers
+import os
+import re
+import secrets
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+
+from layerprobe import __version__
+from layerprobe.errors import ConfigError, LayerprobeError, ResultError
+from layerprobe.layers import layer_sort_key, parse_layer_id
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: The columns of a result table, in file order.
+COLUMNS: tuple[str, ...] = ("model", "experiment", "layer", "split", "sample", "seed", "metric", "value")
+#: The key of a row: every column but ``value``.
+KEY_COLUMNS: tuple[str, ...] = COLUMNS[:-1]
+#: The key of an analysis run, under which the sidecar keeps options, provenance and details.
+RUN_COLUMNS: tuple[str, ...] = ("model", "experiment", "layer", "split", "sample", "seed")
+#: The kinds of metadata a run carries in the sidecar.
+METADATA_FIELDS: tuple[str, ...] = ("options", "provenance", "details")
+
+_INT_COLUMNS = ("sample", "seed")
+_DIGITS = re.compile(r"^[0-9]+$")
+
+Key = tuple  # (model, experiment, layer, split, sample, seed, metric)
+RunKey = tuple  # (model, experiment, layer, split, sample, seed)
+
+
+class ResultTable:
+    """Analysis results: long rows in a CSV, run metadata in a JSON sidecar.
+
+    Parameters
+    ----------
+    path : path-like
+        The CSV file.  The sidecar is the same path with the suffix ``.json``.  The constructor
+        reads nothing: use :meth:`open` to add to an existing file (saving a table made with the
+        constructor replaces the file with that table's rows).
+
+    Attributes
+    ----------
+    path : Path or None
+        The CSV file; None for a table merged by :meth:`read`, which cannot be saved.
+    sidecar_path : Path or None
+        The JSON sidecar.
+    """
+
+    COLUMNS: tuple[str, ...] = COLUMNS
+
+    def __init__(self, path: PathLike | None):
+        self.path: Path | None = Path(path) if path is not None else None
+        if self.path is not None and self.path.suffix.lower() == ".json":
+            raise ConfigError("a result table's CSV file cannot end in .json (that is its sidecar's name)", path=self.path)
+        self._values: dict[Key, float] = {}
+        self._runs: dict[RunKey, dict[str, Any]] = {}
+
+    # ---------------------------------------------------------------------------------------------
+    # reading
+
+    @property
+    def sidecar_path(self) -> Path | None:
+        """The JSON sidecar next to the CSV (``results.csv`` -> ``results.json``)."""
+        return self.path.with_suffix(".json") if self.path is not None else None
+
+    @classmethod
+    def open(cls, path: PathLike) -> "ResultTable":
+        """Read a table from its CSV and sidecar where they exist; else an empty table bound to ``path``.
+
+        Raises
+        ------
+        ResultError
+            When the CSV or the sidecar is malformed (the message names the file and the line).
+        """
+        table = cls(path)
+        assert table.path is not None and table.sidecar_path is not None
+        if table.path.exists():
+            table._values = _read_csv(table.path)
+        if table.sidecar_path.exists():
+            table._runs = _read_sidecar(table.sidecar_path)
+        return table
+
+    @classmethod
+    def read(cls, paths: PathLike | Iterable[PathLike]) -> "ResultTable":
+        """Merge several result files into one table (for plotting and summaries).
+
+        Parameters
+        ----------
+        paths : path-like or iterable of path-like
+            CSV files, each with its optional sidecar.  Where two files hold the same row key (or
+            run key), the later file wins.
+
+        Returns
+        -------
+        ResultTable
+            With ``path`` None: it cannot be saved.
+
+        Raises
+        ------
+        ResultError
+            When a file does not exist or is malformed.
+        """
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        merged = cls(None)
+        for path in paths:
+            if not Path(path).is_file():
+                raise ResultError("no such results file", path=path)
+            part = cls.open(path)
+            merged._values.update(part._values)
+            merged._runs.update(part._runs)
+        return merged
+
+    # ---------------------------------------------------------------------------------------------
+    # adding and writing
+
+    def add(
+        self,
+        rows: Iterable[Mapping[str, Any]],
+        *,
+        options: Mapping[str, Any] | None = None,
+        provenance: Mapping[str, Any] | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Add rows, replacing those with the same key; record the runs' metadata.
+
+        Parameters
+        ----------
+        rows : iterable of mapping
+            Each with exactly the columns of :attr:`COLUMNS`: text ``model``, ``experiment``,
+            ``split``, ``metric``; a layer id ``layer`` (``C1``..``C7``, ``T0``..``TL`` or
+            ``mel``; ``t4`` is normalised to ``T4``); non-negative integers ``sample`` and
+            ``seed``; a finite number ``value``.
+        options, provenance, details : mapping, optional
+            Stored in the sidecar for the run key of every row added (each run gets its own copy).
+            A field given replaces that field of an earlier add for the same run; a field left out
+            keeps it.  numpy scalars and arrays become JSON numbers and lists, tuples lists, paths
+            strings, integer mapping keys strings.
+
+        Returns
+        -------
+        int
+            The number of rows added or replaced.
+
+        Raises
+        ------
+        ResultError
+            For a row with a missing, unknown or ill-typed column, a non-finite value, a key
+            repeated within ``rows``, or metadata that JSON cannot hold (NaN included).  Nothing is
+            added then.
+        """
+        where_table = self.path
+        metadata: dict[str, Any] = {}
+        for name, given in (("options", options), ("provenance", provenance), ("details", details)):
+            if given is None:
+                continue
+            if not isinstance(given, Mapping):
+                raise ResultError(f"{name} must be a mapping, not a {type(given).__name__}", path=where_table)
+            metadata[name] = _to_json(given, name, where_table)
+        if isinstance(rows, Mapping):
+            raise ResultError("add() takes an iterable of rows, not a single row mapping", path=where_table)
+        new: dict[Key, float] = {}
+        first_seen: dict[Key, int] = {}
+        for number, row in enumerate(rows, start=1):
+            key, value = _row_from_mapping(row, where=f"row {number}", path=where_table)
+            if key in new:
+                raise ResultError(f"repeats the key of row {first_seen[key]}", path=where_table, where=f"row {number}")
+            new[key] = value
+            first_seen[key] = number
+        self._values.update(new)
+        for run in dict.fromkeys(key[:6] for key in new):
+            entry = self._runs.setdefault(run, {field: {} for field in METADATA_FIELDS})
+            entry.update(copy.deepcopy(metadata))
+        return len(new)
+
+    def save(self) -> Path:
+        """Write the CSV and its sidecar atomically (temporary files in the same folder, then renames).
+
+        Returns
+        -------
+        Path
+            The CSV file.
+
+        Raises
+        ------
+        ResultError
+            For a table without a file (made by :meth:`read`) or when the folder cannot be written.
+        """
+        if self.path is None or self.sidecar_path is None:
+            raise ResultError(
+                "this table was merged from several files by ResultTable.read and has no file of its own; "
+                "add its rows to ResultTable.open(path) to save them"
+            )
+        csv_text = self._csv_text()
+        json_text = self._sidecar_text()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Both files are complete on disk before either replaces its predecessor; the sidecar
+            # goes first so that a CSV row never lacks its run's metadata.
+            sidecar_tmp = _write_temporary(self.sidecar_path, json_text)
+            try:
+                csv_tmp = _write_temporary(self.path, csv_text)
+            except BaseException:
+                _remove_quietly(sidecar_tmp)
+                raise
+            try:
+                os.replace(sidecar_tmp, self.sidecar_path)
+                os.replace(csv_tmp, self.path)
+            finally:
+                _remove_quietly(sidecar_tmp)
+                _remove_quietly(csv_tmp)
+        except OSError as exc:
+            raise ResultError(f"cannot write the result table ({exc.strerror or exc})", path=self.path) from None
+        return self.path
+
+    def _sorted_keys(self) -> list[Key]:
+        return sorted(self._values, key=_sort_key)
+
+    def _csv_text(self) -> str:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        for key in self._sorted_keys():
+            # repr of a float is the shortest text that reads back as the same float.
+            writer.writerow([*key[:4], str(key[4]), str(key[5]), key[6], repr(self._values[key])])
+        return buffer.getvalue()
+
+    def _sidecar_text(self) -> str:
+        runs_with_rows = dict.fromkeys(key[:6] for key in self._sorted_keys())
+        runs = []
+        for run in runs_with_rows:
+            entry = self._runs.get(run, {field: {} for field in METADATA_FIELDS})
+            runs.append({**dict(zip(RUN_COLUMNS, run)), **{field: entry.get(field, {}) for field in METADATA_FIELDS}})
+        document = {"layerprobe_version": __version__, "columns": list(COLUMNS), "runs": runs}
+        try:
+            return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+        except (TypeError, ValueError) as exc:  # only reachable if the metadata was changed behind add()'s back
+            raise ResultError(f"the run metadata cannot be written as JSON ({exc})", path=self.sidecar_path) from None
+
+    # ---------------------------------------------------------------------------------------------
+    # querying
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """Every row as a new dict, in the table's sorted order."""
+        return [self._row(key) for key in self._sorted_keys()]
+
+    def select(self, **conditions: Any) -> list[dict[str, Any]]:
+        """The rows matching every condition, in sorted order.
+
+        Parameters
+        ----------
+        **conditions
+            ``column=value``, or ``column=collection`` meaning any of its values, e.g.
+            ``select(experiment="cca_mel", metric="pwcca", layer=["T1", "T2"])``.  Layer ids are
+            normalised (``t4`` matches ``T4``).
+
+        Raises
+        ------
+        ConfigError
+            For a column that does not exist.
+        """
+        wanted: dict[int, set[Any]] = {}
+        for column, condition in conditions.items():
+            if column not in COLUMNS:
+                raise ConfigError(f"a result table has no column {column!r} (columns: {', '.join(COLUMNS)})")
+            if isinstance(condition, Collection) and not isinstance(condition, (str, bytes)):
+                candidates = list(condition)
+            else:
+                candidates = [condition]
+            wanted[COLUMNS.index(column)] = {_normalise_condition(column, c) for c in candidates}
+        selected = []
+        for key in self._sorted_keys():
+            full = (*key, self._values[key])
+            if all(full[index] in allowed for index, allowed in wanted.items()):
+                selected.append(self._row(key))
+        return selected
+
+    def unique(self, column: str) -> list[Any]:
+        """The distinct values of one column, sorted (layers in model order)."""
+        if column not in COLUMNS:
+            raise ConfigError(f"a result table has no column {column!r} (columns: {', '.join(COLUMNS)})")
+        index = COLUMNS.index(column)
+        values = {(*key, value)[index] for key, value in self._values.items()}
+        return sorted(values, key=layer_sort_key) if column == "layer" else sorted(values)
+
+    def metadata(self, row_or_key: Mapping[str, Any] | tuple) -> dict[str, Any] | None:
+        """The sidecar entry (``{"options": ..., "provenance": ..., "details": ...}``) of a row's run.
+
+        Parameters
+        ----------
+        row_or_key : mapping or tuple
+            A row (any mapping with the run-key columns), a run key ``(model, experiment, layer,
+            split, sample, seed)`` or a row key (the same plus ``metric``).
+
+        Returns
+        -------
+        dict or None
+            A copy of the entry; None when the run has none.
+        """
+        if isinstance(row_or_key, Mapping):
+            missing = [column for column in RUN_COLUMNS if column not in row_or_key]
+            if missing:
+                raise ConfigError(f"the row lacks the run-key column(s) {', '.join(missing)}")
+            raw = [row_or_key[column] for column in RUN_COLUMNS]
+        elif isinstance(row_or_key, (tuple, list)) and len(row_or_key) in (len(RUN_COLUMNS), len(KEY_COLUMNS)):
+            raw = list(row_or_key[: len(RUN_COLUMNS)])
+        else:
+            raise ConfigError("metadata() takes a row mapping, a run key (6 values) or a row key (7 values)")
+        run = tuple(_normalise_condition(column, value) for column, value in zip(RUN_COLUMNS, raw))
+        entry = self._runs.get(run)
+        return copy.deepcopy(entry) if entry is not None else None
+
+    def _row(self, key: Key) -> dict[str, Any]:
+        return {**dict(zip(KEY_COLUMNS, key)), "value": self._values[key]}
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.rows)
+
+    def __repr__(self) -> str:
+        where = os.fspath(self.path) if self.path is not None else "merged"
+        return f"ResultTable({where!r}, {len(self)} rows)"
+
+
+# --------------------------------------------------------------------------------------------------
+# rows
+
+
+def _sort_key(key: Key) -> tuple:
+    model, experiment, layer, split, sample, seed, metric = key
+    return (model, experiment, split, sample, seed, layer_sort_key(layer), metric)
+
+
+def _coerce(column: str, raw: Any) -> Any:
+    """One cell, checked and converted to its column's type; ValueError says what is wrong."""
+    if column in _INT_COLUMNS:
+        if isinstance(raw, (bool, np.bool_)):
+            raise ValueError(f"{raw!r} is not a non-negative integer")
+        if isinstance(raw, str):
+            text = raw.strip()
+            if not _DIGITS.match(text):
+                raise ValueError(f"{raw!r} is not a non-negative integer")
+            return int(text)
+        if isinstance(raw, numbers.Integral) and int(raw) >= 0:
+            return int(raw)
+        raise ValueError(f"{raw!r} is not a non-negative integer")
+    if column == "value":
+        if isinstance(raw, (bool, np.bool_)):
+            raise ValueError(f"{raw!r} is not a number")
+        if isinstance(raw, str):
+            try:
+                number = float(raw.strip())
+            except ValueError:
+                raise ValueError(f"{raw!r} is not a number") from None
+        elif isinstance(raw, numbers.Real) or (isinstance(raw, np.ndarray) and raw.ndim == 0):
+            number = float(raw)
+        else:
+            raise ValueError(f"{raw!r} is not a number")
+        if not math.isfinite(number):
+            raise ValueError(f"{raw!r} is not a finite number")
+        return number
+    if not isinstance(raw, str):
+        raise ValueError(f"{raw!r} is not text")
+    text = raw.strip()
+    if not text:
+        raise ValueError("is empty")
+    if column == "layer":
+        try:
+            return parse_layer_id(text)
+        except LayerprobeError:
+            raise ValueError(f"{raw!r} is not a layer id (C1..C7, T0..TL or mel)") from None
+    return text
+
+
+def _row_from_mapping(row: Any, *, where: str, path: Path | None) -> tuple[Key, float]:
+    if not isinstance(row, Mapping):
+        raise ResultError(f"is a {type(row).__name__}, not a mapping of column -> value", path=path, where=where)
+    missing = [column for column in COLUMNS if column not in row]
+    unknown = [str(column) for column in row if column not in COLUMNS]
+    if missing:
+        raise ResultError(f"lacks the column(s) {', '.join(missing)}", path=path, where=where)
+    if unknown:
+        raise ResultError(f"has unknown column(s) {', '.join(unknown)} (columns: {', '.join(COLUMNS)})", path=path, where=where)
+    cells = []
+    for column in COLUMNS:
+        try:
+            cells.append(_coerce(column, row[column]))
+        except ValueError as exc:
+            raise ResultError(f"column '{column}': {exc}", path=path, where=where) from None
+    return tuple(cells[:-1]), cells[-1]
+
+
+def _normalise_condition(column: str, value: Any) -> Any:
+    """A select()/metadata() value in the form the table stores, or the value itself if it cannot be."""
+    try:
+        return _coerce(column, value)
+    except ValueError:
+        return value
+
+
+def _read_csv(path: Path) -> dict[Key, float]:
+    values: dict[Key, float] = {}
+    seen_on: dict[Key, int] = {}
+    try:
+        with path.open("r", encoding="utf-8", newline="") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if header is None:
+                raise ResultError("is empty; a result table starts with the header line " + ",".join(COLUMNS), path=path)
+            if tuple(cell.strip() for cell in header) != COLUMNS:
+                raise ResultError(f"the header is {','.join(header)!r}, expected {','.join(COLUMNS)!r}", path=path, where="line 1")
+            for fields in reader:
+                line = reader.line_num
+                if not fields or (len(fields) == 1 and not fields[0].strip()):
+                    continue
+                if len(fields) != len(COLUMNS):
+                    raise ResultError(f"{len(fields)} fields, expected {len(COLUMNS)} ({','.join(COLUMNS)})", path=path, where=f"line {line}")
+                cells = []
+                for column, text in zip(COLUMNS, fields):
+                    try:
+                        cells.append(_coerce(column, text))
+                    except ValueError as exc:
+                        raise ResultError(str(exc), path=path, where=f"line {line}, column '{column}'") from None
+                key = tuple(cells[:-1])
+                if key in values:
+                    raise ResultError(f"repeats the row key of line {seen_on[key]}", path=path, where=f"line {line}")
+                values[key] = cells[-1]
+                seen_on[key] = line
+    except UnicodeDecodeError:
+        raise ResultError("is not a UTF-8 text file", path=path) from None
+    except csv.Error as exc:
+        raise ResultError(f"is not a readable CSV file ({exc})", path=path) from None
+    except OSError as exc:
+        raise ResultError(f"cannot be read ({exc.strerror or exc})", path=path) from None
+    return values
+
+
+def _read_sidecar(path: Path) -> dict[RunKey, dict[str, Any]]:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ResultError(f"is not a JSON file ({exc})", path=path) from None
+    except OSError as exc:
+        raise ResultError(f"cannot be read ({exc.strerror or exc})", path=path) from None
+    if not isinstance(document, dict) or not isinstance(document.get("runs"), list):
+        raise ResultError("is not a result-table sidecar (no list of runs)", path=path)
+    if document.get("columns", list(COLUMNS)) != list(COLUMNS):
+        raise ResultError(f"describes the columns {document.get('columns')!r}, expected {list(COLUMNS)!r}", path=path)
+    runs: dict[RunKey, dict[str, Any]] = {}
+    for number, entry in enumerate(document["runs"], start=1):
+        where = f"run {number}"
+        if not isinstance(entry, dict):
+            raise ResultError("is not an object", path=path, where=where)
+        cells = []
+        for column in RUN_COLUMNS:
+            if column not in entry:
+                raise ResultError(f"lacks {column!r}", path=path, where=where)
+            try:
+                cells.append(_coerce(column, entry[column]))
+            except ValueError as exc:
+                raise ResultError(f"{column!r}: {exc}", path=path, where=where) from None
+        metadata = {}
+        for field in METADATA_FIELDS:
+            value = entry.get(field, {})
+            if not isinstance(value, dict):
+                raise ResultError(f"{field!r} is not an object", path=path, where=where)
+            metadata[field] = value
+        runs[tuple(cells)] = metadata
+    return runs
+
+
+# --------------------------------------------------------------------------------------------------
+# JSON metadata and files
+
+
+def _to_json(value: Any, where: str, path: Path | None) -> Any:
+    """A copy of ``value`` made of JSON types only; ResultError names the offending entry otherwise."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        number = float(value)
+        if not math.isfinite(number):
+            raise ResultError(f"{where} is {number}, which JSON cannot hold (store None or a string instead)", path=path)
+        return number
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biufU":
+            raise ResultError(f"{where} is a numpy array of {value.dtype}, which JSON cannot hold", path=path)
+        return _to_json(value.tolist(), where, path)
+    if isinstance(value, np.generic):  # other numpy scalars (str_, complex, ...)
+        return _to_json(value.item(), where, path)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, Mapping):
+        converted = {}
+        for key, item in value.items():
+            if isinstance(key, (bool, np.bool_)) or not isinstance(key, (str, numbers.Integral)):
+                raise ResultError(f"{where} has the key {key!r}; JSON keys are strings", path=path)
+            name = key if isinstance(key, str) else str(int(key))
+            converted[name] = _to_json(item, f"{where}[{name!r}]", path)
+        return converted
+    if isinstance(value, (list, tuple)):
+        return [_to_json(item, f"{where}[{index}]", path) for index, item in enumerate(value)]
+    raise ResultError(f"{where} is of type {type(value).__name__}, which JSON cannot hold", path=path)
+
+
+def _write_temporary(target: Path, text: str) -> str:
+    """Write ``text`` to a new temporary file next to ``target`` (permissions as the umask says); return its name."""
+    name = os.fspath(target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"))
+    handle = open(name, "x", encoding="utf-8", newline="")
+    try:
+        with handle:
+            handle.write(text)
+    except BaseException:
+        _remove_quietly(name)
+        raise
+    return name
+
+
+def _remove_quietly(name: str) -> None:
+    try:
+        os.unlink(name)
+    except FileNotFoundError:
+        pass
+
+
+__all__ = ["COLUMNS", "KEY_COLUMNS", "RUN_COLUMNS", "METADATA_FIELDS", "ResultTable"]

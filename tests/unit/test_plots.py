@@ -1,0 +1,185 @@
+"""Layer-trend plots: line data are the means, bands the spread, ticks the layers in order; files render."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from matplotlib.collections import LineCollection, PolyCollection
+from matplotlib.colors import to_rgb
+from matplotlib.figure import Figure
+
+from layerprobe.errors import ConfigError, ResultError
+from layerprobe.plots import metric_label, plot_layer_trend, plot_trends, save_figure
+from layerprobe.results import ResultTable
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+#: Known values: model -> layer -> one value per sample (1, 2, 3).
+VALUES = {
+    "wav2vec2": {"C1": [0.20, 0.22, 0.27], "C7": [0.40, 0.41, 0.45], "T0": [0.50, 0.55, 0.51], "T2": [0.70, 0.72, 0.74], "T10": [0.30, 0.35, 0.31]},
+    "hubert": {"T0": [0.45, 0.46, 0.50], "T2": [0.60, 0.62, 0.61], "T4": [0.80, 0.85, 0.86], "T10": [0.55, 0.50, 0.52]},
+}
+
+
+def rows_for(values, *, experiment="cca_phone", metric="pwcca"):
+    return [
+        {"model": model, "experiment": experiment, "layer": layer, "split": "dev", "sample": sample,
+         "seed": 0, "metric": metric, "value": value}  # fmt: skip
+        for model, layers in values.items()
+        for layer, samples in layers.items()
+        for sample, value in enumerate(samples, start=1)
+    ]
+
+
+@pytest.fixture()
+def table(tmp_path):
+    table = ResultTable(tmp_path / "results.csv")
+    table.add(rows_for(VALUES))
+    table.add(rows_for({"wav2vec2": {"T2": [0.9]}}, metric="cca_mean"))  # another metric, not drawn
+    return table
+
+
+def model_lines(ax):
+    """The labelled lines (the models), in drawing order."""
+    return [line for line in ax.get_lines() if not line.get_label().startswith("_")]
+
+
+def band_extent(collection):
+    """x -> (lowest y, highest y) over the vertices of a fill_between band."""
+    extent = {}
+    for path in collection.get_paths():
+        for x, y in path.vertices:
+            low, high = extent.get(round(x, 9), (np.inf, -np.inf))
+            extent[round(x, 9)] = (min(low, y), max(high, y))
+    return extent
+
+
+def test_lines_are_means_and_bands_are_mean_plus_minus_std(table):
+    ax = plot_layer_trend(table, experiment="cca_phone", metric="pwcca")
+    axis = ["C1", "C7", "T0", "T2", "T4", "T10"]
+    assert [label.get_text() for label in ax.get_xticklabels()] == axis
+    assert list(ax.get_xticks()) == list(range(len(axis)))
+    lines = model_lines(ax)
+    assert [line.get_label() for line in lines] == ["hubert", "wav2vec2"]
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["hubert", "wav2vec2"]
+    bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    assert len(bands) == 2
+    for line, band in zip(lines, bands):
+        model = line.get_label()
+        x, y = np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)
+        assert np.all(np.isfinite(y))  # T layers of one kind: one unbroken line
+        layers = [axis[int(i)] for i in x]
+        assert layers == [layer for layer in axis if layer in VALUES[model]]  # missing layers are absent
+        expected = [np.mean(VALUES[model][layer]) for layer in layers]
+        np.testing.assert_allclose(y, expected, rtol=0, atol=1e-12)
+        extent = band_extent(band)
+        assert sorted(extent) == sorted(x)
+        for position, layer in zip(x, layers):
+            mean, std = np.mean(VALUES[model][layer]), np.std(VALUES[model][layer], ddof=1)
+            np.testing.assert_allclose(extent[round(position, 9)], (mean - std, mean + std), rtol=0, atol=1e-12)
+        assert tuple(band.get_facecolor()[0][:3]) == pytest.approx(to_rgb(line.get_color()))
+        assert band.get_alpha() == pytest.approx(0.2)
+    assert ax.get_xlabel() == "layer" and ax.get_ylabel() == "PWCCA" and ax.get_title() == "cca_phone"
+    low, high = ax.get_ylim()
+    all_values = [v for layers in VALUES.values() for samples in layers.values() for v in samples]
+    assert low < min(all_values) and high > max(all_values) and high - low < 1.5 * (max(all_values) - min(all_values))
+    assert isinstance(ax.figure, Figure)
+
+
+def test_range_band_and_no_band(table):
+    ax = plot_layer_trend(table, experiment="cca_phone", spread="range", title="")
+    band = [c for c in ax.collections if isinstance(c, PolyCollection)][1]  # wav2vec2, the second model
+    extent = band_extent(band)
+    assert extent[0.0] == pytest.approx((0.20, 0.27)) and extent[5.0] == pytest.approx((0.30, 0.35))
+    assert ax.get_title() == ""
+    ax = plot_layer_trend(table, experiment="cca_phone", spread="none")
+    assert not ax.collections
+
+
+def test_single_values_draw_no_band_and_one_model_no_legend():
+    rows = rows_for({"m": {"T0": [0.1], "T1": [0.3], "T2": [0.2]}}, experiment="only")
+    ax = plot_layer_trend(rows)  # one experiment: no need to name it
+    assert not ax.collections and ax.get_legend() is None
+    np.testing.assert_allclose(model_lines(ax)[0].get_ydata(), [0.1, 0.3, 0.2])
+    assert ax.get_title() == "only"
+
+
+def test_mel_stands_apart_and_lines_break_across_missing_kinds():
+    values = {"whisper": {"mel": [0.9, 0.8], "C1": [0.3, 0.3], "C2": [0.4, 0.4], "T0": [0.5, 0.6]},
+              "wav2vec2": {"C1": [0.1, 0.1], "C2": [0.2, 0.2], "C3": [0.25, 0.25], "T0": [0.3, 0.3]}}  # fmt: skip
+    ax = plot_layer_trend(rows_for(values), spread="std")
+    assert [label.get_text() for label in ax.get_xticklabels()] == ["mel", "C1", "C2", "C3", "T0"]
+    whisper = [line for line in model_lines(ax) if line.get_label() == "whisper"][0]
+    y = np.asarray(whisper.get_ydata(), float)
+    # mel | C1 C2 | T0: NaN gaps keep the baseline and the jump over C3 unconnected.
+    np.testing.assert_allclose(y, [0.85, np.nan, 0.3, 0.4, np.nan, 0.55], equal_nan=True)
+    bars = [c for c in ax.collections if isinstance(c, LineCollection)]
+    assert len(bars) == 1  # the two isolated whisper points (mel, T0) show their spread as bars
+    segments = sorted(tuple(map(tuple, np.round(s, 9))) for s in bars[0].get_segments())
+    sd_mel, sd_t0 = np.std([0.9, 0.8], ddof=1), np.std([0.5, 0.6], ddof=1)
+    assert segments == sorted([((0.0, round(0.85 - sd_mel, 9)), (0.0, round(0.85 + sd_mel, 9))),
+                               ((4.0, round(0.55 - sd_t0, 9)), (4.0, round(0.55 + sd_t0, 9)))])  # fmt: skip
+    wav2vec2 = [line for line in model_lines(ax) if line.get_label() == "wav2vec2"][0]
+    assert np.all(np.isfinite(np.asarray(wav2vec2.get_ydata(), float)))  # C3 -> T0 are neighbours
+
+
+def test_several_experiments_need_a_choice(table):
+    table.add(rows_for({"hubert": {"T1": [0.5]}}, experiment="cca_mel"))
+    with pytest.raises(ConfigError, match=r"several experiments \(cca_mel, cca_phone\); choose one"):
+        plot_layer_trend(table)
+    with pytest.raises(ResultError, match=r"no results for experiment 'cca_word' \(experiments: cca_mel, cca_phone\)"):
+        plot_layer_trend(table, experiment="cca_word")
+    with pytest.raises(ResultError, match=r"no results with metric 'nmi' of experiment 'cca_phone' \(metrics: cca_mean, pwcca\)"):
+        plot_layer_trend(table, experiment="cca_phone", metric="nmi")
+    with pytest.raises(ConfigError, match="spread must be one of std, range, none"):
+        plot_layer_trend(table, experiment="cca_phone", spread="sem")
+
+
+def test_plot_layer_trend_draws_on_a_given_axes(table):
+    figure = Figure()
+    ax = figure.add_subplot()
+    assert plot_layer_trend(table, experiment="cca_phone", ax=ax) is ax
+    assert figure.axes == [ax]
+
+
+def test_plot_trends_one_panel_per_experiment(table):
+    table.add(rows_for({"hubert": {"T1": [0.5, 0.7]}}, experiment="cca_mel"))
+    figure = plot_trends(table)
+    assert [ax.get_title() for ax in figure.axes] == ["cca_mel", "cca_phone"]
+    first, second = figure.axes
+    assert first.get_shared_y_axes().get_siblings(first) == [first]  # sharey off
+    assert [t.get_text() for t in first.get_xticklabels()] == ["T1"]
+    assert model_lines(first)[0].get_ydata() == pytest.approx([0.6])
+    figure = plot_trends(table, experiments=["cca_phone"], metric="pwcca", spread="none")
+    assert [ax.get_title() for ax in figure.axes] == ["cca_phone"] and not figure.axes[0].collections
+    with pytest.raises(ResultError, match=r"no results with metric 'nmi' \(metrics: cca_mean, pwcca\)"):
+        plot_trends(table, metric="nmi")
+    with pytest.raises(ResultError, match="no results with metric 'cca_mean' of experiment 'cca_mel'"):
+        plot_trends(table, experiments=["cca_phone", "cca_mel"], metric="cca_mean")
+
+
+def test_save_figure_writes_png_and_pdf(table, tmp_path):
+    figure = plot_trends(table)
+    written = save_figure(figure, tmp_path / "figs" / "trend.png")
+    assert written == [tmp_path / "figs" / "trend.png", tmp_path / "figs" / "trend.pdf"]
+    png, pdf = (path.read_bytes() for path in written)
+    assert png.startswith(PNG_SIGNATURE) and len(png) > 10_000
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert 800 < width < 4000 and 400 < height < 2000  # 200 dpi, tightly cropped
+    assert pdf.startswith(b"%PDF") and len(pdf) > 1000
+    assert save_figure(figure, tmp_path / "figs" / "trend.pdf") == [tmp_path / "figs" / "trend.pdf", tmp_path / "figs" / "trend.png"]
+    assert (tmp_path / "figs" / "trend.pdf").read_bytes() == pdf  # no creation date: same figure, same bytes
+    assert save_figure(figure, tmp_path / "only.pdf", formats=["pdf"]) == [tmp_path / "only.pdf"]
+    assert not (tmp_path / "only.png").exists()
+    assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == ["trend.pdf", "trend.png"]
+    with pytest.raises(ConfigError, match=r"trend\.svg: a figure file must end in \.png or \.pdf"):
+        save_figure(figure, tmp_path / "trend.svg")
+    with pytest.raises(ConfigError, match="must be png or pdf, not svg"):
+        save_figure(figure, tmp_path / "trend.png", formats=["svg"])
+
+
+def test_metric_labels():
+    assert metric_label("pwcca") == "PWCCA"
+    assert metric_label("nmi") == "NMI"
+    assert metric_label("cca_mean") == "CCA mean"
+    assert metric_label("spearman") == "spearman"

@@ -1,0 +1,275 @@
+"""ResultTable: exact round trips, replace-on-rerun, merging, the sidecar, malformed files, atomic saves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from layerprobe import __version__
+from layerprobe.errors import ConfigError, ResultError
+from layerprobe.results import COLUMNS, ResultTable
+
+HEADER = ",".join(COLUMNS)
+
+
+def row(layer="T1", value=0.5, *, model="m", experiment="cca_mel", split="dev", sample=1, seed=0, metric="pwcca"):
+    return {"model": model, "experiment": experiment, "layer": layer, "split": split, "sample": sample,
+            "seed": seed, "metric": metric, "value": value}  # fmt: skip
+
+
+def test_round_trip_is_exact_and_sorted_in_layer_order(tmp_path):
+    values = {"T10": 0.1 + 0.2, "T2": 1 / 3, "C3": 2.0**-40, "mel": -7.25e-300, "T0": 123456789.123456789}
+    table = ResultTable(tmp_path / "results.csv")
+    assert table.add([row(layer, value) for layer, value in values.items()]) == 5
+    assert table.save() == tmp_path / "results.csv"
+    again = ResultTable.open(tmp_path / "results.csv")
+    assert [r["layer"] for r in again.rows] == ["mel", "C3", "T0", "T2", "T10"]
+    assert {r["layer"]: r["value"] for r in again.rows} == values  # exact float equality, not approx
+    assert again.rows[0] == row("mel", -7.25e-300)
+    lines = (tmp_path / "results.csv").read_text().splitlines()
+    assert lines[0] == HEADER
+    assert lines[3] == "m,cca_mel,T0,dev,1,0,pwcca,123456789.12345679"
+    assert lines[4] == f"m,cca_mel,T2,dev,1,0,pwcca,{1 / 3!r}"
+    # Saving what was read gives the same bytes.
+    before = (tmp_path / "results.csv").read_bytes(), (tmp_path / "results.json").read_bytes()
+    again.save()
+    assert ((tmp_path / "results.csv").read_bytes(), (tmp_path / "results.json").read_bytes()) == before
+
+
+def test_sort_order_is_model_experiment_split_sample_seed_layer_metric(tmp_path):
+    table = ResultTable(tmp_path / "r.csv")
+    table.add([row("T2", sample=2), row("T10", sample=1), row("T2", sample=1, metric="cca_mean"),
+               row("T2", sample=1), row("T1", model="a"), row("T1", experiment="cca_agwe")])  # fmt: skip
+    order = [(r["model"], r["experiment"], r["sample"], r["layer"], r["metric"]) for r in table.rows]
+    assert order == [
+        ("a", "cca_mel", 1, "T1", "pwcca"),
+        ("m", "cca_agwe", 1, "T1", "pwcca"),
+        ("m", "cca_mel", 1, "T2", "cca_mean"),
+        ("m", "cca_mel", 1, "T2", "pwcca"),
+        ("m", "cca_mel", 1, "T10", "pwcca"),
+        ("m", "cca_mel", 2, "T2", "pwcca"),
+    ]
+
+
+def test_rerun_replaces_and_another_seed_adds(tmp_path):
+    path = tmp_path / "results.csv"
+    table = ResultTable.open(path)
+    table.add([row("T1", 0.1), row("T2", 0.2)], options={"epsilon": 1e-10})
+    table.save()
+    table = ResultTable.open(path)
+    assert table.add([row("T1", 0.15), row("T2", 0.25)], options={"epsilon": 1e-6}) == 2
+    assert len(table) == 2
+    assert table.add([row("T1", 0.9, seed=1)], options={"epsilon": 1e-6}) == 1
+    table.save()
+    final = ResultTable.open(path)
+    assert [(r["layer"], r["seed"], r["value"]) for r in final.rows] == [("T1", 0, 0.15), ("T2", 0, 0.25), ("T1", 1, 0.9)]
+    assert final.metadata(final.rows[0])["options"] == {"epsilon": 1e-6}
+    assert len(path.read_text().splitlines()) == 4
+
+
+def test_sidecar_holds_options_provenance_and_details_per_run_key(tmp_path):
+    path = tmp_path / "results.csv"
+    table = ResultTable(path)
+    table.add(
+        [row("T1", 0.1), row("T1", 0.7, metric="cca_mean"), row("T2", 0.2)],
+        options={"epsilon": np.float64(1e-10), "layers": ("T1", "T2"), "store": tmp_path / "f.h5"},
+        provenance={"model_revision": "abc123", "n_rows": np.int64(4000)},
+        details={"correlations": np.array([0.9, 0.5], dtype=np.float32), "per_k": {4: 0.25}, "ok": np.bool_(True)},
+    )
+    table.add([row("T3", 0.3)], provenance={"model_revision": "def456"})
+    table.save()
+    sidecar = json.loads((tmp_path / "results.json").read_text())
+    assert sidecar["layerprobe_version"] == __version__ and sidecar["columns"] == list(COLUMNS)
+    assert [(run["layer"], run["provenance"].get("model_revision")) for run in sidecar["runs"]] == [
+        ("T1", "abc123"), ("T2", "abc123"), ("T3", "def456"),
+    ]  # fmt: skip
+    reread = ResultTable.open(path)
+    first = reread.metadata(("m", "cca_mel", "T1", "dev", 1, 0))
+    assert first == {
+        "options": {"epsilon": 1e-10, "layers": ["T1", "T2"], "store": str(tmp_path / "f.h5")},
+        "provenance": {"model_revision": "abc123", "n_rows": 4000},
+        "details": {"correlations": [float(np.float32(0.9)), float(np.float32(0.5))], "per_k": {"4": 0.25}, "ok": True},
+    }
+    assert reread.metadata(reread.select(layer="T3")[0]) == {"options": {}, "provenance": {"model_revision": "def456"}, "details": {}}
+    # A row key (with the metric) finds its run's entry; an unknown run has none.
+    assert reread.metadata(("m", "cca_mel", "t2", "dev", "1", 0, "pwcca"))["provenance"]["model_revision"] == "abc123"
+    assert reread.metadata(row("T9")) is None
+    # The copy handed out is not the table's own.
+    first["options"]["epsilon"] = 5
+    assert reread.metadata(("m", "cca_mel", "T1", "dev", 1, 0))["options"]["epsilon"] == 1e-10
+
+
+def test_metadata_fields_left_out_are_kept(tmp_path):
+    table = ResultTable(tmp_path / "r.csv")
+    table.add([row("T1", 0.1)], options={"a": 1}, details={"d": [1, 2]})
+    table.add([row("T1", 0.2, metric="cca_mean")], details={"d": [3]})
+    assert table.metadata(row("T1")) == {"options": {"a": 1}, "provenance": {}, "details": {"d": [3]}}
+
+
+def test_read_merges_with_the_later_file_winning(tmp_path):
+    first, second = ResultTable(tmp_path / "a.csv"), ResultTable(tmp_path / "b.csv")
+    first.add([row("T1", 0.1), row("T2", 0.2)], provenance={"file": "a"})
+    second.add([row("T2", 0.9), row("T1", 0.5, model="other")], provenance={"file": "b"})
+    first.save(), second.save()
+    merged = ResultTable.read([tmp_path / "a.csv", str(tmp_path / "b.csv")])
+    assert [(r["model"], r["layer"], r["value"]) for r in merged.rows] == [("m", "T1", 0.1), ("m", "T2", 0.9), ("other", "T1", 0.5)]
+    assert merged.metadata(row("T2"))["provenance"] == {"file": "b"}
+    assert merged.metadata(row("T1"))["provenance"] == {"file": "a"}
+    reverse = ResultTable.read([tmp_path / "b.csv", tmp_path / "a.csv"])
+    assert reverse.select(layer="T2", model="m")[0]["value"] == 0.2
+    assert merged.path is None
+    with pytest.raises(ResultError, match="has no file of its own"):
+        merged.save()
+    with pytest.raises(ResultError, match="no such results file") as caught:
+        ResultTable.read([tmp_path / "a.csv", tmp_path / "missing.csv"])
+    assert str(caught.value).startswith(str(tmp_path / "missing.csv"))
+    assert len(ResultTable.read(tmp_path / "a.csv")) == 2  # one path, not an iterable of characters
+
+
+def test_select_and_unique(tmp_path):
+    table = ResultTable(tmp_path / "r.csv")
+    table.add([row(layer, i / 10, experiment=exp, metric=metric) for i, layer in enumerate(["T1", "T2", "T10"])
+               for exp in ("cca_mel", "cca_phone") for metric in ("pwcca", "cca_mean")])  # fmt: skip
+    picked = table.select(experiment="cca_mel", metric="pwcca")
+    assert [(r["layer"], r["value"]) for r in picked] == [("T1", 0.0), ("T2", 0.1), ("T10", 0.2)]
+    assert [r["layer"] for r in table.select(experiment="cca_phone", metric="pwcca", layer=["t10", "T1"])] == ["T1", "T10"]
+    assert table.select(experiment="cca_phone", sample="1", layer={"T2"}, metric="pwcca")[0]["value"] == 0.1
+    assert table.select(experiment="nope") == []
+    assert table.unique("layer") == ["T1", "T2", "T10"] and table.unique("experiment") == ["cca_mel", "cca_phone"]
+    with pytest.raises(ConfigError, match="no column 'exp'"):
+        table.select(exp="cca_mel")
+    # rows are copies
+    table.rows[0]["value"] = 99.0
+    assert table.rows[0]["value"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "bad, fragment",
+    [
+        ({"value": float("nan")}, "row 2: column 'value': nan is not a finite number"),
+        ({"value": "abc"}, "row 2: column 'value': 'abc' is not a number"),
+        ({"value": True}, "row 2: column 'value': True is not a number"),
+        ({"layer": "L4"}, "row 2: column 'layer': 'L4' is not a layer id"),
+        ({"sample": -1}, "row 2: column 'sample': -1 is not a non-negative integer"),
+        ({"seed": 1.5}, "row 2: column 'seed': 1.5 is not a non-negative integer"),
+        ({"model": ""}, "row 2: column 'model': is empty"),
+        ({"extra": 1}, "row 2: has unknown column(s) extra"),
+    ],
+)
+def test_bad_rows_are_refused_and_nothing_is_added(tmp_path, bad, fragment):
+    table = ResultTable(tmp_path / "r.csv")
+    table.add([row("T1", 0.1)])
+    with pytest.raises(ResultError) as caught:
+        table.add([row("T2", 0.2), {**row("T3"), **bad}])
+    assert str(caught.value).startswith(f"{tmp_path / 'r.csv'}: {fragment}")
+    assert "\n" not in str(caught.value)
+    assert [r["layer"] for r in table.rows] == ["T1"]
+
+
+def test_missing_column_and_repeated_key_in_one_add(tmp_path):
+    table = ResultTable(tmp_path / "r.csv")
+    partial = row("T1")
+    del partial["seed"]
+    with pytest.raises(ResultError, match=r"row 1: lacks the column\(s\) seed"):
+        table.add([partial])
+    with pytest.raises(ResultError, match="row 3: repeats the key of row 1"):
+        table.add([row("T1", 0.1), row("T2"), row("t1", 0.2)])
+    with pytest.raises(ResultError, match="not a single row mapping"):
+        table.add(row("T1"))
+    assert len(table) == 0
+
+
+def test_numpy_values_and_layer_ids_are_normalised(tmp_path):
+    table = ResultTable(tmp_path / "r.csv")
+    table.add([row("t3", np.float32(0.25), sample=np.int64(2), seed="7"), row("MEL", np.array(0.5))])
+    assert table.rows == [row("mel", 0.5), row("T3", 0.25, sample=2, seed=7)]
+    assert all(type(r["value"]) is float and type(r["sample"]) is int for r in table.rows)
+
+
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        ("model,experiment,layer,split,sample,seed,value,metric\n", "line 1: the header is"),
+        ("", "is empty; a result table starts with the header line"),
+        (f"{HEADER}\nm,cca_mel,T1,dev,1,0,pwcca,0.5\nm,cca_mel,T2,dev,1,0,pwcca,abc\n", "line 3, column 'value': 'abc' is not a number"),
+        (f"{HEADER}\nm,cca_mel,T1,dev,1,0,pwcca,nan\n", "line 2, column 'value': 'nan' is not a finite number"),
+        (f"{HEADER}\nm,cca_mel,T1,dev,1,0,pwcca\n", "line 2: 7 fields, expected 8"),
+        (f"{HEADER}\nm,cca_mel,T1,dev,one,0,pwcca,0.5\n", "line 2, column 'sample': 'one' is not a non-negative integer"),
+        (f"{HEADER}\nm,cca_mel,X1,dev,1,0,pwcca,0.5\n", "line 2, column 'layer': 'X1' is not a layer id"),
+        (f"{HEADER}\nm,cca_mel,T1,dev,1,0,pwcca,0.5\n\nm,cca_mel,T1,dev,1,0,pwcca,0.6\n", "line 4: repeats the row key of line 2"),
+    ],
+)
+def test_malformed_csv_is_a_one_line_error_naming_file_and_line(tmp_path, text, where):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(ResultError) as caught:
+        ResultTable.open(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: {where}")
+    assert "\n" not in message
+
+
+def test_malformed_sidecar_names_the_file(tmp_path):
+    table = ResultTable(tmp_path / "r.csv")
+    table.add([row("T1")])
+    table.save()
+    sidecar = tmp_path / "r.json"
+    sidecar.write_text("{not json")
+    with pytest.raises(ResultError, match=r"r\.json: is not a JSON file"):
+        ResultTable.open(tmp_path / "r.csv")
+    sidecar.write_text(json.dumps({"columns": list(COLUMNS), "runs": [{"model": "m"}]}))
+    with pytest.raises(ResultError, match=r"r\.json: run 1: lacks 'experiment'"):
+        ResultTable.open(tmp_path / "r.csv")
+
+
+def test_open_of_a_new_path_is_empty_and_json_suffix_is_refused(tmp_path):
+    table = ResultTable.open(tmp_path / "sub" / "new.csv")
+    assert len(table) == 0 and table.rows == [] and table.sidecar_path == tmp_path / "sub" / "new.json"
+    table.add([row("T1")])
+    assert table.save().is_file() and (tmp_path / "sub" / "new.json").is_file()  # the folder is made
+    with pytest.raises(ConfigError, match="cannot end in .json"):
+        ResultTable(tmp_path / "results.json")
+
+
+def test_unserialisable_detail_writes_nothing_and_leaves_no_temporary_file(tmp_path):
+    path = tmp_path / "results.csv"
+    table = ResultTable(path)
+    with pytest.raises(ResultError, match=r"details\['fit'\] is of type object, which JSON cannot hold"):
+        table.add([row("T1")], details={"fit": object()})
+    with pytest.raises(ResultError, match=r"details\['c'\]\[1\] is nan, which JSON cannot hold"):
+        table.add([row("T1")], details={"c": [0.5, float("nan")]})
+    assert len(table) == 0
+    table.save()
+    before = path.read_bytes(), (tmp_path / "results.json").read_bytes()
+    with pytest.raises(ResultError):
+        table.add([row("T1", 0.3)], options={"model": {1.5: "x"}})
+    table.save()
+    assert (path.read_bytes(), (tmp_path / "results.json").read_bytes()) == before
+    # Metadata broken behind add()'s back fails while serialising: neither file is touched.
+    table.add([row("T2", 0.4)])
+    table._runs[("m", "cca_mel", "T2", "dev", 1, 0)]["details"] = {"bad": {1, 2}}
+    with pytest.raises(ResultError, match="cannot be written as JSON"):
+        table.save()
+    assert (path.read_bytes(), (tmp_path / "results.json").read_bytes()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv", "results.json"]
+
+
+def test_failed_rename_leaves_the_old_files_and_no_temporary(tmp_path, monkeypatch):
+    path = tmp_path / "results.csv"
+    table = ResultTable(path)
+    table.add([row("T1", 0.1)])
+    table.save()
+    before = path.read_bytes()
+    table.add([row("T1", 0.2)])
+
+    def refuse(src, dst):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("layerprobe.results.os.replace", refuse)
+    with pytest.raises(ResultError, match=r"results\.csv: cannot write the result table \(Permission denied\)"):
+        table.save()
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in Path(tmp_path).iterdir()) == ["results.csv", "results.json"]
