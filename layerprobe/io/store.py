@@ -1234,6 +1234,30 @@ class FeatureStore:
         first = self._row_offset(store_file, layer) + int(start[local])
         return self.read(layer, slice(first, first + int(count[local])))
 
+    def row_ranges(self, layer: str) -> tuple[np.ndarray, np.ndarray]:
+        """Where each utterance's rows of a layer lie, across all files.
+
+        Parameters
+        ----------
+        layer : str
+
+        Returns
+        -------
+        row_start : numpy.ndarray
+            Shape (n_utterances,), int64: the first row of each utterance in the store's row order
+            (the index :meth:`read` takes), in :attr:`utterance_ids` order.
+        n_rows : numpy.ndarray
+            Shape (n_utterances,), int64: the utterance's row count on the layer's grid.
+        """
+        self._check_layer(layer)
+        starts, counts, offset = [], [], 0
+        for store_file in self._files:
+            start, count = store_file.row_index[layer]
+            starts.append(start.astype(np.int64) + offset)
+            counts.append(count.astype(np.int64))
+            offset += store_file.rows[layer]
+        return np.concatenate(starts), np.concatenate(counts)
+
     def attention(self, utt_id: str, layer: str, logits: bool = False) -> np.ndarray | None:
         """Stored attention maps of one utterance and block.
 

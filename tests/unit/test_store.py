@@ -599,6 +599,32 @@ def test_iter_rows_concatenated_equals_read_across_shard_boundaries(tmp_path):
             next(store.iter_rows("T0", chunk_rows=0))
 
 
+def test_row_ranges_index_each_utterance_across_shards_and_grids(tmp_path):
+    rng = np.random.default_rng(9)
+    attrs = {**FRAME_ATTRS, "rep": "local", "frame_rate_hz": 100.0}
+    dims, rates = {"C1": 2, "C7": 3}, {"C7": 50.0}
+    lengths = [3, 0, 4, 2, 5]
+    utts = [
+        {"utt_id": f"u{i}", "rows": {"C1": rng.random((2 * n, 2)), "C7": rng.random((n, 3))}}
+        for i, n in enumerate(lengths)
+    ]
+    base = tmp_path / "l.h5"
+    for index, part in ((1, utts[:2]), (2, utts[2:3]), (3, utts[3:])):
+        _write(shard_path(base, index, 3), part, attrs=attrs, dims=dims, layer_frame_rates=rates)
+    with FeatureStore.open(base) as store:
+        start, count = store.row_ranges("C7")
+        assert start.dtype == count.dtype == np.int64
+        assert start.tolist() == [0, 3, 3, 7, 9] and count.tolist() == lengths
+        start1, count1 = store.row_ranges("C1")
+        assert start1.tolist() == [0, 6, 6, 14, 18] and count1.tolist() == [2 * n for n in lengths]
+        for utt, first, n in zip(store.utterance_ids, start1, count1):
+            assert np.array_equal(store.read("C1", slice(first, first + n)), store.utterance_rows(utt, "C1"))
+        start[:] = -1  # a copy: the store's own index is untouched
+        assert store.row_ranges("C7")[0].tolist() == [0, 3, 3, 7, 9]
+        with pytest.raises(StoreError, match=r"has no layer 'T0' \(it has C1, C7\)"):
+            store.row_ranges("T0")
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     dims=st.dictionaries(st.sampled_from(["C3", "T0", "T5", "mel"]), st.integers(1, 40), min_size=1, max_size=3),
