@@ -423,6 +423,95 @@ def merge_command(directory: Path, remove_shards: bool) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
+# cca
+
+
+@cli.command("cca", context_settings=CONTEXT_SETTINGS, short_help="CCA of stored layers against mel, phones, words or embeddings.")
+@click.option(
+    "--exp",
+    "experiment",
+    required=True,
+    type=click.Choice(["cca_mel", "cca_intra", "cca_phone", "cca_word", "cca_agwe", "cca_glove"]),
+    help="The experiment (REFERENCE.md section 3).",
+)
+@click.option("--model", "model_spec", required=True, help="Model spec the features were extracted with (tiny:wav2vec2, hf:...).")
+@click.option("--corpus", required=True, help="Corpus name of the data-sample set.")
+@click.option("--split", required=True, help="Split of the data-sample set.")
+@click.option("--sample", "sample_id", type=click.IntRange(min=0), default=1, show_default=True, help="Sample id k.")
+@click.option("--layers", "--layer", "layers", default="all", show_default=True, help="all, T4, T1-T12, C1-C7,T1-T12 ...")
+@click.option("--features", type=click.Path(file_okay=False, path_type=Path), default=Path("features"), show_default=True, help="Root of the feature stores (extract --out).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("results/cca.csv"), show_default=True, help="Result table (CSV; a JSON sidecar goes next to it).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the split, trials and epsilon order.")
+@click.option("--embeddings", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="cca_agwe / cca_glove: word vectors (word2vec text or binary, GloVe text).")
+@click.option("--embeddings-format", type=click.Choice(["auto", "word2vec", "word2vec-binary", "glove"]), default="auto", show_default=True, help="Format of --embeddings.")
+@click.option("--vocabulary-size", type=click.IntRange(min=1), default=500, show_default=True, help="cca_word: most frequent words kept.")
+@click.option("--base-layer", default="T0", show_default=True, help="cca_intra: the layer every other is compared with.")
+@click.option("--null-directions", type=click.Choice(["zero", "keep", "drop"]), default="zero", show_default=True, help="Directions in the null space of a one-hot view: correlation 0 (default), as computed (the reference's noise), or weight 0.")
+@_progress_option
+def cca_command(
+    experiment: str,
+    model_spec: str,
+    corpus: str,
+    split: str,
+    sample_id: int,
+    layers: str,
+    features: Path,
+    out: Path,
+    seed: int,
+    embeddings: Path | None,
+    embeddings_format: str,
+    vocabulary_size: int,
+    base_layer: str,
+    null_directions: str,
+    progress: bool,
+) -> None:
+    """Run a CCA experiment on stored features, one PWCCA score per layer, into a result table.
+
+    Each score is the published protocol: 10 seeded parts (label-stratified for phones and words),
+    3 trials of fit on 8 parts, epsilon chosen on a dev part, the mean PWCCA on the test parts.
+    Stores are read from FEATURES/<model>/<corpus>_<split>_sample<k>/ (cca_mel also reads the
+    log-mel store under FEATURES/logmel/); rows go to OUT, replacing earlier ones with the same key.
+
+    \b
+    Examples:
+      layerprobe cca --exp cca_mel --model tiny:wav2vec2 --corpus demo --split train --layers all
+      layerprobe cca --exp cca_phone --model hf:facebook/wav2vec2-base --corpus LibriSpeech \\
+          --split dev-clean --layer T4 --out results/w2v2.csv
+      layerprobe cca --exp cca_glove --embeddings glove.840B.300d.txt --model ... --corpus ... --split ...
+    """
+    from layerprobe.analysis.experiments import run_cca
+
+    def report(score) -> None:
+        result = score.result
+        dropped = f", {score.n_dropped} dropped" if score.n_dropped else ""
+        trials = ", ".join(f"{value:.3f}" for value in result.trial_scores)
+        click.echo(
+            f"{experiment} {score.layer}: PWCCA {result.score:.4f} (trials {trials}; "
+            f"{result.n_rows} rows{dropped}; {result.wall_seconds:.1f} s)"
+        )
+
+    scores = run_cca(
+        experiment,
+        features=features,
+        model=model_spec,
+        corpus=corpus,
+        split=split,
+        sample=sample_id,
+        layers=layers,
+        seed=seed,
+        results=out,
+        embeddings=embeddings,
+        embeddings_format=embeddings_format,
+        vocabulary_size=vocabulary_size,
+        base_layer=base_layer,
+        null_directions=null_directions,
+        progress=progress,
+        on_layer=report,
+    )
+    click.echo(f"{len(scores)} layer{'s' if len(scores) != 1 else ''} -> {out}")
+
+
+# --------------------------------------------------------------------------------------------------
 # plot
 
 
@@ -495,14 +584,16 @@ def plot_command(results: tuple[Path, ...], out: Path, experiments: tuple[str, .
 def demo_command(out: Path, n_utterances: int, seed: int, model_spec: str, progress: bool) -> None:
     """Run the pipeline offline on a synthesized corpus and say what each step did.
 
-    Steps so far: synthesize an English corpus with eSpeak NG (exact phone and word timings), draw
-    frame, phone and word data-sample sets from its training split, and extract every layer of a
-    model (a seeded tiny random wav2vec 2.0 by default) and the log-mel baseline into HDF5 stores.
-    The analyses join the demo as they arrive.
+    Synthesize an English corpus with eSpeak NG (exact phone and word timings), draw frame, phone
+    and word data-sample sets from its training split, extract every layer of a model (a seeded
+    tiny random wav2vec 2.0 by default) and the log-mel baseline into HDF5 stores, run cca_mel and
+    cca_phone over all layers into OUT/results/cca.csv, and draw OUT/results/trend.png and .pdf.
 
     \b
-    Example:
+    Examples:
       layerprobe demo --out layerprobe-demo
+      layerprobe demo --model tiny:hubert --out demo-hubert
+      layerprobe demo --model hf:/models/wav2vec2-base --out demo-w2v2
     """
     from layerprobe.demo import run_demo
 

@@ -1,0 +1,332 @@
+"""The named CCA experiments bound to feature stores, with results in a ResultTable.
+
+=========== ================================ ======================================== ===========
+experiment  view 1                           view 2                                   layers
+=========== ================================ ======================================== ===========
+cca_mel     log-mel frames (80)              frame features (mel alignment rules)     C1..C7, T1..TL
+cca_intra   layer T0 (``base_layer``)        layer Tl, frame level                    T1..TL
+cca_phone   phone-pooled features            one-hot phone (39 classes)               T0..TL
+cca_word    word-pooled features             one-hot word (500 most frequent)         T0..TL
+cca_agwe    word-pooled features             acoustically grounded word embedding     T0..TL
+cca_glove   word-pooled features             GloVe vector                             T0..TL
+=========== ================================ ======================================== ===========
+
+(REFERENCE.md section 3; views are built by :mod:`layerprobe.analysis.views`.)  Stores are found
+under the extraction layout: ``<features>/<model tag>/<corpus>_<split>_sample<k>/<rep>_<span>.h5``,
+the log-mel baseline under the model tag ``logmel``.  Each layer's score is one row of the table
+(metric ``pwcca``); per-trial scores, chosen epsilons, sizes, options and provenance (store paths
+and their manifest hashes) go to the table's JSON sidecar.  The data split is computed once per
+set of paired rows and cached next to the table, so every layer of an experiment sees the same
+parts.
+
+Example
+-------
+>>> from layerprobe.analysis.experiments import run_cca               # doctest: +SKIP
+>>> run_cca("cca_phone", features="features", model="tiny:wav2vec2",  # doctest: +SKIP
+...         corpus="demo", split="train", sample=1, layers="all", results="results/cca.csv")
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from layerprobe import __version__
+from layerprobe.analysis.cca import NULL_DIRECTION_MODES, CCAResult, cca_experiment
+from layerprobe.errors import ConfigError
+from layerprobe.io.store import FeatureStore
+from layerprobe.io.store_paths import model_tag, store_path
+from layerprobe.layers import layer_index, layer_kind, parse_layers, sort_layers
+from layerprobe.results import ResultTable
+
+log = logging.getLogger(__name__)
+
+PathLike = str | os.PathLike
+
+#: The model tag under which the log-mel baseline is stored (``extract --rep mel``).
+MEL_TAG = "logmel"
+#: The metric name of CCA results in a ResultTable.
+METRIC = "pwcca"
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """What one named experiment reads.
+
+    Attributes
+    ----------
+    name : str
+    span : str
+        Span of the model's stores.
+    description : str
+        View 1 vs view 2, for help texts.
+    """
+
+    name: str
+    span: str
+    description: str
+
+    @property
+    def needs_embeddings(self) -> bool:
+        return self.name in ("cca_agwe", "cca_glove")
+
+    def reps(self) -> tuple[str, ...]:
+        """Reps of the model's stores that hold its layers."""
+        return ("local", "contextualized") if self.name == "cca_mel" else ("contextualized",)
+
+    def eligible(self, layer: str) -> bool:
+        """Whether ``layer`` is one the experiment scores (REFERENCE.md's layer column)."""
+        kind = layer_kind(layer)
+        if self.name == "cca_mel":
+            return kind == "C" or (kind == "T" and layer_index(layer) >= 1)
+        if self.name == "cca_intra":
+            return kind == "T" and layer_index(layer) >= 1
+        return kind == "T"
+
+
+EXPERIMENTS: dict[str, Experiment] = {
+    e.name: e
+    for e in (
+        Experiment("cca_mel", "frame", "log-mel frames vs frame features (C1..C7, T1..TL)"),
+        Experiment("cca_intra", "frame", "layer T0 vs layer Tl at frame level (T1..TL)"),
+        Experiment("cca_phone", "phone", "phone-pooled features vs one-hot phones (T0..TL)"),
+        Experiment("cca_word", "word", "word-pooled features vs one-hot words (T0..TL)"),
+        Experiment("cca_agwe", "word", "word-pooled features vs acoustically grounded word embeddings (T0..TL)"),
+        Experiment("cca_glove", "word", "word-pooled features vs GloVe vectors (T0..TL)"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class LayerScore:
+    """One layer's outcome: the protocol's result and the number of instances dropped."""
+
+    layer: str
+    result: CCAResult
+    n_dropped: int
+
+    @property
+    def score(self) -> float:
+        return self.result.score
+
+
+def get_experiment(name: str) -> Experiment:
+    """The experiment called ``name`` (ConfigError listing the known ones otherwise)."""
+    try:
+        return EXPERIMENTS[name]
+    except KeyError:
+        raise ConfigError(f"unknown CCA experiment {name!r} (known: {', '.join(EXPERIMENTS)})") from None
+
+
+def run_cca(
+    experiment: str,
+    *,
+    features: PathLike,
+    model: str,
+    corpus: str,
+    split: str,
+    sample: int = 1,
+    layers: str = "all",
+    seed: int = 0,
+    results: ResultTable | PathLike | None = None,
+    embeddings: PathLike | None = None,
+    embeddings_format: str = "auto",
+    vocabulary_size: int = 500,
+    base_layer: str = "T0",
+    null_directions: str = "zero",
+    progress: bool = True,
+    on_layer: Callable[[LayerScore], None] | None = None,
+) -> list[LayerScore]:
+    """Run a named CCA experiment over layers of stored features.
+
+    Parameters
+    ----------
+    experiment : str
+        One of :data:`EXPERIMENTS`.
+    features : path-like
+        Root of the feature stores (``extract --out``).
+    model : str
+        The model spec the stores were extracted with (``tiny:wav2vec2``, ``hf:...``).
+    corpus, split : str
+    sample : int
+        Data-sample id.
+    layers : str
+        ``"all"`` (every layer the experiment scores that the stores hold), ``"T4"``, ``"T1-T6"`` ...
+    seed : int
+        Seed of the split, the trials and the epsilon order.
+    results : ResultTable or path-like, optional
+        Table (or CSV path) the rows are added to and saved in; the split cache goes to
+        ``<its folder>/cca_splits``.
+    embeddings : path-like, optional
+        Word vectors (word2vec text / binary or GloVe text) for ``cca_agwe`` and ``cca_glove``.
+    embeddings_format : str
+        ``auto``, ``word2vec``, ``word2vec-binary`` or ``glove``.
+    vocabulary_size : int
+        ``cca_word``: the most frequent words kept as one-hot columns.
+    base_layer : str
+        ``cca_intra``: view 1.
+    null_directions : {"zero", "keep", "drop"}
+        See :class:`layerprobe.analysis.cca.CCA`.
+    progress : bool
+        Progress bars (on a terminal).
+    on_layer : callable, optional
+        Called with each layer's :class:`LayerScore` as soon as it is done.
+
+    Returns
+    -------
+    list of LayerScore
+        In layer order.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown experiment or layer, missing embeddings, or bad options.
+    StoreError
+        For a missing or unfinished store (named).
+    """
+    spec = get_experiment(experiment)
+    if null_directions not in NULL_DIRECTION_MODES:
+        raise ConfigError(f"--null-directions must be one of {', '.join(NULL_DIRECTION_MODES)}, got {null_directions!r}")
+    if spec.needs_embeddings and embeddings is None:
+        raise ConfigError(f"{experiment} needs word vectors: give --embeddings FILE")
+    if not spec.needs_embeddings and embeddings is not None:
+        raise ConfigError(f"--embeddings is only for cca_agwe and cca_glove, not {experiment}")
+    if vocabulary_size < 1:
+        raise ConfigError(f"--vocabulary-size must be positive, got {vocabulary_size}")
+    table = ResultTable.open(results) if results is not None and not isinstance(results, ResultTable) else results
+    split_cache = Path(table.path).parent / "cca_splits" if table is not None and table.path is not None else None
+    tag = model_tag(model)
+    paths = {rep: store_path(features, tag, corpus, split, sample, rep, spec.span) for rep in spec.reps()}
+    with ExitStack() as stack:
+        stores = _open_existing(stack, paths, required=spec.name != "cca_mel")
+        if not stores:
+            missing = " or ".join(str(path) for path in paths.values())
+            raise ConfigError(f"no feature store for {experiment}: extract one first ({missing})")
+        chosen = _choose_layers(spec, stores, layers, base_layer)
+        mel_store = None
+        if spec.name == "cca_mel":
+            mel_path = store_path(features, MEL_TAG, corpus, split, sample, "mel", "frame")
+            mel_store = stack.enter_context(FeatureStore.open(mel_path))
+        vectors = _load_vectors(embeddings, embeddings_format) if spec.needs_embeddings else None
+        vocabulary = _vocabulary(spec, stores.get("contextualized"), vocabulary_size)
+        scores = []
+        for layer in _progress(chosen, progress, experiment):
+            store = stores["local" if layer_kind(layer) == "C" else "contextualized"]
+            views = _views(spec, store, layer, mel_store=mel_store, vectors=vectors, vocabulary=vocabulary, base_layer=base_layer)
+            result = cca_experiment(views, seed=seed, split_cache=split_cache, null_directions=null_directions)
+            score = LayerScore(layer, result, views.n_dropped)
+            scores.append(score)
+            if table is not None:
+                _record(table, spec, store, score, split=split, sample=sample, mel_store=mel_store, embeddings=embeddings,
+                        options={"vocabulary_size": vocabulary_size if spec.name == "cca_word" else None,
+                                 "base_layer": base_layer if spec.name == "cca_intra" else None,
+                                 "embeddings_format": embeddings_format if vectors is not None else None})  # fmt: skip
+                table.save()  # after every layer: an interrupted run keeps what it finished
+            if on_layer is not None:
+                on_layer(score)
+    return scores
+
+
+# --------------------------------------------------------------------------------------------------
+# Pieces
+
+
+def _open_existing(stack: ExitStack, paths: Mapping[str, Path], *, required: bool) -> dict[str, FeatureStore]:
+    """Open the stores of ``paths`` that exist (all of them when ``required``)."""
+    from layerprobe.io.store_paths import find_shards, partial_path
+
+    stores = {}
+    for rep, path in paths.items():
+        if required or path.exists() or find_shards(path) or partial_path(path).exists():
+            stores[rep] = stack.enter_context(FeatureStore.open(path))
+    return stores
+
+
+def _choose_layers(spec: Experiment, stores: Mapping[str, FeatureStore], layers: str, base_layer: str) -> list[str]:
+    available = sort_layers(layer for store in stores.values() for layer in store.layer_ids if spec.eligible(layer))
+    if spec.name == "cca_intra":
+        store = stores["contextualized"]
+        if base_layer not in store.layer_ids:
+            raise ConfigError(f"--base-layer {base_layer} is not in the store", path=store.paths[0])
+        available = [layer for layer in available if layer != base_layer]
+    if not available:
+        raise ConfigError(f"the stores hold none of the layers {spec.name} scores ({spec.description})")
+    if layers.strip().lower() == "all":
+        return available
+    chosen = parse_layers(layers, sort_layers(layer for store in stores.values() for layer in store.layer_ids))
+    wrong = [layer for layer in chosen if layer not in available]
+    if wrong:
+        raise ConfigError(f"{spec.name} does not score layer {', '.join(wrong)} ({spec.description})")
+    return chosen
+
+
+def _vocabulary(spec: Experiment, store: FeatureStore | None, size: int) -> tuple[str, ...] | None:
+    from layerprobe.analysis.views import phone_vocabulary, word_vocabulary
+
+    if spec.name == "cca_phone":
+        return phone_vocabulary()
+    if spec.name == "cca_word":
+        return word_vocabulary(store.labels, size=size)
+    return None
+
+
+def _load_vectors(path: PathLike, format: str) -> Any:
+    from layerprobe.analysis.embeddings import read_embeddings
+
+    return read_embeddings(path, format=format)
+
+
+def _views(spec: Experiment, store: FeatureStore, layer: str, *, mel_store, vectors, vocabulary, base_layer):
+    from layerprobe.analysis import views
+
+    if spec.name == "cca_mel":
+        return views.mel_views(store, mel_store, layer)
+    if spec.name == "cca_intra":
+        return views.intra_views(store, layer, base=base_layer)
+    if spec.name in ("cca_phone", "cca_word"):
+        return views.onehot_views(store, layer, vocabulary=vocabulary)
+    return views.embedding_views(store, layer, vectors)
+
+
+def _progress(layers: list[str], progress: bool, what: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(layers, desc=what, unit="layer", disable=None if progress else True, leave=False)
+
+
+def _record(
+    table: ResultTable, spec: Experiment, store: FeatureStore, score: LayerScore, *, split: str, sample: int,
+    mel_store: FeatureStore | None, embeddings: PathLike | None, options: Mapping[str, Any],
+) -> None:  # fmt: skip
+    """Add a layer's score to the table, with options, provenance and per-trial details."""
+    attrs = store.attrs
+    result = score.result
+    row = {
+        "model": str(attrs.get("model")),
+        "experiment": spec.name,
+        "layer": score.layer,
+        "split": split,
+        "sample": sample,
+        "seed": result.seed,
+        "metric": METRIC,
+        "value": result.score,
+    }
+    stores = [store] + ([mel_store] if mel_store is not None else [])
+    provenance = {
+        "layerprobe_version": __version__,
+        "model_revision": attrs.get("model_revision"),
+        "stores": [{"path": str(s.paths[0]), "manifest_hash": s.attrs.get("manifest_hash")} for s in stores],
+        "embeddings": str(embeddings) if embeddings is not None else None,
+    }
+    all_options = {**result.options, "n_parts": result.n_parts, **{k: v for k, v in options.items() if v is not None}}
+    details = {**result.details(), "views": result.name, "n_dropped": score.n_dropped}
+    table.add([row], options=all_options, provenance=provenance, details=details)
+
+
+__all__ = ["EXPERIMENTS", "METRIC", "MEL_TAG", "Experiment", "LayerScore", "get_experiment", "run_cca"]
+
