@@ -1,9 +1,13 @@
 """``layerprobe demo``: the whole pipeline, offline, on a synthesized corpus.
 
-Each step reports what it did in one line.  Steps so far: synthesize the corpus, draw frame, phone
-and word data-sample sets from its training split, and extract every layer of a model (a seeded
-tiny random wav2vec 2.0 by default) and the log-mel baseline into feature stores.  Later steps
-(CCA, MI, plots) join as they are built; the demo is the smoke test of the installed package.
+Each step reports what it did in one line: synthesize the corpus; draw frame, phone and word
+data-sample sets from its training split; extract every layer of a model (a seeded tiny random
+wav2vec 2.0 by default: conv blocks C1..C7 and transformer layers T0..TL) and the log-mel baseline
+into feature stores; run the cca_mel and cca_phone experiments over all layers into a result table;
+draw their layer-trend curves.  The demo is also the smoke test of the installed package.
+
+Outputs under ``out``: ``corpus/``, ``data_samples/``, ``features/``, ``results/cca.csv`` (with its
+JSON sidecar) and ``results/trend.png`` / ``.pdf``.
 """
 
 from __future__ import annotations
@@ -16,7 +20,11 @@ from typing import Iterator
 from layerprobe.data.corpora import format_seconds, open_corpus, summarize_split
 from layerprobe.data.samples import SamplingRule, draw_sample, manifest_path, write_manifest
 from layerprobe.extract import extract
+from layerprobe.layers import layer_kind
 from layerprobe.models import load_model
+
+#: The CCA experiments the demo runs over all layers.
+DEMO_EXPERIMENTS = ("cca_mel", "cca_phone")
 
 #: Per-label counts scaled to a corpus of tens of utterances (the published ones assume LibriSpeech).
 DEMO_RULES = {
@@ -46,8 +54,8 @@ def run_demo(
     Parameters
     ----------
     out : Path
-        Directory for the corpus (``out/corpus``), the data-sample sets (``out/data_samples``) and
-        the feature stores (``out/features``).
+        Directory for the corpus (``out/corpus``), the data-sample sets (``out/data_samples``), the
+        feature stores (``out/features``) and the results and plots (``out/results``).
     n_utterances : int, keyword-only
         Size of the synthesized corpus.
     model : str, keyword-only
@@ -63,10 +71,10 @@ def run_demo(
     corpus_dir = out / "corpus"
     started = time.perf_counter()
     if _corpus_matches(corpus_dir, n_utterances, seed):
-        yield f"[1/3] corpus: reusing the synthesized corpus in {corpus_dir} (n={n_utterances}, seed={seed})"
+        yield f"[1/5] corpus: reusing the synthesized corpus in {corpus_dir} (n={n_utterances}, seed={seed})"
     else:
         synthesize_corpus(corpus_dir, n=n_utterances, seed=seed, overwrite=True, progress=progress)
-        yield f"[1/3] corpus: synthesized {n_utterances} utterances with eSpeak NG in {time.perf_counter() - started:.1f} s"
+        yield f"[1/5] corpus: synthesized {n_utterances} utterances with eSpeak NG in {time.perf_counter() - started:.1f} s"
     corpus = open_corpus(corpus_dir, format="folder", name="demo")
     for split in corpus.splits():
         s = summarize_split(corpus, split, progress=False)
@@ -81,16 +89,37 @@ def run_demo(
             manifest, manifest_path(samples_dir, corpus.name, "train", span, 1), overwrite=True
         )
         manifests[span] = manifest
-        yield f"[2/3] sample: {manifest.describe()} -> {path}"
+        yield f"[2/5] sample: {manifest.describe()} -> {path}"
+
     adapter = load_model(model)
-    for rep, span, layer_source in (("contextualized", "frame", adapter), ("contextualized", "phone", adapter), ("mel", "frame", None)):
-        report = extract(manifests[span], layer_source, out / "features", rep=rep, overwrite=True, progress=progress)
+    features = out / "features"
+    jobs = [("contextualized", "frame", adapter), ("contextualized", "phone", adapter), ("mel", "frame", None)]
+    if any(layer_kind(layer) == "C" for layer in adapter.layer_ids):
+        jobs.insert(0, ("local", "frame", adapter))
+    for rep, span, layer_source in jobs:
+        report = extract(manifests[span], layer_source, features, rep=rep, overwrite=True, progress=progress)
         what = f"{model} {rep}" if layer_source is not None else "log-mel baseline"
-        yield f"[3/3] extract: {what}, {span} span: {report.n_rows} rows -> {report.path}"
-    yield (
-        f"done in {time.perf_counter() - started:.1f} s.  Next, as layerprobe grows: CCA, mutual information and "
-        "trend plots on these stores."
-    )
+        yield f"[3/5] extract: {what}, {span} span: {report.n_rows} rows -> {report.path}"
+
+    from layerprobe.analysis.experiments import run_cca
+    from layerprobe.plots import plot_trends, save_figure
+    from layerprobe.results import ResultTable
+
+    table_path = out / "results" / "cca.csv"
+    if table_path.exists():  # a rerun starts a fresh table (another --model would otherwise mix in)
+        table_path.unlink()
+        table_path.with_suffix(".json").unlink(missing_ok=True)
+    table = ResultTable.open(table_path)
+    for experiment in DEMO_EXPERIMENTS:
+        scores = run_cca(experiment, features=features, model=model, corpus=corpus.name, split="train", sample=1,
+                         seed=seed, results=table, progress=progress)  # fmt: skip
+        curve = "  ".join(f"{score.layer} {score.score:.2f}" for score in scores)
+        yield f"[4/5] {experiment}: PWCCA by layer: {curve}"
+    yield f"      results: {table.path} (and {table.sidecar_path.name}: options, provenance, per-trial scores)"
+
+    written = save_figure(plot_trends(table, experiments=list(DEMO_EXPERIMENTS)), out / "results" / "trend.png")
+    yield f"[5/5] plot: layer-trend curves -> {', '.join(str(path) for path in written)}"
+    yield f"done in {time.perf_counter() - started:.1f} s."
 
 
-__all__ = ["DEMO_RULES", "run_demo"]
+__all__ = ["DEMO_EXPERIMENTS", "DEMO_RULES", "run_demo"]
