@@ -243,7 +243,8 @@ def pwcca(fit: CCAFit, stats: CovarianceStats, *, null_directions: str = "zero")
     x_norms = np.einsum("ij,ij->i", ax_sxx, ax)
     y_norms = np.einsum("ij,ij->i", ay_syy, ay)
     denominator = np.sqrt(np.clip(x_norms, 0.0, None) * np.clip(y_norms, 0.0, None))
-    rho = np.divide(cross, denominator, out=np.zeros(nd), where=denominator > 0)
+    # A cosine: clipped, since rounding can put it a few ulps outside [-1, 1] on a handful of rows.
+    rho = np.clip(np.divide(cross, denominator, out=np.zeros(nd), where=denominator > 0), -1.0, 1.0)
     if fit.weights_from_x:
         directions, projected, mean = ax, ax_sxx, stats.mean[: stats.d1][x_kept]
     else:

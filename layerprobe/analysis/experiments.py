@@ -38,7 +38,7 @@ from typing import Any
 
 from layerprobe import __version__
 from layerprobe.analysis.cca import NULL_DIRECTION_MODES, CCAResult, cca_experiment
-from layerprobe.errors import ConfigError
+from layerprobe.errors import ConfigError, StoreError
 from layerprobe.io.store import FeatureStore
 from layerprobe.io.store_paths import model_tag, store_path
 from layerprobe.layers import layer_index, layer_kind, parse_layers, sort_layers
@@ -52,6 +52,8 @@ PathLike = str | os.PathLike
 MEL_TAG = "logmel"
 #: The metric name of CCA results in a ResultTable.
 METRIC = "pwcca"
+#: Parts of the protocol's split (REFERENCE.md section 3); each needs at least 2 rows.
+N_PARTS = 10
 
 
 @dataclass(frozen=True)
@@ -218,7 +220,14 @@ def run_cca(
         for layer in _progress(chosen, progress, experiment):
             store = stores["local" if layer_kind(layer) == "C" else "contextualized"]
             views = _views(spec, store, layer, mel_store=mel_store, vectors=vectors, vocabulary=vocabulary, base_layer=base_layer)
-            result = cca_experiment(views, seed=seed, split_cache=split_cache, null_directions=null_directions)
+            if views.n_rows < 2 * N_PARTS:  # a data sample too small for the protocol: the user's to fix, not a bug
+                raise StoreError(
+                    f"{views.name}: {views.n_rows} paired rows are too few for the CCA protocol's {N_PARTS} parts "
+                    f"(it needs at least {2 * N_PARTS}); draw a larger data sample",
+                    path=store.paths[0],
+                )
+            result = cca_experiment(views, seed=seed, n_parts=N_PARTS, split_cache=split_cache,
+                                    null_directions=null_directions)  # fmt: skip
             score = LayerScore(layer, result, views.n_dropped)
             scores.append(score)
             if table is not None:
@@ -258,10 +267,20 @@ def _choose_layers(spec: Experiment, stores: Mapping[str, FeatureStore], layers:
         raise ConfigError(f"the stores hold none of the layers {spec.name} scores ({spec.description})")
     if layers.strip().lower() == "all":
         return available
-    chosen = parse_layers(layers, sort_layers(layer for store in stores.values() for layer in store.layer_ids))
-    wrong = [layer for layer in chosen if layer not in available]
+    held = {layer for store in stores.values() for layer in store.layer_ids}
+    # The model's other layers (C3 for cca_phone, whose stores hold T layers only) parse too, so that
+    # asking for one says the experiment does not score it rather than that the model lacks it.
+    model_layers = {
+        layer for store in stores.values() for layer in (store.attrs.get("config") or {}).get("model", {}).get("layer_ids") or ()
+    }  # fmt: skip
+    chosen = parse_layers(layers, sort_layers(held | model_layers))
+    wrong = [layer for layer in chosen if not spec.eligible(layer) or (spec.name == "cca_intra" and layer == base_layer)]
     if wrong:
         raise ConfigError(f"{spec.name} does not score layer {', '.join(wrong)} ({spec.description})")
+    absent = [layer for layer in chosen if layer not in available]
+    if absent:
+        files = ", ".join(str(store.paths[0]) for store in stores.values())
+        raise ConfigError(f"layer {', '.join(absent)} is not in the stores ({files}); extract it first")
     return chosen
 
 
@@ -328,5 +347,5 @@ def _record(
     table.add([row], options=all_options, provenance=provenance, details=details)
 
 
-__all__ = ["EXPERIMENTS", "METRIC", "MEL_TAG", "Experiment", "LayerScore", "get_experiment", "run_cca"]
+__all__ = ["EXPERIMENTS", "METRIC", "MEL_TAG", "N_PARTS", "Experiment", "LayerScore", "get_experiment", "run_cca"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -13,7 +14,8 @@ from layerprobe.cli import cli, main
 from layerprobe.results import ResultTable
 from layerprobe.testing.corpora import make_folder_corpus
 
-COMMANDS = [["sample"], ["demo"], ["corpus"], ["corpus", "info"], ["corpus", "align"], ["corpus", "synth"], ["extract"], ["merge"], ["plot"]]
+COMMANDS = [["sample"], ["demo"], ["corpus"], ["corpus", "info"], ["corpus", "align"], ["corpus", "synth"], ["extract"], ["merge"], ["cca"],
+            ["plot"]]  # fmt: skip
 
 
 def run(argv, capsys):
@@ -234,3 +236,112 @@ def test_plot_needs_readable_results_files(tmp_path, capsys):
     code, _, err = run(["plot", str(bad), "--out", str(tmp_path / "t.png")], capsys)
     assert code == 1 and err.startswith(f"layerprobe: error: {bad}: line 1: the header is 'model,layer,value'")
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "t.png").exists()
+
+
+# --------------------------------------------------------------------------------------------------
+# cca: stores made by the commands themselves (corpus synth, sample, extract), then cca, then plot
+
+
+def _ok(argv):
+    """Run a command in-process where capsys is not at hand (a module fixture); it must succeed."""
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    assert caught.value.code == 0, argv
+
+
+@pytest.fixture(scope="module")
+def cca_features(tmp_path_factory):
+    """Frame and phone stores of tiny:wav2vec2 and the log-mel baseline, from a 12-utterance corpus."""
+    import torch
+
+    root = tmp_path_factory.mktemp("cca_cli")
+    corpus, samples, features = root / "synth", root / "ds", root / "features"
+    _ok(["corpus", "synth", "--out", str(corpus), "--n", "12", "--seed", "5", "--no-progress"])
+    common = ["--corpus", str(corpus), "--split", "train"]
+    _ok(["sample", *common, "--span", "frame", "--n-utterances", "6", "--out", str(samples), "--no-progress"])
+    _ok(["sample", *common, "--span", "phone", "--min-per-label", "3", "--max-per-label", "8", "--out", str(samples), "--no-progress"])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a 32-wide model: worker threads only spin (and crawl on a busy 2-core machine)
+    try:
+        for rep, span in (("local", "frame"), ("contextualized", "frame"), ("contextualized", "phone"), ("mel", "frame")):
+            model = ["--model", "tiny:wav2vec2"] if rep != "mel" else []
+            _ok(["extract", *model, *common, "--span", span, "--rep", rep, "--samples-dir", str(samples), "--out", str(features), "--no-progress"])
+    finally:
+        torch.set_num_threads(threads)
+    return features
+
+
+def _cca(features, out, *extra):
+    return ["cca", "--model", "tiny:wav2vec2", "--corpus", "synth", "--split", "train", "--features", str(features),
+            "--out", str(out), "--no-progress", *extra]  # fmt: skip
+
+
+LAYER_LINE = re.compile(
+    r"^(cca_\w+) (\w+): PWCCA (-?\d\.\d{4}) \(trials (-?\d\.\d{3}), (-?\d\.\d{3}), (-?\d\.\d{3}); (\d+) rows; \d+\.\d s\)$"
+)
+
+
+def test_cca_scores_a_layer_into_a_result_table(cca_features, tmp_path, capsys):
+    out = tmp_path / "phone.csv"
+    code, stdout, err = run(_cca(cca_features, out, "--exp", "cca_phone", "--layer", "T2"), capsys)
+    assert code == 0 and err == ""
+    first, last = stdout.splitlines()
+    assert last == f"1 layer -> {out}"
+    match = LAYER_LINE.match(first)
+    assert match and match.group(1, 2) == ("cca_phone", "T2"), first
+    [row] = ResultTable.open(out).rows
+    assert {k: row[k] for k in ("model", "experiment", "layer", "split", "sample", "seed", "metric")} == {
+        "model": "tiny:wav2vec2", "experiment": "cca_phone", "layer": "T2", "split": "train", "sample": 1, "seed": 0,
+        "metric": "pwcca"}  # fmt: skip
+    assert match.group(3) == f"{row['value']:.4f}"
+    details = ResultTable.open(out).metadata(row)["details"]
+    assert [f"{t['test_score']:.3f}" for t in details["trials"]] == list(match.group(4, 5, 6))
+    assert int(match.group(7)) == details["n_rows"] > 20
+    assert len(list((tmp_path / "cca_splits").iterdir())) == 1
+
+
+def test_cca_mel_over_all_layers_then_plot(cca_features, tmp_path, capsys):
+    out = tmp_path / "cca.csv"
+    code, stdout, err = run(_cca(cca_features, out, "--exp", "cca_mel", "--layers", "all"), capsys)
+    assert code == 0, err
+    lines = stdout.splitlines()
+    layers = [f"C{i}" for i in range(1, 8)] + ["T1", "T2", "T3"]
+    assert [LAYER_LINE.match(line).group(2) for line in lines[:-1]] == layers
+    assert lines[-1] == f"10 layers -> {out}"
+    table = ResultTable.open(out)
+    assert [row["layer"] for row in table.rows] == layers
+    assert [f"{row['value']:.4f}" for row in table.rows] == [LAYER_LINE.match(line).group(3) for line in lines[:-1]]
+    assert run(_cca(cca_features, out, "--exp", "cca_intra", "--layer", "T3"), capsys)[0] == 0
+    assert len(ResultTable.open(out)) == 11
+    figure = tmp_path / "trend.png"
+    code, stdout, err = run(["plot", str(out), "--out", str(figure)], capsys)
+    assert code == 0, err
+    assert stdout.strip() == f"plotted pwcca of 1 model in cca_intra, cca_mel -> {figure}, {figure.with_suffix('.pdf')}"
+    assert figure.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") and figure.with_suffix(".pdf").read_bytes().startswith(b"%PDF")
+
+
+@pytest.mark.parametrize(
+    "extra, status, fragment",
+    [
+        (["--exp", "cca_intra", "--layer", "T0"], 1, "layerprobe: error: cca_intra does not score layer T0"),
+        (["--exp", "cca_phone", "--layers", "C3"], 1, "layerprobe: error: cca_phone does not score layer C3"),
+        (["--exp", "cca_agwe"], 1, "layerprobe: error: cca_agwe needs word vectors: give --embeddings FILE"),
+        (["--exp", "cca_phone", "--corpus", "other"], 1, "other_train_sample1/contextualized_phone.h5: no such feature store"),
+        (["--exp", "cca_pitch"], 2, "Invalid value for '--exp': 'cca_pitch' is not one of 'cca_mel', "),
+        (["--exp", "cca_word", "--embeddings", "missing.txt"], 2, "Invalid value for '--embeddings'"),
+    ],
+)
+def test_cca_errors_are_one_line(cca_features, tmp_path, capsys, extra, status, fragment):
+    out = tmp_path / "cca.csv"
+    code, stdout, err = run(_cca(cca_features, out, *extra), capsys)
+    assert code == status and fragment in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not out.exists() and not (tmp_path / "cca_splits").exists()
+
+
+def test_cca_embeddings_only_for_embedding_experiments(cca_features, tmp_path, capsys):
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("the 0.1 0.2\n")
+    code, _, err = run(_cca(cca_features, tmp_path / "cca.csv", "--exp", "cca_phone", "--embeddings", str(vectors)), capsys)
+    assert code == 1
+    assert err.strip() == "layerprobe: error: --embeddings is only for cca_agwe and cca_glove, not cca_phone"
