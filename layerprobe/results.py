@@ -165,6 +165,7 @@ class ResultTable:
         options: Mapping[str, Any] | None = None,
         provenance: Mapping[str, Any] | None = None,
         details: Mapping[str, Any] | None = None,
+        replace_runs: bool = False,
     ) -> int:
         """Add rows, replacing those with the same key; record the runs' metadata.
 
@@ -180,6 +181,10 @@ class ResultTable:
             A field given replaces that field of an earlier add for the same run; a field left out
             keeps it.  numpy scalars and arrays become JSON numbers and lists, tuples lists, paths
             strings, integer mapping keys strings.
+        replace_runs : bool
+            First remove every row of the runs being added (same model, experiment, layer, split,
+            sample and seed), whatever its metric: for analyses whose set of metrics can shrink on
+            a rerun (a benchmark no longer scored), so no stale row survives.
 
         Returns
         -------
@@ -211,6 +216,10 @@ class ResultTable:
                 raise ResultError(f"repeats the key of row {first_seen[key]}", path=where_table, where=f"row {number}")
             new[key] = value
             first_seen[key] = number
+        if replace_runs:
+            runs = {key[:6] for key in new}
+            for stale in [key for key in self._values if key[:6] in runs]:
+                del self._values[stale]
         self._values.update(new)
         for run in dict.fromkeys(key[:6] for key in new):
             entry = self._runs.setdefault(run, {field: {} for field in METADATA_FIELDS})

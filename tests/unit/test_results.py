@@ -273,3 +273,16 @@ def test_failed_rename_leaves_the_old_files_and_no_temporary(tmp_path, monkeypat
         table.save()
     assert path.read_bytes() == before
     assert sorted(p.name for p in Path(tmp_path).iterdir()) == ["results.csv", "results.json"]
+
+
+def test_replace_runs_removes_the_runs_other_metrics(tmp_path):
+    table = ResultTable(tmp_path / "r.csv")
+    base = {"model": "m", "experiment": "wordsim", "layer": "T1", "split": "dev", "sample": 1, "seed": 0}
+    other_layer = {**base, "layer": "T2"}
+    table.add([{**base, "metric": "spearman:a", "value": 0.1}, {**base, "metric": "spearman:b", "value": 0.2},
+               {**other_layer, "metric": "spearman:b", "value": 0.3}])  # fmt: skip
+    table.add([{**base, "metric": "spearman:a", "value": 0.5}])
+    assert len(table) == 3  # plain add keeps spearman:b of T1
+    table.add([{**base, "metric": "spearman:a", "value": 0.6}], replace_runs=True)
+    assert [(row["layer"], row["metric"], row["value"]) for row in table.rows] == [
+        ("T1", "spearman:a", 0.6), ("T2", "spearman:b", 0.3)]  # fmt: skip
