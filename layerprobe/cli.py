@@ -512,6 +512,198 @@ def cca_command(
 
 
 # --------------------------------------------------------------------------------------------------
+# mi
+
+
+@cli.command("mi", context_settings=CONTEXT_SETTINGS, short_help="Mutual information of k-means clusters of stored layers with phones or words.")
+@click.option("--span", required=True, type=click.Choice(["phone", "word"]), help="mi_phone or mi_word.")
+@click.option("--model", "model_spec", required=True, help="Model spec the features were extracted with (tiny:wav2vec2, hf:...).")
+@click.option("--corpus", required=True, help="Corpus name of the data-sample sets.")
+@click.option("--train-split", required=True, help="Split whose features k-means is fitted on.")
+@click.option("--eval-split", required=True, help="Split whose clusters are scored (the rows' split).")
+@click.option("--sample", "sample_id", type=click.IntRange(min=0), default=1, show_default=True, help="Sample id k (of both splits).")
+@click.option("--layers", "--layer", "layers", default="all", show_default=True, help="all, T4, T1-T12 ...")
+@click.option("--iter", "--seed", "iteration", type=click.IntRange(min=0), default=0, show_default=True, help="Iteration number, the seed of the clustering.")
+@click.option("--n-clusters", type=click.IntRange(min=1), default=None, help="Clusters [phone: 500, word: 5000].")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="minibatch: batch size; lloyd: rows per distance block [phone: 1500, word: 4000].")
+@click.option("--max-iter", type=click.IntRange(min=1), default=500, show_default=True, help="Most Lloyd passes (minibatch: epochs).")
+@click.option("--algorithm", type=click.Choice(["lloyd", "minibatch"]), default="lloyd", show_default=True, help="lloyd: full-batch float32 Lloyd iterations (fast); minibatch: the published scikit-learn MiniBatchKMeans setting.")
+@click.option("--init", type=click.Choice(["auto", "random", "k-means++"]), default=None, help="lloyd: the init [auto: k-means++ up to 1000 clusters, random rows above].")
+@click.option("--tol", type=click.FloatRange(min=0), default=1e-3, show_default=True, help="lloyd: stop when a pass lowers the inertia by less than this fraction.")
+@click.option("--device", default="cpu", show_default=True, help="lloyd: cpu, cuda, cuda:1 ...")
+@click.option("--features", type=click.Path(file_okay=False, path_type=Path), default=Path("features"), show_default=True, help="Root of the feature stores (extract --out).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("results/mi.csv"), show_default=True, help="Result table (CSV; a JSON sidecar goes next to it).")
+@_progress_option
+def mi_command(
+    span: str,
+    model_spec: str,
+    corpus: str,
+    train_split: str,
+    eval_split: str,
+    sample_id: int,
+    layers: str,
+    iteration: int,
+    n_clusters: int | None,
+    batch_size: int | None,
+    max_iter: int,
+    algorithm: str,
+    init: str | None,
+    tol: float,
+    device: str,
+    features: Path,
+    out: Path,
+    progress: bool,
+) -> None:
+    """Score each layer by the mutual information of its k-means clusters with phone or word labels.
+
+    k-means is fitted on the contextualized phone (word) features of TRAIN_SPLIT and predicts the
+    clusters of EVAL_SPLIT; the score is I(C;L)/H(L) in nats (metric nmi), one row per layer with
+    seed = the iteration.  Run several iterations for the mean and spread that `layerprobe plot`
+    draws.  Stores are read from FEATURES/<model>/<corpus>_<split>_sample<k>/contextualized_<span>.h5;
+    rows go to OUT, replacing earlier ones with the same key; the sidecar keeps the sizes
+    (instances, clusters, labels), which bias the estimate upward when clusters are many.
+
+    \b
+    Examples:
+      layerprobe mi --span phone --model tiny:wav2vec2 --corpus demo --train-split train --eval-split dev
+      for i in 0 1 2; do layerprobe mi --span word --layer T4 --iter $i --model hf:facebook/wav2vec2-base \\
+          --corpus LibriSpeech --train-split train-clean-100 --eval-split dev-clean --out results/mi.csv; done
+    """
+    from layerprobe.analysis.mi_experiments import run_mi
+
+    def report(score) -> None:
+        r = score.result
+        click.echo(
+            f"mi_{span} {score.layer}: NMI {r.score:.4f} (train {r.train_score:.4f}; {r.n_train} train / {r.n_eval} eval "
+            f"instances, {r.n_clusters} clusters, {r.n_labels_eval} labels; {r.n_iter} iterations; {r.wall_seconds:.1f} s)"
+        )
+
+    scores = run_mi(
+        span,
+        features=features,
+        model=model_spec,
+        corpus=corpus,
+        train_split=train_split,
+        eval_split=eval_split,
+        sample=sample_id,
+        layers=layers,
+        iteration=iteration,
+        n_clusters=n_clusters,
+        batch_size=batch_size,
+        max_iter=max_iter,
+        algorithm=algorithm,
+        init=init,
+        tol=tol,
+        device=device,
+        results=out,
+        progress=progress,
+        on_layer=report,
+    )
+    click.echo(f"{len(scores)} layer{'s' if len(scores) != 1 else ''} -> {out}")
+
+
+# --------------------------------------------------------------------------------------------------
+# wordvec and wordsim
+
+
+def _word_store_options(func):
+    """The options that find a model's word store (shared by wordvec and wordsim)."""
+    for option in reversed([
+        click.option("--model", "model_spec", required=True, help="Model spec the features were extracted with (tiny:wav2vec2, hf:...)."),
+        click.option("--corpus", required=True, help="Corpus name of the data-sample set."),
+        click.option("--split", required=True, help="Split of the data-sample set."),
+        click.option("--sample", "sample_id", type=click.IntRange(min=0), default=1, show_default=True, help="Sample id k."),
+        click.option("--features", type=click.Path(file_okay=False, path_type=Path), default=Path("features"), show_default=True, help="Root of the feature stores (extract --out)."),
+        click.option("--layers", "--layer", "layers", default="all", show_default=True, help="all, T4, T1-T12 ..."),
+        click.option("--max-instances", type=click.IntRange(min=1), default=200, show_default=True, help="Instances averaged per word at most."),
+        click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the choice among a word's instances."),
+    ]):  # fmt: skip
+        func = option(func)
+    return func
+
+
+@cli.command("wordvec", context_settings=CONTEXT_SETTINGS, short_help="Static word vectors per layer from a word store.")
+@_word_store_options
+@click.option("--format", "file_format", type=click.Choice(["kv", "word2vec"]), default="kv", show_default=True, help="gensim native <LAYER>.kv or word2vec binary <LAYER>.bin.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Folder of the files [default: the wordvec folder next to the store].")
+@_progress_option
+def wordvec_command(
+    model_spec: str, corpus: str, split: str, sample_id: int, features: Path, layers: str, max_instances: int, seed: int,
+    file_format: str, out: Path | None, progress: bool,
+) -> None:  # fmt: skip
+    """Write each layer's static word vectors: the mean of up to 200 instances of each word.
+
+    Reads FEATURES/<model>/<corpus>_<split>_sample<k>/contextualized_word.h5 (extract --span
+    word); which instances a word with more than --max-instances keeps is a seeded random choice,
+    the same for every layer.  One gensim KeyedVectors file per layer goes to
+    <store folder>/wordvec/<LAYER>.kv (or .bin), with a .json saying how it was made; files are
+    replaced.  Read them with gensim (KeyedVectors.load) or score them with `layerprobe wordsim`.
+
+    \b
+    Examples:
+      layerprobe wordvec --model tiny:wav2vec2 --corpus demo --split train --layers all
+      layerprobe wordvec --model hf:facebook/wav2vec2-base --corpus LibriSpeech --split dev-clean \\
+          --layer T6 --format word2vec --out vectors/
+    """
+    from layerprobe.analysis.wordvec import run_wordvec
+
+    def report(written) -> None:
+        click.echo(f"wordvec {written.layer}: {written.n_words} words from {written.n_instances} of {written.n_rows} instances -> {written.path}")
+
+    files = run_wordvec(features=features, model=model_spec, corpus=corpus, split=split, sample=sample_id, layers=layers,
+                        max_instances=max_instances, seed=seed, out=out, format=file_format, progress=progress, on_layer=report)  # fmt: skip
+    click.echo(f"{len(files)} layer{'s' if len(files) != 1 else ''} -> {files[0].path.parent}")
+
+
+@cli.command("wordsim", context_settings=CONTEXT_SETTINGS, short_help="Word similarity (Spearman) of each layer's word vectors.")
+@_word_store_options
+@click.option("--benchmark", "benchmarks", multiple=True, help="wordsim353, simlex999 or a file of 'word1 word2 score' lines (repeat) [default: wordsim353 and simlex999].")
+@click.option("--vectors", multiple=True, help="Score these word-vector files instead of the store's layers: [LAYER=]FILE, e.g. T3.kv or T3=glove.txt (repeat).")
+@click.option("--wordvec", "wordvec_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Folder of `layerprobe wordvec` files [default: the wordvec folder next to the store].")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("results/wordsim.csv"), show_default=True, help="Result table (CSV; a JSON sidecar goes next to it).")
+@_progress_option
+def wordsim_command(
+    model_spec: str, corpus: str, split: str, sample_id: int, features: Path, layers: str, max_instances: int, seed: int,
+    benchmarks: tuple[str, ...], vectors: tuple[str, ...], wordvec_dir: Path | None, out: Path, progress: bool,
+) -> None:  # fmt: skip
+    """Score each layer's static word vectors on word-similarity benchmarks into a result table.
+
+    Per benchmark: Spearman's rho between the cosine similarity of each pair's vectors and the
+    human score, over the pairs whose two words have vectors (the others are skipped and counted);
+    then the pair-weighted (micro) and plain (macro) means.  Rows: experiment wordsim, metrics
+    spearman_micro, spearman_macro and spearman:<benchmark>; pairs used and skipped go to the
+    sidecar.  A benchmark with fewer than 2 pairs in the vocabulary gets no row (the output says
+    so).  Vectors come from the `layerprobe wordvec` files when they are current for the store and
+    options, and are built from the store otherwise (the same numbers either way).
+
+    \b
+    Examples:
+      layerprobe wordsim --model tiny:wav2vec2 --corpus demo --split train --layers all
+      layerprobe wordsim --model hf:facebook/wav2vec2-base --corpus LibriSpeech --split dev-clean \\
+          --benchmark simlex999 --benchmark my_pairs.tsv --out results/wordsim.csv
+      layerprobe plot results/wordsim.csv --metric spearman_micro --out wordsim.png
+    """
+    from layerprobe.analysis.wordsim import DEFAULT_BENCHMARKS, run_wordsim
+
+    def report(score) -> None:
+        result = score.result
+        parts = []
+        for name in result.per_benchmark:
+            counts = f"{result.used[name]} of {result.used[name] + result.skipped[name]} pairs"
+            parts.append(f"{name} not scored ({result.unscored[name]})" if name in result.unscored
+                         else f"{name} {result.per_benchmark[name]:.4f} ({counts})")  # fmt: skip
+        source = f"vectors of {score.n_words} words from {score.source}" if score.source else f"vectors of {score.n_words} words built from the store"
+        averages = f"micro {result.micro:.4f}, macro {result.macro:.4f}" if result.scored else "no rows"
+        click.echo(f"wordsim {score.layer}: {averages}; {'; '.join(parts)}; {source}")
+
+    scores = run_wordsim(features=features, model=model_spec, corpus=corpus, split=split, sample=sample_id, layers=layers,
+                         benchmarks=benchmarks or DEFAULT_BENCHMARKS, vectors=vectors or None, wordvec=wordvec_dir,
+                         max_instances=max_instances, seed=seed, results=out, progress=progress, on_layer=report)  # fmt: skip
+    scored = sum(1 for score in scores if score.result.scored)
+    click.echo(f"{scored} layer{'s' if scored != 1 else ''} -> {out}")
+
+
+# --------------------------------------------------------------------------------------------------
 # plot
 
 

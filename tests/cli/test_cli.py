@@ -15,7 +15,7 @@ from layerprobe.results import ResultTable
 from layerprobe.testing.corpora import make_folder_corpus
 
 COMMANDS = [["sample"], ["demo"], ["corpus"], ["corpus", "info"], ["corpus", "align"], ["corpus", "synth"], ["extract"], ["merge"], ["cca"],
-            ["plot"]]  # fmt: skip
+            ["plot"], ["mi"], ["wordvec"], ["wordsim"]]  # fmt: skip
 
 
 def run(argv, capsys):
@@ -345,3 +345,221 @@ def test_cca_embeddings_only_for_embedding_experiments(cca_features, tmp_path, c
     code, _, err = run(_cca(cca_features, tmp_path / "cca.csv", "--exp", "cca_phone", "--embeddings", str(vectors)), capsys)
     assert code == 1
     assert err.strip() == "layerprobe: error: --embeddings is only for cca_agwe and cca_glove, not cca_phone"
+
+
+# --------------------------------------------------------------------------------------------------
+# wordvec and wordsim: a word store made by the commands themselves (corpus synth, sample, extract),
+# then wordvec, wordsim and plot
+
+
+@pytest.fixture(scope="module")
+def word_features(tmp_path_factory):
+    """The word store of tiny:wav2vec2 on a 30-utterance corpus, benchmark files, and vectors of T0 (32-d) and T1 (3-d)."""
+    from types import SimpleNamespace
+
+    import torch
+
+    root = tmp_path_factory.mktemp("wordsim_cli")
+    corpus, samples, features = root / "synth", root / "ds", root / "features"
+    _ok(["corpus", "synth", "--out", str(corpus), "--n", "30", "--seed", "5", "--no-progress"])
+    common = ["--corpus", str(corpus), "--split", "train", "--span", "word"]
+    _ok(["sample", *common, "--n-labels", "200", "--min-per-label", "1", "--max-per-label", "10", "--out", str(samples), "--no-progress"])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a 32-wide model: worker threads only spin (and crawl on a busy 2-core machine)
+    try:
+        _ok(["extract", "--model", "tiny:wav2vec2", *common, "--rep", "contextualized", "--samples-dir", str(samples),
+             "--out", str(features), "--no-progress"])  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    files = root / "benchmarks"
+    files.mkdir()
+    (files / "own.tsv").write_text("# pairs of the corpus's words\nword1\tword2\tscore\nman\twoman\t8\ncat\tdog\t5\n"
+                                   "old\tnew\t1\nhappy\tfunny\t7\nchild\tchildren\t9\nstreet\tcar\t3\nquokka\tcat\t2\n")  # fmt: skip
+    (files / "oov.csv").write_text("zyzzyva,quokka,1\naardvark,quokka,2\n")
+    (files / "empty.tsv").write_text("# nothing here\n\n")
+    (files / "bad.tsv").write_text("man woman 8\ncat dog\n")
+    (files / "text.tsv").write_text("man,woman,8\ncat,dog,high\n")
+    (files / "T1.txt").write_text("man 0.1 0.2 0.3\nwoman 0.3 0.1 0.2\n")
+    namespace = SimpleNamespace(root=root, features=features, files=files)
+    _ok(_word("wordvec", namespace, "--layer", "T0", "--out", str(files)))
+    return namespace
+
+
+def _word(command, word_features, *extra):
+    return [command, "--model", "tiny:wav2vec2", "--corpus", "synth", "--split", "train", "--features",
+            str(word_features.features), "--no-progress", *extra]  # fmt: skip
+
+
+WORDVEC_LINE = re.compile(r"^wordvec (T\d): (\d+) words from (\d+) of (\d+) instances -> (.+)$")
+WORDSIM_LINE = re.compile(r"^wordsim (T\d): micro (-?\d\.\d{4}), macro (-?\d\.\d{4}); (.+); vectors of (\d+) words from (.+)$")
+
+
+def test_wordvec_then_wordsim_then_plot(word_features, tmp_path, capsys):
+    from gensim.models import KeyedVectors
+
+    folder = tmp_path / "wv"
+    code, stdout, err = run(_word("wordvec", word_features, "--max-instances", "3", "--out", str(folder)), capsys)
+    assert code == 0 and err == ""
+    lines = stdout.splitlines()
+    assert lines[-1] == f"4 layers -> {folder}"
+    matches = [WORDVEC_LINE.match(line) for line in lines[:-1]]
+    assert [m.group(1) for m in matches] == ["T0", "T1", "T2", "T3"]
+    assert [m.group(5) for m in matches] == [str(folder / f"T{i}.kv") for i in range(4)]
+    n_words = int(matches[0].group(2))
+    assert len(KeyedVectors.load(str(folder / "T2.kv"))) == n_words > 50
+    out = tmp_path / "results" / "wordsim.csv"
+    benchmarks = ["--benchmark", "simlex999", "--benchmark", str(word_features.files / "own.tsv"),
+                  "--benchmark", str(word_features.files / "oov.csv")]  # fmt: skip
+    code, stdout, err = run(_word("wordsim", word_features, "--max-instances", "3", "--wordvec", str(folder), *benchmarks,
+                                  "--out", str(out)), capsys)  # fmt: skip
+    assert code == 0 and err == ""
+    lines = stdout.splitlines()
+    assert lines[-1] == f"4 layers -> {out}"
+    table = ResultTable.open(out)
+    for line in lines[:-1]:
+        match = WORDSIM_LINE.match(line)
+        assert match, line
+        layer = match.group(1)
+        parts = match.group(4).split("; ")
+        assert parts[1].startswith("own ") and parts[1].endswith(" (6 of 7 pairs)")
+        assert parts[2] == "oov not scored (0 of its 2 pairs have vectors for both words, fewer than the 2 a correlation needs)"
+        assert match.group(5, 6) == (str(n_words), str(folder / f"{layer}.kv"))
+        values = {row["metric"]: row["value"] for row in table.select(layer=layer)}
+        assert set(values) == {"spearman_micro", "spearman_macro", "spearman:simlex999", "spearman:own"}
+        assert f"{values['spearman_micro']:.4f}" == match.group(2) and f"{values['spearman:own']:.4f}" in parts[1]
+        details = table.metadata(table.select(layer=layer)[0])["details"]
+        assert details["used"] == {"simlex999": int(parts[0].split("(")[1].split()[0]), "own": 6, "oov": 0}
+        assert details["skipped"]["oov"] == 2 and details["skipped"]["own"] == 1
+    figure = tmp_path / "wordsim.png"
+    code, stdout, err = run(["plot", str(out), "--metric", "spearman_micro", "--out", str(figure)], capsys)
+    assert code == 0, err
+    assert stdout.strip() == f"plotted spearman_micro of 1 model in wordsim -> {figure}, {figure.with_suffix('.pdf')}"
+    assert figure.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_wordsim_builds_missing_vectors_from_the_store(word_features, tmp_path, capsys):
+    out = tmp_path / "wordsim.csv"
+    argv = _word("wordsim", word_features, "--layer", "T2", "--benchmark", str(word_features.files / "own.tsv"),
+                 "--wordvec", str(tmp_path / "none"), "--out", str(out))  # fmt: skip
+    code, stdout, err = run(argv, capsys)
+    assert code == 0 and err == ""
+    first, last = stdout.splitlines()
+    assert first.endswith(" words built from the store") and WORDSIM_LINE.match(first.replace(" built from the store", " from -"))
+    assert last == f"1 layer -> {out}"
+    assert {row["metric"] for row in ResultTable.open(out).rows} == {"spearman_micro", "spearman_macro", "spearman:own"}
+
+
+@pytest.mark.parametrize(
+    "command, extra, status, fragment",
+    [
+        ("wordsim", ["--benchmark", "{files}/empty.tsv"], 1, "empty.tsv: holds no word pairs (expected lines of 'word1 word2 score')"),
+        ("wordsim", ["--benchmark", "{files}/bad.tsv"], 1, "bad.tsv: line 2: expected 3 fields (word1, word2, score) separated by spaces, found 2"),
+        ("wordsim", ["--benchmark", "{files}/text.tsv"], 1, "text.tsv: line 2: the score 'high' is not a number"),
+        ("wordsim", ["--benchmark", "{files}/missing.tsv"], 1, "missing.tsv: no such benchmark file (the bundled benchmarks are wordsim353, simlex999)"),
+        ("wordsim", ["--benchmark", "{files}/oov.csv"], 1, "no benchmark has 2 pairs with both words among the "),
+        ("wordsim", ["--benchmark", "{files}/own.tsv", "--vectors", "{files}/T0.kv", "--vectors", "{files}/T1.txt"], 1,
+         "T1.txt: holds 3-d vectors but {files}/T0.kv holds 32-d ones; give vector files of one model"),
+        ("wordsim", ["--benchmark", "{files}/own.tsv", "--vectors", "{files}/own.tsv"], 1, "own.tsv: cannot tell which layer the vectors are of"),
+        ("wordsim", ["--corpus", "other"], 1, "other_train_sample1/contextualized_word.h5: no such feature store"),
+        ("wordsim", ["--layers", "T9"], 1, "contextualized_word.h5: the model has no layer T9 (it has C1-C7, T0-T3)"),
+        ("wordvec", ["--layers", "T9"], 1, "contextualized_word.h5: the model has no layer T9 (it has C1-C7, T0-T3)"),
+        ("wordvec", ["--split", "dev"], 1, "synth_dev_sample1/contextualized_word.h5: no such feature store"),
+        ("wordvec", ["--format", "glove"], 2, "Invalid value for '--format': 'glove' is not one of 'kv', 'word2vec'"),
+        ("wordvec", ["--max-instances", "0"], 2, "Invalid value for '--max-instances'"),
+    ],
+)
+def test_wordvec_and_wordsim_errors_are_one_line(word_features, tmp_path, capsys, command, extra, status, fragment):
+    files = str(word_features.files)
+    out = tmp_path / "out"
+    code, _, err = run(_word(command, word_features, *[item.format(files=files) for item in extra], "--out", str(out)), capsys)
+    assert code == status and fragment.format(files=files) in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not out.exists()
+
+
+# --------------------------------------------------------------------------------------------------
+# mi: train and dev phone stores made by the commands themselves (corpus synth, sample, extract),
+# then mi over layers and iterations, then plot
+
+
+@pytest.fixture(scope="module")
+def mi_features(tmp_path_factory):
+    """Contextualized phone stores of tiny:wav2vec2 for the train and dev splits of a 20-utterance corpus."""
+    import torch
+
+    root = tmp_path_factory.mktemp("mi_cli")
+    corpus, samples, features = root / "synth", root / "ds", root / "features"
+    _ok(["corpus", "synth", "--out", str(corpus), "--n", "20", "--seed", "5", "--no-progress"])
+    for split, most in (("train", "8"), ("dev", "6")):
+        _ok(["sample", "--corpus", str(corpus), "--split", split, "--span", "phone", "--min-per-label", "1",
+             "--max-per-label", most, "--out", str(samples), "--no-progress"])  # fmt: skip
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a 32-wide model: worker threads only spin (and crawl on a busy 2-core machine)
+    try:
+        for split in ("train", "dev"):
+            _ok(["extract", "--model", "tiny:wav2vec2", "--corpus", str(corpus), "--split", split, "--span", "phone",
+                 "--rep", "contextualized", "--samples-dir", str(samples), "--out", str(features), "--no-progress"])  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    return features
+
+
+def _mi(features, out, *extra):
+    return ["mi", "--span", "phone", "--model", "tiny:wav2vec2", "--corpus", "synth", "--train-split", "train",
+            "--eval-split", "dev", "--n-clusters", "20", "--features", str(features), "--out", str(out), "--no-progress",
+            *extra]  # fmt: skip
+
+
+MI_LINE = re.compile(
+    r"^mi_phone (T\d): NMI (\d\.\d{4}) \(train (\d\.\d{4}); (\d+) train / (\d+) eval instances, 20 clusters, "
+    r"(\d+) labels; (\d+) iterations; \d+\.\d s\)$"
+)
+
+
+def test_mi_scores_every_layer_per_iteration_then_plot(mi_features, tmp_path, capsys):
+    out = tmp_path / "mi.csv"
+    code, stdout, err = run(_mi(mi_features, out, "--layers", "all", "--iter", "0"), capsys)
+    assert code == 0 and err == ""
+    lines = stdout.splitlines()
+    assert lines[-1] == f"4 layers -> {out}"
+    matches = [MI_LINE.match(line) for line in lines[:-1]]
+    assert all(matches), lines
+    assert [m.group(1) for m in matches] == ["T0", "T1", "T2", "T3"]
+    table = ResultTable.open(out)
+    assert [f"{row['value']:.4f}" for row in table.rows] == [m.group(2) for m in matches]
+    details = table.metadata(table.rows[2])["details"]
+    assert (details["n_train"], details["n_eval"], details["n_labels_eval"], details["n_iter"]) == tuple(
+        int(matches[2].group(i)) for i in (4, 5, 6, 7)
+    )
+    assert details["n_clusters"] == 20 and details["batch_size"] == 1500 and details["init"] == "k-means++"
+    assert run(_mi(mi_features, out, "--layer", "T2", "--iter", "1"), capsys)[0] == 0
+    table = ResultTable.open(out)
+    assert len(table) == 5 and table.unique("seed") == [0, 1]
+    assert {row["split"] for row in table.rows} == {"dev"} and {row["metric"] for row in table.rows} == {"nmi"}
+    assert run(_mi(mi_features, out, "--layer", "T2", "--iter", "1"), capsys)[0] == 0  # a rerun replaces
+    assert len(ResultTable.open(out)) == 5
+    figure = tmp_path / "mi.png"
+    code, stdout, err = run(["plot", str(out), "--metric", "nmi", "--out", str(figure)], capsys)
+    assert code == 0, err
+    assert stdout.strip() == f"plotted nmi of 1 model in mi_phone -> {figure}, {figure.with_suffix('.pdf')}"
+
+
+@pytest.mark.parametrize(
+    "extra, status, fragment",
+    [
+        (["--span", "frame"], 2, "Invalid value for '--span': 'frame' is not one of 'phone', 'word'"),
+        (["--layer", "T9"], 1, "layerprobe: error: layer T9 is not in the stores ("),
+        (["--n-clusters", "5000"], 1, "contextualized_phone.h5: 129 training instances are fewer than the 5000 clusters; lower --n-clusters"),
+        (["--eval-split", "test"], 1, "synth_test_sample1/contextualized_phone.h5: no such feature store"),
+        (["--span", "word"], 1, "synth_train_sample1/contextualized_word.h5: no such feature store"),
+        (["--device", "cuda:5"], 1, "layerprobe: error: --device cuda:5"),
+        (["--n-clusters", "0"], 2, "Invalid value for '--n-clusters'"),
+        (["--algorithm", "minibatch", "--init", "random"], 1, "--init is for the lloyd algorithm"),
+    ],
+)
+def test_mi_errors_are_one_line(mi_features, tmp_path, capsys, extra, status, fragment):
+    out = tmp_path / "mi.csv"
+    code, _, err = run(_mi(mi_features, out, *extra), capsys)
+    assert code == status and fragment in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not out.exists()
