@@ -1,13 +1,14 @@
 """``layerprobe demo``: the whole pipeline, offline, on a synthesized corpus.
 
 Each step reports what it did in one line: synthesize the corpus; draw frame, phone and word
-data-sample sets from its training split; extract every layer of a model (a seeded tiny random
-wav2vec 2.0 by default: conv blocks C1..C7 and transformer layers T0..TL) and the log-mel baseline
-into feature stores; run the cca_mel and cca_phone experiments over all layers into a result table;
-draw their layer-trend curves.  The demo is also the smoke test of the installed package.
+data-sample sets from its training split and a phone sample of its dev split; extract every layer of
+a model (a seeded tiny random wav2vec 2.0 by default: conv blocks C1..C7 and transformer layers
+T0..TL) and the log-mel baseline into feature stores; run the cca_mel and cca_phone experiments and
+mi_phone (k-means clusters fitted on train, scored on dev) over all layers into result tables; draw
+their layer-trend curves.  The demo is also the smoke test of the installed package.
 
-Outputs under ``out``: ``corpus/``, ``data_samples/``, ``features/``, ``results/cca.csv`` (with its
-JSON sidecar) and ``results/trend.png`` / ``.pdf``.
+Outputs under ``out``: ``corpus/``, ``data_samples/``, ``features/``, ``results/cca.csv`` and
+``results/mi.csv`` (with their JSON sidecars) and ``results/trend.png`` / ``.pdf``.
 """
 
 from __future__ import annotations
@@ -23,8 +24,12 @@ from layerprobe.extract import extract
 from layerprobe.layers import layer_kind
 from layerprobe.models import load_model
 
-#: The CCA experiments the demo runs over all layers.
+#: The CCA experiments the demo runs over all layers (mi_phone follows them).
 DEMO_EXPERIMENTS = ("cca_mel", "cca_phone")
+#: The dev-split phone sample mi_phone is scored on (the published "up to 200 per phone", scaled down).
+DEMO_EVAL_PHONES = {"min_per_label": 1, "max_per_label": 50}
+#: Clusters of the demo's mi_phone: the published 500 would outnumber the ~1,000 training phones.
+DEMO_CLUSTERS = 50
 
 #: Per-label counts scaled to a corpus of tens of utterances (the published ones assume LibriSpeech).
 DEMO_RULES = {
@@ -90,36 +95,58 @@ def run_demo(
         )
         manifests[span] = manifest
         yield f"[2/5] sample: {manifest.describe()} -> {path}"
+    rule = SamplingRule.default("phone", "eval", **DEMO_EVAL_PHONES)
+    dev_phones = draw_sample(corpus, "dev", span="phone", sample=1, seed=seed, rule=rule, progress=progress)
+    path = write_manifest(dev_phones, manifest_path(samples_dir, corpus.name, "dev", "phone", 1), overwrite=True)
+    yield f"[2/5] sample: {dev_phones.describe()} -> {path}"
 
     adapter = load_model(model)
     features = out / "features"
-    jobs = [("contextualized", "frame", adapter), ("contextualized", "phone", adapter), ("mel", "frame", None)]
+    jobs = [("contextualized", manifests["frame"], adapter), ("contextualized", manifests["phone"], adapter),
+            ("contextualized", dev_phones, adapter), ("mel", manifests["frame"], None)]  # fmt: skip
     if any(layer_kind(layer) == "C" for layer in adapter.layer_ids):
-        jobs.insert(0, ("local", "frame", adapter))
-    for rep, span, layer_source in jobs:
-        report = extract(manifests[span], layer_source, features, rep=rep, overwrite=True, progress=progress)
+        jobs.insert(0, ("local", manifests["frame"], adapter))
+    for rep, manifest, layer_source in jobs:
+        report = extract(manifest, layer_source, features, rep=rep, overwrite=True, progress=progress)
         what = f"{model} {rep}" if layer_source is not None else "log-mel baseline"
-        yield f"[3/5] extract: {what}, {span} span: {report.n_rows} rows -> {report.path}"
+        yield f"[3/5] extract: {what}, {manifest.split} {manifest.span} span: {report.n_rows} rows -> {report.path}"
 
     from layerprobe.analysis.experiments import run_cca
+    from layerprobe.analysis.mi_experiments import run_mi
     from layerprobe.plots import plot_trends, save_figure
     from layerprobe.results import ResultTable
 
-    table_path = out / "results" / "cca.csv"
-    if table_path.exists():  # a rerun starts a fresh table (another --model would otherwise mix in)
-        table_path.unlink()
-        table_path.with_suffix(".json").unlink(missing_ok=True)
-    table = ResultTable.open(table_path)
+    tables = {}
+    for name in ("cca", "mi"):
+        table_path = out / "results" / f"{name}.csv"
+        if table_path.exists():  # a rerun starts fresh tables (another --model would otherwise mix in)
+            table_path.unlink()
+            table_path.with_suffix(".json").unlink(missing_ok=True)
+        tables[name] = ResultTable.open(table_path)
     for experiment in DEMO_EXPERIMENTS:
         scores = run_cca(experiment, features=features, model=model, corpus=corpus.name, split="train", sample=1,
-                         seed=seed, results=table, progress=progress)  # fmt: skip
-        curve = "  ".join(f"{score.layer} {score.score:.2f}" for score in scores)
-        yield f"[4/5] {experiment}: PWCCA by layer: {curve}"
-    yield f"      results: {table.path} (and {table.sidecar_path.name}: options, provenance, per-trial scores)"
+                         seed=seed, results=tables["cca"], progress=progress)  # fmt: skip
+        yield f"[4/5] {experiment}: PWCCA by layer: {_curve(scores)}"
+    scores = run_mi("phone", features=features, model=model, corpus=corpus.name, train_split="train", eval_split="dev",
+                    sample=1, iteration=seed, n_clusters=DEMO_CLUSTERS, results=tables["mi"], progress=progress)  # fmt: skip
+    sizes = scores[0].result
+    yield (f"[4/5] mi_phone ({sizes.n_clusters} clusters, {sizes.n_train} train / {sizes.n_eval} dev phones): "
+           f"I(C;L)/H(L) by layer: {_curve(scores)}")  # fmt: skip
+    for table in tables.values():
+        yield f"      results: {table.path} (and {table.sidecar_path.name}: options, provenance, sizes)"
 
-    written = save_figure(plot_trends(table, experiments=list(DEMO_EXPERIMENTS)), out / "results" / "trend.png")
-    yield f"[5/5] plot: layer-trend curves -> {', '.join(str(path) for path in written)}"
+    panels = {"cca": list(DEMO_EXPERIMENTS), "mi": ["mi_phone"]}
+    for name, table in tables.items():
+        metric = "pwcca" if name == "cca" else "nmi"
+        figure = plot_trends(table, experiments=panels[name], metric=metric)
+        written = save_figure(figure, out / "results" / f"{name}_trend.png")
+        yield f"[5/5] plot: layer-trend curves -> {', '.join(str(path) for path in written)}"
     yield f"done in {time.perf_counter() - started:.1f} s."
 
 
-__all__ = ["DEMO_EXPERIMENTS", "DEMO_RULES", "run_demo"]
+def _curve(scores: list) -> str:
+    """``"T0 0.14  T1 0.12 ..."``: one layer's score after another."""
+    return "  ".join(f"{score.layer} {score.score:.2f}" for score in scores)
+
+
+__all__ = ["DEMO_CLUSTERS", "DEMO_EVAL_PHONES", "DEMO_EXPERIMENTS", "DEMO_RULES", "run_demo"]
