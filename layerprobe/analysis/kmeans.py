@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from layerprobe.errors import ConfigError
+from layerprobe.devices import resolve_device
 
 #: Initialisations :class:`LloydKMeans` knows.
 INITS = ("auto", "random", "k-means++")
@@ -396,27 +396,4 @@ def _as_rows(X: Any, name: str) -> np.ndarray:
     return data
 
 
-def resolve_device(device: str | torch.device) -> torch.device:
-    """Check a device name (``"cpu"``, ``"cuda"``, ``"cuda:1"``) against this machine.
-
-    Raises
-    ------
-    ConfigError
-        For a malformed name, or a CUDA device this machine does not have.
-    """
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ConfigError(f"--device {device!r} is not a device name (use cpu or cuda[:N])") from None
-    if resolved.type == "cpu":
-        return resolved
-    if resolved.type != "cuda":
-        raise ConfigError(f"--device {device}: only cpu and cuda[:N] are supported")
-    if not torch.cuda.is_available():
-        raise ConfigError(f"--device {device}: CUDA is not available on this machine (torch {torch.__version__}); use --device cpu")
-    if resolved.index is not None and resolved.index >= torch.cuda.device_count():
-        raise ConfigError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-    return resolved
-
-
-__all__ = ["AUTO_KMEANS_PLUSPLUS_MAX", "INITS", "LloydKMeans", "kmeans_plusplus", "resolve_device"]
+__all__ = ["AUTO_KMEANS_PLUSPLUS_MAX", "INITS", "LloydKMeans", "kmeans_plusplus"]

@@ -46,7 +46,8 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import mutual_info_score
 
-from layerprobe.analysis.kmeans import INITS, LloydKMeans, resolve_device
+from layerprobe.analysis.kmeans import INITS, LloydKMeans
+from layerprobe.devices import resolve_device
 from layerprobe.errors import ConfigError
 
 #: Clustering algorithms :func:`cluster_mi` knows.
