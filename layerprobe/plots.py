@@ -52,8 +52,14 @@ _ACRONYMS = {"cca", "pwcca", "svcca", "mi", "nmi", "wer", "cer", "per", "ctc", "
 _NEEDED = ("model", "experiment", "layer", "metric", "value")
 
 
+#: Metrics whose name would mislead as an axis label (mi's ``nmi`` is not scikit-learn's NMI).
+_LABELS = {"nmi": "I(C;L) / H(L)", "spearman_micro": "Spearman rho (micro)", "spearman_macro": "Spearman rho (macro)"}
+
+
 def metric_label(metric: str) -> str:
     """The axis label of a metric: ``"pwcca"`` -> ``"PWCCA"``, ``"cca_mean"`` -> ``"CCA mean"``."""
+    if metric in _LABELS:
+        return _LABELS[metric]
     words = metric.replace("-", "_").split("_")
     return " ".join(word.upper() if word.lower() in _ACRONYMS else word for word in words if word)
 

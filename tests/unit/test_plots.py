@@ -180,6 +180,6 @@ def test_save_figure_writes_png_and_pdf(table, tmp_path):
 
 def test_metric_labels():
     assert metric_label("pwcca") == "PWCCA"
-    assert metric_label("nmi") == "NMI"
+    assert metric_label("nmi") == "I(C;L) / H(L)"  # not scikit-learn's NMI
     assert metric_label("cca_mean") == "CCA mean"
     assert metric_label("spearman") == "spearman"
