@@ -31,6 +31,8 @@ from typing import Any, Iterator, Mapping
 import torch
 from torch import nn
 
+from modellib_addons import hf_local_attention
+
 logger = logging.getLogger(__name__)
 
 #: The name under which :func:`capturing_eager_attention` is registered with transformers.
@@ -222,14 +224,20 @@ def wavlm_head_logits(
 def _wavlm_gated_position_bias(
     attention: nn.Module, hidden_states: torch.Tensor, position_bias: torch.Tensor
 ) -> torch.Tensor:
-    """The gated relative position bias of ``WavLMAttention.forward``, shape (batch * heads, T, T)."""
+    """The gated relative position bias of ``WavLMAttention.forward``, shape (batch * heads, T, T).
+
+    With a local-attention band installed on ``attention`` the bias is banded as the module's own
+    call bands it (:func:`modellib_addons.hf_local_attention.edit_wavlm_gated_bias`).
+    """
     batch, length, _ = hidden_states.shape
     heads = attention.num_heads
     gated = hidden_states.view(batch, length, heads, -1).permute(0, 2, 1, 3)
     projected = attention.gru_rel_pos_linear(gated).view(batch, heads, length, 2, 4).sum(-1)
     gate_a, gate_b = torch.sigmoid(projected).chunk(2, dim=-1)
     gate = gate_a * (gate_b * attention.gru_rel_pos_const - 1.0) + 2.0
-    return (gate.view(batch * heads, -1, 1) * position_bias).view(-1, length, length)
+    bias = (gate.view(batch * heads, -1, 1) * position_bias).view(-1, length, length)
+    # A local-attention band (hf_local_attention) on this module goes into the gated bias.
+    return hf_local_attention.edit_wavlm_gated_bias(attention, bias)
 
 
 @contextmanager

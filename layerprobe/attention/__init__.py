@@ -1,0 +1,1 @@
+"""Attention maps, block patterns, local-attention masks and the attention viewer."""
