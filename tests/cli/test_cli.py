@@ -15,7 +15,8 @@ from layerprobe.results import ResultTable
 from layerprobe.testing.corpora import make_folder_corpus
 
 COMMANDS = [["sample"], ["demo"], ["corpus"], ["corpus", "info"], ["corpus", "align"], ["corpus", "synth"], ["extract"], ["merge"], ["cca"],
-            ["plot"], ["mi"], ["wordvec"], ["wordsim"]]  # fmt: skip
+            ["plot"], ["mi"], ["wordvec"], ["wordsim"],
+            ["attention"], ["attention", "maps"], ["attention", "patterns"], ["attention", "view"]]  # fmt: skip
 
 
 def run(argv, capsys):
@@ -39,7 +40,12 @@ def test_every_command_help_shows_an_example(command, capsys):
 
 
 def test_every_command_is_covered_by_the_help_test():
-    names = {name for name in cli.commands} | {f"corpus {name}" for name in cli.commands["corpus"].commands}
+    import click
+
+    names = {name for name in cli.commands}
+    for group_name, group in cli.commands.items():
+        if isinstance(group, click.Group):
+            names |= {f"{group_name} {name}" for name in group.commands}
     assert names == {" ".join(c) for c in COMMANDS}
 
 
@@ -563,3 +569,167 @@ def test_mi_errors_are_one_line(mi_features, tmp_path, capsys, extra, status, fr
     assert code == status and fragment in err, err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not out.exists()
+
+
+# --------------------------------------------------------------------------------------------------
+# attention patterns: maps stored by `attention maps` (tiny:wav2vec2), then patterns, table and figure
+
+
+@pytest.fixture(scope="module")
+def pattern_features(tmp_path_factory):
+    """A frame sample of the train split of 8 synthesized utterances; maps of 3 of them (features/), and a store without maps (bare/)."""
+    import torch
+
+    root = tmp_path_factory.mktemp("patterns_cli")
+    corpus, samples = root / "synth", root / "ds"
+    _ok(["corpus", "synth", "--out", str(corpus), "--n", "8", "--seed", "3", "--no-progress"])
+    _ok(["sample", "--corpus", str(corpus), "--split", "train", "--span", "frame", "--out", str(samples), "--no-progress"])
+    common = ["--model", "tiny:wav2vec2", "--corpus", str(corpus), "--split", "train", "--samples-dir", str(samples), "--no-progress"]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _ok(["attention", "maps", *common, "--utterances", "3", "--out", str(root / "features")])
+        _ok(["extract", *common, "--span", "frame", "--rep", "contextualized", "--out", str(root / "bare")])
+    finally:
+        torch.set_num_threads(threads)
+    return root
+
+
+def _patterns(root, out, *extra, features="features"):
+    return ["attention", "patterns", "--model", "tiny:wav2vec2", "--corpus", "synth", "--split", "train",
+            "--features", str(root / features), "--out", str(out), *extra]  # fmt: skip
+
+
+PATTERN_LINE = re.compile(
+    r"^(T\d): (diagonal|vertical|vertical\+diagonal|heterogeneous) \(diagonal (\d\.\d{3}) \+- \d\.\d{3}, "
+    r"vertical (\d\.\d{3}) \+- \d\.\d{3}, consistency (\d\.\d{3}) \+- \d\.\d{3}, entropy (\d\.\d{3}) \+- \d\.\d{3}; "
+    r"heads: .+; 3 utterances\)$"
+)
+
+
+def test_attention_patterns_table_sidecar_and_figure(pattern_features, tmp_path, capsys):
+    from layerprobe.attention.patterns import CLASSES, block_patterns
+    from layerprobe.io.store import FeatureStore
+
+    out, figure = tmp_path / "attention.csv", tmp_path / "fig" / "patterns.png"
+    code, stdout, err = run(_patterns(pattern_features, out, "--figure", str(figure), "--show", "2"), capsys)
+    assert code == 0 and err == "", err
+    lines = stdout.splitlines()
+    assert lines[-1] == f"attention_patterns: 3 blocks -> {out}; figure {figure}, {figure.with_suffix('.pdf')}"
+    matches = [PATTERN_LINE.match(line) for line in lines[:-1]]
+    assert all(matches), lines
+    assert [m.group(1) for m in matches] == ["T1", "T2", "T3"]
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert figure.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-"
+
+    table = ResultTable.open(out)
+    assert len(table) == 12 and table.unique("metric") == ["consistency", "diagonal", "entropy", "vertical"]
+    assert table.unique("experiment") == ["attention_patterns"] and table.unique("model") == ["tiny:wav2vec2"]
+    for m in matches:
+        values = {row["metric"]: row["value"] for row in table.select(layer=m.group(1))}
+        assert [f"{values[name]:.3f}" for name in ("diagonal", "vertical", "consistency", "entropy")] == list(m.group(3, 4, 5, 6))
+        assert all(0.0 <= v <= 1.0 for v in values.values())
+        meta = table.metadata(table.select(layer=m.group(1))[0])
+        assert meta["details"]["class"] == m.group(2) in CLASSES
+        assert len(meta["details"]["heads"]) == 4 and meta["details"]["n_utterances"] == 3
+        assert meta["options"]["radius"] == 5 and meta["provenance"]["store"].endswith("contextualized_frame.h5")
+    # the table holds exactly what the library computes from the store
+    store_path = next((pattern_features / "features").rglob("contextualized_frame.h5"))
+    with FeatureStore.open(store_path) as store:
+        direct = {p.block: p for p in block_patterns(store)}
+    assert direct["T2"].scores.diagonal == pytest.approx(table.select(layer="T2", metric="diagonal")[0]["value"], abs=1e-12)
+    # a rerun with another radius replaces the rows; radius 0 counts only the diagonal itself
+    code, _, _ = run(_patterns(pattern_features, out, "--radius", "0", "--blocks", "T2", "--utterances", "1"), capsys)
+    assert code == 0
+    table = ResultTable.open(out)
+    assert len(table) == 12
+    assert table.metadata(table.select(layer="T2")[0])["details"]["n_utterances"] == 1
+    with FeatureStore.open(store_path) as store:
+        [narrow] = block_patterns(store, radius=0, blocks=["T2"], utterances=1)
+    assert table.select(layer="T2", metric="diagonal")[0]["value"] == pytest.approx(narrow.scores.diagonal, abs=1e-12)
+    assert table.metadata(table.select(layer="T2")[0])["options"]["radius"] == 0
+
+
+@pytest.mark.parametrize(
+    "extra, features, status, fragment",
+    [
+        ([], "bare", 1, "contextualized_frame.h5: has no attention maps; store them first with `layerprobe attention maps`"),
+        ([], "nowhere", 1, "no such feature store; store attention maps first: layerprobe attention maps --model tiny:wav2vec2"),
+        (["--blocks", "T9"], "features", 1, "layerprobe: error: block T9 is not in the store (its blocks: T1, T2, T3)"),
+        (["--radius", "-1"], "features", 2, "Invalid value for --radius: -1 is negative"),
+        (["--figure", str("x.svg")], "features", 1, "a figure file must end in .png or .pdf"),
+    ],
+)
+def test_attention_patterns_errors_are_one_line(pattern_features, tmp_path, capsys, extra, features, status, fragment):
+    out = tmp_path / "attention.csv"
+    code, _, err = run(_patterns(pattern_features, out, *extra, features=features), capsys)
+    assert code == status and fragment in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not out.exists()
+
+
+# --------------------------------------------------------------------------------------------------
+# attention view
+
+
+@pytest.fixture(scope="module")
+def view_store(tmp_path_factory):
+    """A frame sample of a synthesized corpus and a tiny:wav2vec2 store with maps and logits of 2 utterances."""
+    import torch
+
+    from layerprobe.data.corpora import open_corpus
+    from layerprobe.data.samples import SamplingRule, draw_sample, manifest_path, write_manifest
+    from layerprobe.data.synth import synthesize_corpus
+    from layerprobe.extract import extract
+    from layerprobe.models import load_model
+
+    base = tmp_path_factory.mktemp("view")
+    synthesize_corpus(base / "synth", n=6, seed=2, progress=False)
+    corpus = open_corpus(base / "synth")
+    manifest = draw_sample(corpus, "train", span="frame", rule=SamplingRule.default("frame", "train"), progress=False)
+    path = manifest_path(base / "ds", corpus.name, "train", "frame", 1)
+    write_manifest(manifest, path)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        report = extract(manifest, load_model("tiny:wav2vec2"), base / "features", rep="contextualized", attention=2,
+                         pre_softmax=True, progress=False, manifest_path=path)  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    return base, report.path
+
+
+def test_attention_view_writes_a_page_and_a_png(view_store, tmp_path, capsys):
+    from layerprobe.attention.view import read_viewer_data
+
+    base, store = view_store
+    page, png = tmp_path / "page.html", tmp_path / "fig.png"
+    code, out, err = run(["attention", "view", str(store), "--out", str(page), "--samples-dir", str(base / "ds"),
+                          "--png", str(png), "--utt", "synth-00001", "--layer", "T2", "--head", "1"], capsys)  # fmt: skip
+    assert code == 0 and err == "", err
+    assert out.splitlines() == [f"attention viewer -> {page}", f"attention map -> {png}"]
+    data = read_viewer_data(page)
+    assert [u["id"] for u in data["utterances"]] == ["synth-00000", "synth-00001"]
+    assert data["has_alignment"] and data["has_logits"] and set(data["phone_matrix"]) == set(data["layers"])
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    code, _, _ = run(["attention", "view", str(store), "--out", str(page), "--utterances", "synth-00001",
+                      "--layers", "T3", "--samples-dir", str(tmp_path)], capsys)  # fmt: skip
+    data = read_viewer_data(page)
+    assert code == 0 and data["layers"] == ["T3"] and len(data["utterances"]) == 1 and not data["has_alignment"]
+    assert "No alignment available" in data["note"]
+
+
+@pytest.mark.parametrize(
+    "extra, fragment",
+    [
+        (["--utterances", "nope"], "no attention maps stored for nope (stored: synth-00000, synth-00001)"),
+        (["--layers", "T0"], "no attention maps stored for layer(s) T0"),
+        (["--png", "x.png", "--layer", "T1", "--head", "9"], "head 9 does not exist"),
+        (["--png", "x.svg"], "--png must end in .png"),
+    ],
+)
+def test_attention_view_errors_are_one_line(view_store, tmp_path, capsys, extra, fragment):
+    _, store = view_store
+    code, _, err = run(["attention", "view", str(store), "--out", str(tmp_path / "p.html"), *extra], capsys)
+    assert code == 1 and fragment in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
