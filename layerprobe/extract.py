@@ -31,7 +31,7 @@ from layerprobe.errors import AudioError, ConfigError, LayerprobeError
 from layerprobe.features.mel import MEL_FRAME_RATE_HZ, MEL_N_MELS, log_mel
 from layerprobe.features.pooling import average_pool, pool_segments
 from layerprobe.io.audio import SAMPLE_RATE, load_audio
-from layerprobe.io.store import FeatureStore, model_tag, store_path
+from layerprobe.io.store import FeatureStore, StoreWriter, model_tag, store_path
 from layerprobe.layers import CONTEXTUALIZED, LOCAL, MEL, layer_kind, parse_layers
 from layerprobe.models.base import LayerOutputs, ModelAdapter
 
@@ -205,9 +205,24 @@ def _run_model(plan: ExtractionPlan, adapter: ModelAdapter | None, items, batch_
     return outputs
 
 
-def _attention_maps(plan: ExtractionPlan, adapter: ModelAdapter, waveform: np.ndarray) -> tuple[dict, dict]:
-    result = adapter.forward(waveform, layers=[], attention=True, pre_softmax=plan.pre_softmax)
-    return result.attention, result.pre_softmax
+def _stream_attention(
+    plan: ExtractionPlan, adapter: ModelAdapter, waveform: np.ndarray, writer: StoreWriter, utt_id: str
+) -> None:
+    """Write an utterance's attention maps (and logits) block by block as the model computes them.
+
+    Only one block's (heads, T, T) maps are in memory at a time, as float16; the utterance's
+    :meth:`StoreWriter.append` follows.  On an error the maps written so far are removed.
+    """
+
+    def store(block: str, values: np.ndarray, logits: bool) -> None:
+        writer.write_attention(utt_id, block, values, logits=logits)
+
+    try:
+        adapter.forward(waveform, layers=[], attention=True, pre_softmax=plan.pre_softmax, on_attention=store)
+    except BaseException:
+        if not writer.closed:
+            writer.discard_attention(utt_id)
+        raise
 
 
 # --------------------------------------------------------------------------------------------------
@@ -327,11 +342,11 @@ def extract(
                     stored = _rows(plan, _frames_by_layer(plan, adapter, waveform, output), utterance)
                 except LayerprobeError as exc:
                     raise type(exc)(exc.problem, path=audio_path, where=exc.where) from None
-                maps, logits = ({}, {})
                 if utterance.utt_id in plan.attention_ids:
-                    maps, logits = _attention_maps(plan, adapter, waveform)
+                    # streamed into the store block by block: a long utterance's maps never pile up
+                    _stream_attention(plan, adapter, waveform, writer, utterance.utt_id)
                 segments = None if manifest.span == "frame" else [(s.label, s.start, s.end) for s in utterance.segments]
-                writer.append(utterance.utt_id, stored, segments=segments, attention=maps or None, attention_logits=logits or None)
+                writer.append(utterance.utt_id, stored, segments=segments)
                 audio_seconds += waveform.size / SAMPLE_RATE
                 rows += next(iter(stored.values())).shape[0]
                 stored_count += 1

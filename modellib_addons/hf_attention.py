@@ -26,7 +26,7 @@ import logging
 import math
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import torch
 from torch import nn
@@ -40,6 +40,10 @@ CAPTURE_IMPLEMENTATION = "layerprobe_capture_eager"
 
 _ACTIVE_RECORDER: ContextVar["AttentionRecorder | None"] = ContextVar("layerprobe_attention_recorder", default=None)
 
+#: ``sink(block, tensor, logits)``: receives one block's (batch, heads, T, T) maps (``logits``
+#: False) or logits (True) as soon as the block has computed them.
+MapSink = Callable[[str, torch.Tensor, bool], None]
+
 
 class AttentionRecorder:
     """Collects attention logits (and maps) per block for one forward call.
@@ -48,24 +52,52 @@ class AttentionRecorder:
     ----------
     modules : mapping of str to torch.nn.Module
         Block id (``"T1"`` ..) -> the attention module of that block.
+    maps, logits : bool, keyword-only
+        Whether to record the post-softmax maps / the logits before the softmax.
+    sink : callable, optional, keyword-only
+        ``sink(block, tensor, logits)`` (:data:`MapSink`): hand each block's maps and logits over as
+        soon as they are computed instead of keeping them (``pre_softmax`` / ``post_softmax`` stay
+        empty then; ``delivered`` lists the blocks handed over).
 
     Attributes
     ----------
     pre_softmax : dict of str to torch.Tensor
         Block id -> logits before the softmax, shape (batch, heads, T, T).
     post_softmax : dict of str to torch.Tensor
-        Block id -> attention maps, same shape (filled by the WavLM hooks only; the other families
-        return their maps through transformers' ``output_attentions``).
+        Block id -> attention maps, same shape (filled by the WavLM hooks and by a capture with
+        ``maps=True``; otherwise the families return their maps through ``output_attentions``).
+    delivered : dict of bool to list of str
+        With a sink: ``delivered[False]`` / ``delivered[True]`` are the blocks whose maps / logits
+        were handed over, in call order.
     """
 
-    def __init__(self, modules: Mapping[str, nn.Module]):
+    def __init__(
+        self, modules: Mapping[str, nn.Module], *, maps: bool = False, logits: bool = True, sink: MapSink | None = None
+    ):
         self._block_of = {id(module): block for block, module in modules.items()}
+        self.wants_maps = maps
+        self.wants_logits = logits
+        self.sink = sink
         self.pre_softmax: dict[str, torch.Tensor] = {}
         self.post_softmax: dict[str, torch.Tensor] = {}
+        self.delivered: dict[bool, list[str]] = {False: [], True: []}
 
     def block_of(self, module: nn.Module) -> str | None:
         """The block id of an attention module, or None when it is not recorded."""
         return self._block_of.get(id(module))
+
+    def record(self, block: str, tensor: torch.Tensor, *, logits: bool) -> None:
+        """Keep (or hand to the sink) one block's maps (``logits`` False) or logits (True), if wanted."""
+        if not (self.wants_logits if logits else self.wants_maps):
+            return
+        tensor = tensor.detach()
+        if self.sink is not None:
+            self.sink(block, tensor, logits)
+            self.delivered[logits].append(block)
+        elif logits:
+            self.pre_softmax[block] = tensor
+        else:
+            self.post_softmax[block] = tensor
 
 
 def capturing_eager_attention(
@@ -106,9 +138,11 @@ def capturing_eager_attention(
     recorder = _ACTIVE_RECORDER.get()
     block = recorder.block_of(module) if recorder is not None else None
     if block is not None:
-        recorder.pre_softmax[block] = logits.detach()
+        recorder.record(block, logits, logits=True)
     weights = nn.functional.softmax(logits, dim=-1)
     weights = nn.functional.dropout(weights, p=dropout, training=module.training)
+    if block is not None:
+        recorder.record(block, weights, logits=False)
     attn_output = torch.matmul(weights, value).transpose(1, 2).contiguous()
     return attn_output, weights
 
@@ -160,20 +194,26 @@ def attention_implementation(model: nn.Module, implementation: str) -> Iterator[
 
 
 @contextmanager
-def recording_pre_softmax(modules: Mapping[str, nn.Module]) -> Iterator[AttentionRecorder]:
+def recording_pre_softmax(
+    modules: Mapping[str, nn.Module], *, maps: bool = False, logits: bool = True, sink: MapSink | None = None
+) -> Iterator[AttentionRecorder]:
     """Record the logits :func:`capturing_eager_attention` computes for ``modules`` in this block.
 
     Parameters
     ----------
     modules : mapping of str to torch.nn.Module
         Block id -> attention module.
+    maps, logits : bool, keyword-only
+        Record the post-softmax maps too / the logits (by default the logits only).
+    sink : callable, optional, keyword-only
+        Hand each block's maps and logits to ``sink(block, tensor, logits)`` instead of keeping them.
 
     Yields
     ------
     AttentionRecorder
         Its ``pre_softmax`` fills while the model runs on :data:`CAPTURE_IMPLEMENTATION`.
     """
-    recorder = AttentionRecorder(modules)
+    recorder = AttentionRecorder(modules, maps=maps, logits=logits, sink=sink)
     token = _ACTIVE_RECORDER.set(recorder)
     try:
         yield recorder
@@ -241,20 +281,27 @@ def _wavlm_gated_position_bias(
 
 
 @contextmanager
-def wavlm_attention_maps(modules: Mapping[str, nn.Module]) -> Iterator[AttentionRecorder]:
+def wavlm_attention_maps(
+    modules: Mapping[str, nn.Module], *, maps: bool = True, logits: bool = True, sink: MapSink | None = None
+) -> Iterator[AttentionRecorder]:
     """Per-head logits and maps of WavLM attention modules for the calls made in this block.
 
     Parameters
     ----------
     modules : mapping of str to torch.nn.Module
         Block id -> ``WavLMAttention``.
+    maps, logits : bool, keyword-only
+        Record the post-softmax maps / the logits (both by default).
+    sink : callable, optional, keyword-only
+        Hand each block's maps and logits to ``sink(block, tensor, logits)`` as its hook runs
+        instead of keeping them.
 
     Yields
     ------
     AttentionRecorder
         ``pre_softmax`` and ``post_softmax`` hold (batch, heads, T, T) per block after the call.
     """
-    recorder = AttentionRecorder(modules)
+    recorder = AttentionRecorder(modules, maps=maps, logits=logits, sink=sink)
     handles = []
     try:
         for block, module in modules.items():
@@ -273,8 +320,9 @@ def _wavlm_hook(recorder: AttentionRecorder, block: str):
         attention_mask = kwargs.get("attention_mask", args[1] if len(args) > 1 else None)
         position_bias = output[2]
         logits = wavlm_head_logits(module, hidden_states, attention_mask, position_bias)
-        recorder.pre_softmax[block] = logits.detach()
-        recorder.post_softmax[block] = nn.functional.softmax(logits, dim=-1).detach()
+        recorder.record(block, logits, logits=True)
+        if recorder.wants_maps:
+            recorder.record(block, nn.functional.softmax(logits, dim=-1), logits=False)
 
     return hook
 
@@ -282,6 +330,7 @@ def _wavlm_hook(recorder: AttentionRecorder, block: str):
 __all__ = [
     "CAPTURE_IMPLEMENTATION",
     "AttentionRecorder",
+    "MapSink",
     "capturing_eager_attention",
     "register_capture_attention",
     "current_attention_implementation",

@@ -50,7 +50,9 @@ extends the utterance index last; a rerun with the same options copies the utter
 records from the ``.partial`` into a fresh file that replaces it, and reports them in
 :attr:`StoreWriter.done_ids` so the caller skips them.  The file is flushed every ``flush_every``
 utterances or ``flush_seconds`` seconds, and after every utterance with attention maps, so a kill
-loses little work.
+loses little work.  :meth:`StoreWriter.write_attention` streams an utterance's maps block by block
+before its :meth:`~StoreWriter.append`; maps of an utterance the index does not record are dropped by
+a resume.
 
 HDF5 is not crash-safe: a kill between flushes can leave the newest index entries pointing at
 string data that never reached the disk, or a half-written attention group.  The resume keeps the
@@ -505,6 +507,8 @@ class StoreWriter:
         self._unflushed = 0
         self._last_flush = time.monotonic()
         self._layers = {layer: file[f"layers/{layer}"] for layer in layout.layer_ids}
+        # utterance id -> (logits?) -> blocks streamed by write_attention, not yet appended
+        self._pending_maps: dict[str, dict[bool, list[str]]] = {}
 
     # -- state
 
@@ -578,14 +582,73 @@ class StoreWriter:
         segment_columns = self._checked_segments(utt_id, segments, n_main)
         maps = self._checked_maps(utt_id, attention, logits=False)
         logit_maps = self._checked_maps(utt_id, attention_logits, logits=True)
+        streamed = self._pending_maps.get(utt_id, {False: [], True: []})
+        for what, given, logits in (("attention", maps, False), ("attention_logits", logit_maps, True)):
+            clash = [layer for layer in given if layer in streamed[logits]]
+            if clash:
+                raise self._error(f"{what} {', '.join(clash)}: already written by write_attention", utt_id)
         try:
             self._write_utterance(utt_id, arrays, n_main, segment_columns, maps, logit_maps)
         except BaseException:
             # Rows may be on disk without their index: only a resume (which cuts them) may go on.
             self._abandon()
             raise
+        had_streamed = self._pending_maps.pop(utt_id, None) is not None
         # Creating map groups rewrites shared metadata; flushing at once keeps a kill from damaging it.
-        self._after_append(flush_now=bool(maps or logit_maps))
+        self._after_append(flush_now=bool(maps or logit_maps or had_streamed))
+
+    def write_attention(self, utt_id: str, block: str, values: np.ndarray, *, logits: bool = False) -> None:
+        """Write one block's attention maps (or logits) of an utterance that :meth:`append` completes later.
+
+        Streams the maps of a long utterance block by block instead of holding them all for
+        :meth:`append`.  They land at ``/attention[_logits]/<utt>/<block>`` as float16; until the
+        utterance is appended they have no index entry, so a resume drops them (and
+        :meth:`discard_attention` removes them from this writer).
+
+        Parameters
+        ----------
+        utt_id : str
+            An utterance not in the store yet.
+        block : str
+            Layer id of the block (``"T1"`` ..); each block once per utterance and kind.
+        values : numpy.ndarray, shape (heads, T, T)
+            As for ``append(attention=...)``: finite maps, or logits that may hold ``-inf``.
+        logits : bool, keyword-only
+            The pre-softmax logits (``/attention_logits``) instead of the maps.
+
+        Raises
+        ------
+        StoreError
+            For an utterance already in the store, a block written before, or malformed maps.
+        """
+        self._open_file()
+        if not isinstance(utt_id, str) or not utt_id:
+            raise self._error(f"utterance id must be a non-empty string, got {utt_id!r}")
+        if utt_id in self._done:
+            raise self._error("is already in the store; its attention maps cannot be written again", utt_id)
+        checked = self._checked_maps(utt_id, {block: values}, logits=logits)
+        written = self._pending_maps.setdefault(utt_id, {False: [], True: []})[logits]
+        if block in written:
+            what = "attention_logits" if logits else "attention"
+            raise self._error(f"{what} {block}: already written", utt_id)
+        group = "attention_logits" if logits else "attention"
+        try:
+            self._write_maps(group, utt_id, checked)
+        except BaseException:
+            self._abandon()
+            raise
+        written.append(block)
+
+    def discard_attention(self, utt_id: str) -> None:
+        """Delete the maps :meth:`write_attention` wrote for an utterance not appended (no-op if none)."""
+        file = self._open_file()
+        if utt_id in self._done:
+            raise self._error("is already in the store; its attention maps stay", utt_id)
+        self._pending_maps.pop(utt_id, None)
+        name = _attention_name(utt_id)
+        for group in ("attention", "attention_logits"):
+            if name in file[group]:
+                del file[group][name]
 
     def _write_utterance(
         self,

@@ -7,7 +7,7 @@ rules); everything downstream sees numpy arrays keyed by layer id (:mod:`layerpr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -94,11 +94,15 @@ class ModelAdapter(Protocol):
         layers: Sequence[str] | None = None,
         attention: bool = False,
         pre_softmax: bool = False,
+        on_attention: Callable[[str, np.ndarray, bool], None] | None = None,
     ) -> LayerOutputs:
         """Run the model on one waveform, shape (n_samples,), float32 at 16 kHz.
 
         ``layers`` limits the outputs (all layers by default); ``attention`` / ``pre_softmax`` add the
-        maps of every block (eager attention is switched on for this call only).
+        maps of every block (eager attention is switched on for this call only).  With
+        ``on_attention`` the maps are streamed instead: ``on_attention(block, values, logits)`` gets
+        each block's float16 (heads, T, T) maps (``logits`` False) and logits (True) as soon as the
+        block has computed them, and the returned ``attention`` / ``pre_softmax`` are empty.
         """
 
     def forward_batch(self, waveforms: Sequence[np.ndarray], *, layers: Sequence[str] | None = None) -> list[LayerOutputs]:

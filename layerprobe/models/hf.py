@@ -46,7 +46,7 @@ import re
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -511,6 +511,7 @@ class HFAdapter:
         layers: Sequence[str] | str | None = None,
         attention: bool = False,
         pre_softmax: bool = False,
+        on_attention: Callable[[str, np.ndarray, bool], None] | None = None,
     ) -> LayerOutputs:
         """Run the model on one waveform.
 
@@ -524,12 +525,18 @@ class HFAdapter:
             Add the post-softmax maps of every block (eager attention for this call only).
         pre_softmax : bool
             Add the attention logits before the softmax (scaled, masked) of every block.
+        on_attention : callable, optional
+            Stream the maps instead of returning them: ``on_attention(block, values, logits)`` is
+            called as soon as a block has computed its maps (``logits`` False, when ``attention``)
+            and its logits (``logits`` True, when ``pre_softmax``), blocks in order, ``values`` a
+            float16 (heads, T, T) numpy array cut to the real audio.  The returned ``attention`` and
+            ``pre_softmax`` are empty then, so at most one block's maps are in memory at a time.
 
         Returns
         -------
         LayerOutputs
             ``hidden[layer]`` (frames, dim) float32 cut to the real audio; ``attention[block]`` and
-            ``pre_softmax[block]`` (heads, T, T) when asked for.
+            ``pre_softmax[block]`` (heads, T, T) when asked for (and not streamed).
 
         Raises
         ------
@@ -539,7 +546,7 @@ class HFAdapter:
         """
         wave = self._checked_waveform(waveform)
         wanted = self._wanted_layers(layers)
-        return self._run([wave], wanted, attention=attention, pre_softmax=pre_softmax)[0]
+        return self._run([wave], wanted, attention=attention, pre_softmax=pre_softmax, on_attention=on_attention)[0]
 
     def forward_batch(
         self, waveforms: Sequence[np.ndarray], *, layers: Sequence[str] | str | None = None
@@ -624,13 +631,24 @@ class HFAdapter:
     # ---- the run ------------------------------------------------------------------------
 
     def _run(
-        self, waves: Sequence[np.ndarray], wanted: Sequence[str], *, attention: bool = False, pre_softmax: bool = False
+        self,
+        waves: Sequence[np.ndarray],
+        wanted: Sequence[str],
+        *,
+        attention: bool = False,
+        pre_softmax: bool = False,
+        on_attention: Callable[[str, np.ndarray, bool], None] | None = None,
     ) -> list[LayerOutputs]:
         """Run the module once on ``waves`` and cut every requested output per item."""
         inputs = {name: tensor.to(self.device) for name, tensor in self._model_inputs(waves).items()}
         conv_wanted = [layer for layer in wanted if layer[0] == LOCAL]
         # Conv layers alone need only the front end: the transformer is most of the compute.
         front_end_only = len(conv_wanted) == len(wanted) and not (attention or pre_softmax)
+        sink = None
+        if on_attention is not None and (attention or pre_softmax):
+            if len(waves) != 1:
+                raise ConfigError("streamed attention maps (on_attention) need one waveform per call")
+            sink = _map_sink(on_attention, self.n_frames(len(waves[0])))
         with ExitStack() as stack:
             stack.enter_context(torch.inference_mode())
             stack.enter_context(_eval_mode(self.module))
@@ -638,13 +656,17 @@ class HFAdapter:
             if front_end_only:
                 self._run_front_end(inputs)
             else:
-                maps = stack.enter_context(self._capturing_attention(attention or pre_softmax, pre_softmax))
+                maps = stack.enter_context(self._capturing_attention(attention, pre_softmax, sink=sink))
                 output = self.module(**inputs, output_hidden_states=True, output_attentions=maps.output_attentions)
         if front_end_only:
             hidden_states, post, pre = (), {}, {}
         else:
             hidden_states = self._checked_hidden_states(output)
-            post, pre = self._collected_maps(output, maps, attention=attention, pre_softmax=pre_softmax)
+            if sink is None:
+                post, pre = self._collected_maps(output, maps, attention=attention, pre_softmax=pre_softmax)
+            else:
+                post, pre = {}, {}
+                self._check_delivered(maps.recorder, attention=attention, pre_softmax=pre_softmax)
         return [
             self._item_outputs(item, len(wave), wanted, hidden_states, conv, post, pre)
             for item, wave in enumerate(waves)
@@ -722,22 +744,49 @@ class HFAdapter:
         return hook
 
     @contextmanager
-    def _capturing_attention(self, maps_wanted: bool, pre_softmax: bool) -> Iterator[_MapCapture]:
-        """Set up the call for attention maps: eager or the capturing implementation, restored after."""
-        if not maps_wanted:
+    def _capturing_attention(
+        self, attention: bool, pre_softmax: bool, *, sink: hf_attention.MapSink | None = None
+    ) -> Iterator[_MapCapture]:
+        """Set up the call for attention maps: eager or the capturing implementation, restored after.
+
+        With a ``sink`` every block hands its maps / logits over as it computes them (the capturing
+        implementation, or WavLM's hooks) and transformers collects none (``output_attentions`` off).
+        """
+        if not (attention or pre_softmax):
             yield _MapCapture()
             return
         blocks = self.attention_modules()
         if self.family == "wavlm":
             # WavLM's own maps are averaged over heads: per-head maps come from hooks.
-            with hf_attention.wavlm_attention_maps(blocks) as recorder:
+            wanted = {"maps": attention, "logits": pre_softmax} if sink is not None else {}
+            with hf_attention.wavlm_attention_maps(blocks, sink=sink, **wanted) as recorder:
                 yield _MapCapture(recorder=recorder)
             return
-        implementation = hf_attention.CAPTURE_IMPLEMENTATION if pre_softmax else "eager"
+        streamed = sink is not None
+        implementation = hf_attention.CAPTURE_IMPLEMENTATION if pre_softmax or streamed else "eager"
         with ExitStack() as stack:
             stack.enter_context(hf_attention.attention_implementation(self.module, implementation))
-            recorder = stack.enter_context(hf_attention.recording_pre_softmax(blocks)) if pre_softmax else None
-            yield _MapCapture(output_attentions=True, recorder=recorder)
+            recorder = None
+            if pre_softmax or streamed:
+                recording = hf_attention.recording_pre_softmax(
+                    blocks, maps=attention and streamed, logits=pre_softmax, sink=sink
+                )
+                recorder = stack.enter_context(recording)
+            yield _MapCapture(output_attentions=not streamed, recorder=recorder)
+
+    def _check_delivered(
+        self, recorder: hf_attention.AttentionRecorder | None, *, attention: bool, pre_softmax: bool
+    ) -> None:
+        """Raise unless every block handed its maps (and logits) to the sink once, in order."""
+        blocks = [f"{CONTEXTUALIZED}{i + 1}" for i in range(self.num_layers)]
+        for logits, wanted in ((False, attention), (True, pre_softmax)):
+            delivered = recorder.delivered[logits] if recorder is not None else []
+            if wanted and delivered != blocks:
+                what = "attention logits" if logits else "attention maps"
+                raise LayerprobeError(
+                    f"{self.spec}: {what} were streamed for {', '.join(delivered) or 'no block'}, "
+                    f"expected {', '.join(blocks)}"
+                )
 
     def _collected_maps(
         self, output: Any, maps: _MapCapture, *, attention: bool, pre_softmax: bool
@@ -1101,6 +1150,18 @@ def _cut_numpy(states: torch.Tensor, frames: int, *, layer: str, spec: str) -> n
 def _cut_map(maps: torch.Tensor, frames: int) -> np.ndarray:
     """(heads, T, T) maps cut to the real frames, as a float32 numpy copy."""
     return maps[:, :frames, :frames].to("cpu", torch.float32).numpy().copy()
+
+
+def _map_sink(on_attention: Callable[[str, np.ndarray, bool], None], frames: int) -> hf_attention.MapSink:
+    """A recorder sink that cuts one item's (1, heads, T, T) maps like :func:`_cut_map`, as float16."""
+
+    def sink(block: str, maps: torch.Tensor, logits: bool) -> None:
+        # Through float32 exactly like the returned maps, then rounded once to the store's float16.
+        with np.errstate(over="ignore"):
+            half = _cut_map(maps[0], frames).astype(np.float16)
+        on_attention(block, half, logits)
+
+    return sink
 
 
 __all__ = [

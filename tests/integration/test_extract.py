@@ -289,3 +289,57 @@ def test_batches_count_the_padded_length():
     # sorted by length, at most 30 s of padded audio a batch: four 3 s and the 5 s (5 x 5 s = 25 s), then the 9 s
     assert list(_batches(free_length, items, 30.0)) == [[0, 2, 4, 5, 3], [1]]
     assert list(_batches(group_norm, items, 120.0)) == [[i] for i in range(6)]
+
+
+@pytest.mark.parametrize("family,pre_softmax", [("hubert", True), ("wav2vec2", False), ("wavlm", True), ("whisper", True)])
+def test_streamed_attention_in_the_store_equals_the_returned_maps_cast_to_float16(family, pre_softmax, manifests, tmp_path):
+    """extract streams maps block by block (write_attention); the store holds exactly what the
+    unstreamed forward returns, rounded to float16 as append(attention=...) rounds it."""
+    adapter = load_model(f"tiny:{family}")
+    chosen = [manifests["frame"].utterances[0].utt_id]
+    report = extract(manifests["frame"], adapter, tmp_path, rep="contextualized", layers="T0-T1", attention=chosen,
+                     pre_softmax=pre_softmax, progress=False)  # fmt: skip
+    utterance = manifests["frame"].utterances[0]
+    expected = adapter.forward(load_audio(manifests["frame"].audio_path(utterance)), layers=[], attention=True, pre_softmax=pre_softmax)
+    with FeatureStore.open(report.path) as store, h5py.File(report.path, "r") as file:
+        group = file["attention"][next(iter(file["attention"]))]
+        assert sorted(group) == sorted(expected.attention) and all(group[b].dtype == np.float16 for b in group)
+        assert len(file["attention_logits"]) == (1 if pre_softmax else 0)
+        for block in expected.attention:
+            np.testing.assert_array_equal(store.attention(utterance.utt_id, block), expected.attention[block].astype(np.float16).astype(np.float32))
+            if pre_softmax:
+                logits = store.attention(utterance.utt_id, block, logits=True)
+                np.testing.assert_array_equal(logits, expected.pre_softmax[block].astype(np.float16).astype(np.float32))
+
+
+def test_streamed_attention_of_a_long_utterance_keeps_memory_to_about_one_block(tmp_path):
+    """20 s of noise through tiny:wav2vec2-base with maps of every block streamed to the store: the
+    traced peak stays far below what holding every block's float32 maps at once would take."""
+    import tracemalloc
+
+    adapter = load_model("tiny:wav2vec2-base")
+    wave = (0.1 * np.random.default_rng(0).standard_normal(20 * 16000)).astype(np.float32)
+    frames = adapter.n_frames(wave.size)
+    heads = adapter.module.config.num_attention_heads
+    all_blocks = adapter.num_layers * heads * frames * frames * 4  # float32 maps of every block
+    writer = FeatureStore.create(tmp_path / "s.h5", attrs={"model": adapter.spec, "rep": "contextualized", "span": "frame",
+                          "frame_rate_hz": adapter.frame_rate_hz}, layer_dims={"T0": adapter.layer_dim("T0")})  # fmt: skip
+    seen = []
+
+    def store(block, values, logits):
+        seen.append(block)
+        writer.write_attention("long", block, values, logits=logits)
+
+    tracemalloc.start()
+    try:
+        out = adapter.forward(wave, layers=["T0"], attention=True, on_attention=store)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    writer.append("long", {"T0": out.hidden["T0"]})
+    writer.finish()
+    assert seen == [f"T{i}" for i in range(1, adapter.num_layers + 1)] and not out.attention
+    # numpy buffers are traced (torch's are not): about one block's float32 + float16 copy
+    assert peak < all_blocks / 2, (peak, all_blocks)
+    with FeatureStore.open(tmp_path / "s.h5") as stored:
+        assert stored.attention("long", f"T{adapter.num_layers}").shape == (heads, frames, frames)
