@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -17,10 +15,6 @@ from layerprobe.models.tiny import load_tiny_model  # noqa: E402
 FRAME_ATTRS = {"model": "tiny:wav2vec2", "rep": "contextualized", "span": "frame", "frame_rate_hz": 50.0}
 DIMS = {"T0": 4}
 
-
-@pytest.fixture(scope="module")
-def tiny_root(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("tiny-cache")
 
 
 def _wave(n_samples: int, seed: int = 0) -> np.ndarray:

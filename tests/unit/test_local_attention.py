@@ -7,8 +7,6 @@ checked here against the module's own head-averaged weights).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -18,7 +16,7 @@ pytest.importorskip("transformers")
 from layerprobe.attention.local import LocalAttentionHandle, apply_local_attention, band_mask  # noqa: E402
 from layerprobe.errors import ConfigError  # noqa: E402
 from layerprobe.models.hf import HFAdapter  # noqa: E402
-from layerprobe.models.tiny import load_tiny_model  # noqa: E402
+from layerprobe.testing.signals import speech_like_wave  # noqa: E402
 from modellib_addons import hf_local_attention  # noqa: E402
 
 FAMILIES = ("wav2vec2", "hubert", "wavlm", "data2vec-audio", "whisper")
@@ -26,28 +24,8 @@ RADIUS = 3
 TOL = 1e-6
 
 
-@pytest.fixture(scope="module")
-def tiny_root(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("tiny-cache")
 
 
-@pytest.fixture(scope="module")
-def adapters(tiny_root):
-    cache: dict[str, HFAdapter] = {}
-
-    def get(name: str) -> HFAdapter:
-        if name not in cache:
-            cache[name] = load_tiny_model(name, root=tiny_root)
-        return cache[name]
-
-    return get
-
-
-def _wave(n_samples: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    t = np.arange(n_samples) / 16000
-    tone = sum(np.sin(2 * np.pi * f * t + rng.uniform(0, 6)) for f in (140, 280, 910, 2300))
-    return (0.08 * tone + 0.02 * rng.standard_normal(n_samples) + 0.01).astype(np.float32)
 
 
 def _surgery_state(adapter: HFAdapter) -> dict[str, object]:
@@ -86,7 +64,7 @@ def test_band_mask():
 @pytest.mark.parametrize("name", FAMILIES)
 def test_masked_block_attends_within_the_band_only(adapters, name):
     adapter = adapters(name)
-    wave = _wave(16_000, seed=1)
+    wave = speech_like_wave(16_000, seed=1)
     reference = adapter.forward(wave, attention=True, pre_softmax=True)
     plain_reference = adapter.forward(wave)  # sdpa (default) path
     with apply_local_attention(adapter, blocks="T2", radius=RADIUS) as handle:
@@ -123,7 +101,7 @@ def test_masked_block_attends_within_the_band_only(adapters, name):
 @pytest.mark.parametrize("name", FAMILIES)
 def test_a_band_wider_than_the_sequence_changes_nothing(adapters, name):
     adapter = adapters(name)
-    wave = _wave(12_000, seed=2)
+    wave = speech_like_wave(12_000, seed=2)
     reference = adapter.forward(wave, attention=True, pre_softmax=True)
     plain_reference = adapter.forward(wave)
     # the whole sequence the blocks see: 1500 frames for Whisper's 30 s window
@@ -157,7 +135,7 @@ def test_wavlm_recorded_maps_match_its_own_banded_weights(adapters):
     # WavLM's per-head maps are recomputed by layerprobe's hooks; the module's own (head-averaged)
     # weights come from its banded call.
     adapter = adapters("wavlm")
-    wave = _wave(9_000, seed=3)
+    wave = speech_like_wave(9_000, seed=3)
     attention = adapter.attention_modules()["T2"]
     captured = {}
     hook = attention.register_forward_hook(lambda module, args, output: captured.update(weights=output[1]))
@@ -176,7 +154,7 @@ def test_wavlm_recorded_maps_match_its_own_banded_weights(adapters):
 def test_padded_batches_keep_padding_and_band(adapters, name):
     adapter = adapters(name)
     assert adapter.supports_batching
-    waves = [_wave(n, seed=n) for n in (16_000, 7_301)]
+    waves = [speech_like_wave(n, seed=n) for n in (16_000, 7_301)]
     with apply_local_attention(adapter, blocks="T1-T2", radius=RADIUS):
         batch = adapter.forward_batch(waves, layers="T1-T2")
         alone = [adapter.forward(wave, layers="T1-T2") for wave in waves]
@@ -193,7 +171,7 @@ def test_padded_batches_keep_padding_and_band(adapters, name):
 @pytest.mark.parametrize("name", FAMILIES)
 def test_remove_restores_the_model_exactly_also_after_an_exception(adapters, name):
     adapter = adapters(name)
-    wave = _wave(8_000, seed=4)
+    wave = speech_like_wave(8_000, seed=4)
     reference = adapter.forward(wave, attention=True, pre_softmax=True)
     plain_reference = adapter.forward(wave)
     clean = _surgery_state(adapter)

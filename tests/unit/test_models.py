@@ -27,6 +27,7 @@ from layerprobe.models.hf import (  # noqa: E402
     model_classes,
 )
 from layerprobe.models.tiny import build_tiny_model, load_tiny_model, tiny_model_dir  # noqa: E402
+from layerprobe.testing.signals import speech_like_wave  # noqa: E402
 
 TINY = ("wav2vec2", "wav2vec2-large-style", "hubert", "wavlm", "data2vec-audio", "whisper")
 CONV_TINY = tuple(name for name in TINY if name != "whisper")
@@ -38,29 +39,8 @@ ATOL = 1e-5
 MAP_ATOL = 1e-6
 
 
-@pytest.fixture(scope="module")
-def tiny_root(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("tiny-cache")
 
 
-@pytest.fixture(scope="module")
-def adapters(tiny_root):
-    cache: dict[str, HFAdapter] = {}
-
-    def get(name: str) -> HFAdapter:
-        if name not in cache:
-            cache[name] = load_tiny_model(name, root=tiny_root)
-        return cache[name]
-
-    return get
-
-
-def _wave(n_samples: int, seed: int = 0) -> np.ndarray:
-    """Speech-like test audio: a few harmonics plus noise, amplitude ~0.3."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(n_samples) / 16000
-    tone = sum(np.sin(2 * np.pi * f * t + rng.uniform(0, 6)) for f in (140, 280, 910, 2300))
-    return (0.08 * tone + 0.02 * rng.standard_normal(n_samples) + 0.01).astype(np.float32)
 
 
 def _fresh_module(adapter: HFAdapter):
@@ -112,7 +92,7 @@ def test_layer_ids_frames_and_inference_settings(adapters, name):
         assert adapter.module.config.encoder_layerdrop == 0.0 and adapter.module.layerdrop == 0.0
     else:
         assert adapter.module.config.layerdrop == 0.0  # the saved configs have 0.1
-    wave = _wave(12_345)
+    wave = speech_like_wave(12_345)
     out = adapter.forward(wave)
     assert isinstance(out, LayerOutputs)
     assert out.n_frames == adapter.n_frames(wave.size) == _expected_frames(adapter, wave.size)
@@ -126,7 +106,7 @@ def test_layer_ids_frames_and_inference_settings(adapters, name):
 @pytest.mark.parametrize("name", TINY)
 def test_transformer_layers_equal_a_direct_transformers_forward(adapters, name):
     adapter = adapters(name)
-    wave = _wave(14_000, seed=1)
+    wave = speech_like_wave(14_000, seed=1)
     out = adapter.forward(wave, layers="contextualized")
     model = _fresh_module(adapter)
     with torch.no_grad():
@@ -142,7 +122,7 @@ def test_transformer_layers_equal_a_direct_transformers_forward(adapters, name):
 @pytest.mark.parametrize("name", TINY)
 def test_conv_layers_equal_the_conv_blocks_run_one_by_one(adapters, name):
     adapter = adapters(name)
-    wave = _wave(9_000, seed=2)
+    wave = speech_like_wave(9_000, seed=2)
     out = adapter.forward(wave, layers="local")
     model = _fresh_module(adapter)
     inputs = _direct_input(adapter, wave)
@@ -166,7 +146,7 @@ def test_conv_layers_equal_the_conv_blocks_run_one_by_one(adapters, name):
 
 def test_layer_subsets_and_unknown_layers(adapters):
     adapter = adapters("hubert")
-    wave = _wave(8_000)
+    wave = speech_like_wave(8_000)
     assert set(adapter.forward(wave, layers=["T2", "c3"]).hidden) == {"C3", "T2"}
     assert set(adapter.forward(wave, layers="T0-T1").hidden) == {"T0", "T1"}
     with pytest.raises(ConfigError, match="T9"):
@@ -200,7 +180,7 @@ def test_other_conv_stacks_have_no_local_pooling():
     assert adapter.layer_ids == ("C1", "C2", "C3", "T0", "T1")
     assert adapter.frame_rate_hz == 800 and adapter.layer_frame_rate("C1") == 3200
     assert [adapter.local_pooling(layer) for layer in ("C1", "C2", "C3")] == [None, None, None]
-    assert adapter.forward(_wave(4_000)).hidden["T1"].shape == (adapter.n_frames(4_000), 16)
+    assert adapter.forward(speech_like_wave(4_000)).hidden["T1"].shape == (adapter.n_frames(4_000), 16)
 
 
 def test_whisper_frames_rates_and_limits(adapters):
@@ -213,7 +193,7 @@ def test_whisper_frames_rates_and_limits(adapters):
     assert adapter.layer_n_frames("C1", 46_797) == 292
     with pytest.raises(AudioError, match="longer than the model's 30 s"):
         adapter.forward(np.zeros(30 * 16000 + 1, dtype=np.float32))
-    out = adapter.forward(_wave(30 * 16000), layers=["T2"])
+    out = adapter.forward(speech_like_wave(30 * 16000), layers=["T2"])
     assert out.hidden["T2"].shape[0] == 1500
 
 
@@ -238,7 +218,7 @@ def test_bad_waveforms_are_clear_errors(adapters, waveform, message):
 def test_attention_maps_equal_transformers_eager_maps(adapters, name):
     adapter = adapters(name)
     assert adapter.module.config._attn_implementation == "sdpa"
-    wave = _wave(11_000, seed=3)
+    wave = speech_like_wave(11_000, seed=3)
     only_maps = adapter.forward(wave, layers=[], attention=True)
     both = adapter.forward(wave, layers=[], attention=True, pre_softmax=True)
     assert adapter.module.config._attn_implementation == "sdpa"  # restored after each call
@@ -267,7 +247,7 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("name", ("wav2vec2", "data2vec-audio", "wavlm"))
 def test_softmax_of_pre_softmax_logits_is_the_attention_map(adapters, name):
     adapter = adapters(name)
-    out = adapter.forward(_wave(10_000, seed=4), layers=[], attention=True, pre_softmax=True)
+    out = adapter.forward(speech_like_wave(10_000, seed=4), layers=[], attention=True, pre_softmax=True)
     assert set(out.pre_softmax) == set(out.attention) == {f"T{i}" for i in range(1, adapter.num_layers + 1)}
     for block, logits in out.pre_softmax.items():
         assert logits.shape == out.attention[block].shape
@@ -280,7 +260,7 @@ def test_whisper_softmax_of_cut_logits_is_the_cut_map_renormalised(adapters):
     # Whisper attends over the whole 30 s window; cut to the real frames, each map row keeps the mass
     # on real keys, which is the softmax over real keys times that row's kept mass.
     adapter = adapters("whisper")
-    out = adapter.forward(_wave(8_000, seed=5), layers=[], attention=True, pre_softmax=True)
+    out = adapter.forward(speech_like_wave(8_000, seed=5), layers=[], attention=True, pre_softmax=True)
     for block, cut in out.attention.items():
         kept = cut.sum(axis=-1, keepdims=True)
         assert kept.max() < 1.0  # the padding frames took some of the mass
@@ -289,7 +269,7 @@ def test_whisper_softmax_of_cut_logits_is_the_cut_map_renormalised(adapters):
 
 def test_wavlm_per_head_maps_match_its_head_average_and_its_output(adapters):
     adapter = adapters("wavlm")
-    wave = _wave(9_500, seed=6)
+    wave = speech_like_wave(9_500, seed=6)
     out = adapter.forward(wave, layers=[], attention=True, pre_softmax=True)
     model = _fresh_module(adapter)
     captured = {}
@@ -319,7 +299,7 @@ def test_wavlm_per_head_maps_match_its_head_average_and_its_output(adapters):
 @pytest.mark.parametrize("name", ("wav2vec2", "wavlm", "whisper"))
 def test_hooks_and_attention_settings_do_not_leak_after_an_exception(adapters, name, monkeypatch):
     adapter = adapters(name)
-    wave = _wave(8_000, seed=7)
+    wave = speech_like_wave(8_000, seed=7)
     before = adapter.forward(wave, layers=["C1", "T1"])  # transformers installs its own recorders once
     hooks = _hook_counts(adapter.module)
     original_implementation = adapter.module.config._attn_implementation
@@ -356,12 +336,12 @@ def test_fewer_hidden_states_than_layers_is_an_error(adapters, monkeypatch):
     layers = adapter.module.encoder.layers
     monkeypatch.setattr(adapter.module.encoder, "layers", torch.nn.ModuleList(list(layers)[:-1]))
     with pytest.raises(LayerprobeError, match=r"returned 2 hidden states, expected 3 \(T0-T2\)"):
-        adapter.forward(_wave(8_000))
+        adapter.forward(speech_like_wave(8_000))
 
 
 def test_forward_restores_training_mode(adapters):
     adapter = adapters("wav2vec2")
-    wave = _wave(8_000)
+    wave = speech_like_wave(8_000)
     reference = adapter.forward(wave, layers=["T3"]).hidden["T3"]
     adapter.module.train()
     try:
@@ -378,7 +358,7 @@ def test_forward_restores_training_mode(adapters):
 def test_forward_batch_equals_forward_per_utterance(adapters, name):
     adapter = adapters(name)
     assert adapter.supports_batching == (name != "wav2vec2")
-    waves = [_wave(n, seed=n) for n in (16_000, 7_301, 11_999)]
+    waves = [speech_like_wave(n, seed=n) for n in (16_000, 7_301, 11_999)]
     batch = adapter.forward_batch(waves)
     assert len(batch) == 3
     for wave, item in zip(waves, batch):
@@ -404,7 +384,7 @@ def test_layer_norm_encoders_batch_and_data2vec_does_not():
     ).eval()
     adapter = HFAdapter.from_module(data2vec, spec="test:data2vec")
     assert not adapter.supports_batching
-    short, long = _wave(6_000), _wave(10_000, seed=1)
+    short, long = speech_like_wave(6_000), speech_like_wave(10_000, seed=1)
     padded = torch.zeros(2, 10_000)
     padded[0, :6_000], padded[1] = torch.from_numpy(short), torch.from_numpy(long)
     mask = torch.zeros(2, 10_000, dtype=torch.long)
@@ -422,7 +402,7 @@ def test_layer_norm_encoders_batch_and_data2vec_does_not():
     )
     adapter = HFAdapter.from_module(wavlm, spec="test:wavlm-large-style")
     assert adapter.supports_batching
-    waves = [_wave(9_000, seed=2), _wave(5_500, seed=3)]
+    waves = [speech_like_wave(9_000, seed=2), speech_like_wave(5_500, seed=3)]
     for item, wave in zip(adapter.forward_batch(waves), waves):
         np.testing.assert_allclose(item.hidden["T1"], adapter.forward(wave).hidden["T1"], rtol=0, atol=ATOL)
 
@@ -445,7 +425,7 @@ def test_from_module_unwraps_heads_casts_to_float32_and_keeps_given_settings(ada
     assert described["feature_settings"]["return_attention_mask"] is True  # layer-norm default filled in
     assert described["source_details"] == {"architecture": "wav2vec2", "fine_tuned": True}
     assert described["feature_settings_source"] == "given"
-    wave = _wave(8_000)
+    wave = speech_like_wave(8_000)
     # float16 weights cast back to float32 stay within float16 rounding of the originals
     np.testing.assert_allclose(adapter.forward(wave).hidden["T2"], source.forward(wave).hidden["T2"], atol=0.05)
     with pytest.raises(ConfigError, match="Linear is not a supported speech encoder"):
@@ -581,7 +561,7 @@ def test_fairseq_without_its_reader_is_a_dependency_error(monkeypatch):
 def test_base_size_random_models(tmp_path, name, n_conv, n_layers, width):
     adapter = load_tiny_model(name, root=tmp_path)
     assert len(adapter.layer_ids) == n_conv + n_layers + 1 and adapter.num_layers == n_layers
-    out = adapter.forward(_wave(16_000), layers=["C1", f"T{n_layers}"])
+    out = adapter.forward(speech_like_wave(16_000), layers=["C1", f"T{n_layers}"])
     assert out.hidden[f"T{n_layers}"].shape == (adapter.n_frames(16_000), width)
     assert np.isfinite(out.hidden[f"T{n_layers}"]).all()
 
