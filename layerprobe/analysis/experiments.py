@@ -38,6 +38,7 @@ from typing import Any
 
 from layerprobe import __version__
 from layerprobe.analysis.cca import NULL_DIRECTION_MODES, CCAResult, cca_experiment
+from layerprobe.analysis.progress import layer_progress
 from layerprobe.errors import ConfigError, StoreError
 from layerprobe.io.store import FeatureStore
 from layerprobe.io.store_paths import model_tag, store_path
@@ -217,7 +218,7 @@ def run_cca(
         vectors = _load_vectors(embeddings, embeddings_format) if spec.needs_embeddings else None
         vocabulary = _vocabulary(spec, stores.get("contextualized"), vocabulary_size)
         scores = []
-        for layer in _progress(chosen, progress, experiment):
+        for layer in layer_progress(chosen, progress=progress, what=experiment):
             store = stores["local" if layer_kind(layer) == "C" else "contextualized"]
             views = _views(spec, store, layer, mel_store=mel_store, vectors=vectors, vocabulary=vocabulary, base_layer=base_layer)
             if views.n_rows < 2 * N_PARTS:  # a data sample too small for the protocol: the user's to fix, not a bug
@@ -311,11 +312,6 @@ def _views(spec: Experiment, store: FeatureStore, layer: str, *, mel_store, vect
         return views.onehot_views(store, layer, vocabulary=vocabulary)
     return views.embedding_views(store, layer, vectors)
 
-
-def _progress(layers: list[str], progress: bool, what: str):
-    from tqdm.auto import tqdm
-
-    return tqdm(layers, desc=what, unit="layer", disable=None if progress else True, leave=False)
 
 
 def _record(

@@ -38,6 +38,7 @@ import numpy as np
 
 from layerprobe import __version__
 from layerprobe.analysis.mi import DEFAULT_TOL, ClusterMIResult, check_options, cluster_mi_result
+from layerprobe.analysis.progress import layer_progress
 from layerprobe.errors import ConfigError, StoreError
 from layerprobe.io.store import FeatureStore
 from layerprobe.io.store_paths import model_tag, store_path
@@ -161,7 +162,7 @@ def run_mi(
             raise StoreError("the evaluation instances all have one label: I(C;L)/H(L) is undefined", path=stores["eval"].paths[0])
         chosen = _choose_layers(stores, layers)
         scores = []
-        for layer in _progress(chosen, progress, experiment):
+        for layer in layer_progress(chosen, progress=progress, what=experiment):
             X = {role: store.read(layer) for role, store in stores.items()}
             for role, store in stores.items():
                 if len(X[role]) != len(labels[role]):  # a store the FeatureStore reader let through: say so
@@ -218,11 +219,6 @@ def _choose_layers(stores: dict[str, FeatureStore], layers: str) -> list[str]:
         raise ConfigError(f"layer {', '.join(absent)} is not in the stores ({files}; they hold {have}); extract it first")
     return chosen
 
-
-def _progress(layers: list[str], progress: bool, what: str):
-    from tqdm.auto import tqdm
-
-    return tqdm(layers, desc=what, unit="layer", disable=None if progress else True, leave=False)
 
 
 def _record(

@@ -52,6 +52,7 @@ import numpy as np
 from layerprobe import __version__
 from layerprobe.analysis import wordvec as W
 from layerprobe.analysis.embeddings import lookup_table
+from layerprobe.analysis.progress import layer_progress
 from layerprobe.errors import ConfigError, LayerprobeError
 from layerprobe.io.store import FeatureStore
 from layerprobe.layers import parse_layer_id, parse_layers, sort_layers
@@ -540,7 +541,7 @@ def run_wordsim(
         read = {layer: W.read_word_vectors(files[layer]) for layer in chosen}
         _check_same_dims({files[layer]: kv.vector_size for layer, kv in read.items()})
         _check_coverage({layer: read[layer].index_to_key for layer in chosen}, loaded, what="vector files")
-        for layer in _progress(chosen, progress):
+        for layer in layer_progress(chosen, progress=progress, what=EXPERIMENT):
             finish(layer, read[layer], files[layer], model, {})
     else:
         path = W.word_store_path(features, model, corpus, split, sample)
@@ -556,7 +557,7 @@ def run_wordsim(
                 "model_revision": attrs.get("model_revision"),
                 "store": {"path": os.fspath(store.paths[0]), "manifest_hash": attrs.get("manifest_hash"), "fingerprint": fingerprint},
             }
-            for layer in _progress(chosen, progress):
+            for layer in layer_progress(chosen, progress=progress, what=EXPERIMENT):
                 kv, source = W.cached_word_vectors(store, layer, folder, max_instances=max_instances, seed=seed,
                                                    selection=selection, fingerprint=fingerprint)  # fmt: skip
                 finish(layer, kv, source, str(attrs.get("model") or model), extra)
@@ -610,11 +611,6 @@ def _record(
     # replace_runs: a benchmark scored before but not now must not leave its old row behind
     table.add(rows, options=options, provenance=provenance, details=details, replace_runs=True)
 
-
-def _progress(layers: Sequence[str], progress: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(layers, desc=EXPERIMENT, unit="layer", disable=None if progress else True, leave=False)
 
 
 __all__ = [

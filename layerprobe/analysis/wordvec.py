@@ -36,7 +36,7 @@ import json
 import logging
 import os
 import secrets
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,6 +45,7 @@ import numpy as np
 from scipy import sparse
 
 from layerprobe import __version__
+from layerprobe.analysis.progress import layer_progress
 from layerprobe.data.labels import word_label
 from layerprobe.errors import ConfigError, StoreError
 from layerprobe.io.store import FeatureStore
@@ -606,7 +607,7 @@ def run_wordvec(
         chosen = choose_layers(store, layers)
         selection = select_instances(store.labels, max_instances=max_instances, seed=seed)
         fingerprint = store_fingerprint(store)
-        for layer in _progress(chosen, progress, "wordvec"):
+        for layer in layer_progress(chosen, progress=progress, what="wordvec"):
             vectors = static_word_vectors(store, layer, max_instances=max_instances, seed=seed, selection=selection)
             file = folder / f"{layer}{FORMATS[format]}"
             write_word_vectors(vectors, file, format=format,
@@ -617,11 +618,6 @@ def run_wordvec(
                 on_layer(result)
     return written
 
-
-def _progress(items: Sequence[str], progress: bool, what: str):
-    from tqdm.auto import tqdm
-
-    return tqdm(items, desc=what, unit="layer", disable=None if progress else True, leave=False)
 
 
 __all__ = [
