@@ -47,6 +47,8 @@ import torch
 
 from layerprobe.devices import resolve_device
 
+#: Default relative inertia gain below which Lloyd iterations stop.
+DEFAULT_TOL = 1e-3
 #: Initialisations :class:`LloydKMeans` knows.
 INITS = ("auto", "random", "k-means++")
 #: Fewest rows the k-means++ seeding draws from by default.
@@ -115,7 +117,7 @@ class LloydKMeans:
         init: str = "auto",
         init_size: int | None = None,
         max_iter: int = 500,
-        tol: float = 1e-3,
+        tol: float = DEFAULT_TOL,
         chunk_size: int = 4096,
         seed: int = 0,
         device: str = "cpu",
@@ -396,4 +398,4 @@ def _as_rows(X: Any, name: str) -> np.ndarray:
     return data
 
 
-__all__ = ["AUTO_KMEANS_PLUSPLUS_MAX", "INITS", "LloydKMeans", "kmeans_plusplus"]
+__all__ = ["AUTO_KMEANS_PLUSPLUS_MAX", "DEFAULT_TOL", "INITS", "LloydKMeans", "kmeans_plusplus"]

@@ -46,14 +46,12 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import mutual_info_score
 
-from layerprobe.analysis.kmeans import INITS, LloydKMeans
+from layerprobe.analysis.kmeans import DEFAULT_TOL, INITS, LloydKMeans
 from layerprobe.devices import resolve_device
 from layerprobe.errors import ConfigError
 
 #: Clustering algorithms :func:`cluster_mi` knows.
 ALGORITHMS = ("lloyd", "minibatch")
-#: Default relative inertia gain below which Lloyd iterations stop.
-DEFAULT_TOL = 1e-3
 
 
 def normalized_mutual_information(clusters: Any, labels: Any) -> float:
