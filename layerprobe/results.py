@@ -14,8 +14,11 @@ version and the columns.  Both files are written atomically; rows are sorted by 
 experiment, split, sample, seed, layer (in model order: mel, C1..C7, T0..TL) and metric, so the same
 results give the same files byte for byte.
 
-One process writes a given file at a time; runs in parallel write one file each, and
-:meth:`ResultTable.read` merges them for plotting.
+Several processes may add to one file at the same time (the per-layer jobs of a cluster array):
+:meth:`ResultTable.save` holds an exclusive lock on a hidden lock file next to the CSV
+(``.results.csv.lock``), reads what the others saved since this table was opened, applies this
+table's own changes on top and writes the result, so no process's rows are lost.  Separate files
+can still be merged for plotting with :meth:`ResultTable.read`.
 
 Examples
 --------
@@ -35,8 +38,10 @@ PosixPath('.../results.csv')
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
+import fcntl
 import io
 import json
 import math
@@ -98,6 +103,9 @@ class ResultTable:
             raise ConfigError("a result table's CSV file cannot end in .json (that is its sidecar's name)", path=self.path)
         self._values: dict[Key, float] = {}
         self._runs: dict[RunKey, dict[str, Any]] = {}
+        # What this table changed since it was opened, replayed onto the file's current contents
+        # by save() (None for a table made by the constructor: its save replaces the file).
+        self._changes: _Changes | None = None
 
     # ---------------------------------------------------------------------------------------------
     # reading
@@ -117,12 +125,15 @@ class ResultTable:
             When the CSV or the sidecar is malformed (the message names the file and the line).
         """
         table = cls(path)
-        assert table.path is not None and table.sidecar_path is not None
-        if table.path.exists():
-            table._values = _read_csv(table.path)
-        if table.sidecar_path.exists():
-            table._runs = _read_sidecar(table.sidecar_path)
+        table._load()
+        table._changes = _Changes()
         return table
+
+    def _load(self) -> None:
+        """Read the CSV and the sidecar where they exist (empty otherwise)."""
+        assert self.path is not None and self.sidecar_path is not None
+        self._values = _read_csv(self.path) if self.path.exists() else {}
+        self._runs = _read_sidecar(self.sidecar_path) if self.sidecar_path.exists() else {}
 
     @classmethod
     def read(cls, paths: PathLike | Iterable[PathLike]) -> "ResultTable":
@@ -216,18 +227,31 @@ class ResultTable:
                 raise ResultError(f"repeats the key of row {first_seen[key]}", path=where_table, where=f"row {number}")
             new[key] = value
             first_seen[key] = number
+        runs = list(dict.fromkeys(key[:6] for key in new))
+        self._apply(new, runs, metadata, replace_runs=replace_runs)
+        if self._changes is not None:
+            self._changes.record(new, runs, metadata, replace_runs=replace_runs)
+        return len(new)
+
+    def _apply(self, new: Mapping[Key, float], runs: Iterable[RunKey], metadata: Mapping[str, Any], *, replace_runs: bool) -> None:
+        """Add checked rows and their runs' metadata (the one place where rows change)."""
+        runs = list(runs)
         if replace_runs:
-            runs = {key[:6] for key in new}
-            for stale in [key for key in self._values if key[:6] in runs]:
+            replaced = set(runs)
+            for stale in [key for key in self._values if key[:6] in replaced]:
                 del self._values[stale]
         self._values.update(new)
-        for run in dict.fromkeys(key[:6] for key in new):
+        for run in runs:
             entry = self._runs.setdefault(run, {field: {} for field in METADATA_FIELDS})
             entry.update(copy.deepcopy(metadata))
-        return len(new)
 
     def save(self) -> Path:
         """Write the CSV and its sidecar atomically (temporary files in the same folder, then renames).
+
+        For a table made by :meth:`open`, what other processes saved to the file since then is
+        kept: under an exclusive lock, the file is read again and this table's additions are
+        applied on top (a row key both added wins here).  A table made by the constructor replaces
+        the file.  Either way the table then holds what the file holds.
 
         Returns
         -------
@@ -244,10 +268,24 @@ class ResultTable:
                 "this table was merged from several files by ResultTable.read and has no file of its own; "
                 "add its rows to ResultTable.open(path) to save them"
             )
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ResultError(f"cannot write the result table ({exc.strerror or exc})", path=self.path) from None
+        with _locked(self.path):
+            if self._changes is not None:
+                self._changes.replay_onto(self)
+            self._write_files()
+            if self._changes is not None:
+                self._changes.clear()
+        return self.path
+
+    def _write_files(self) -> None:
+        """Write both files, each through a temporary file and a rename (the caller holds the lock)."""
+        assert self.path is not None and self.sidecar_path is not None
         csv_text = self._csv_text()
         json_text = self._sidecar_text()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             # Both files are complete on disk before either replaces its predecessor; the sidecar
             # goes first so that a CSV row never lacks its run's metadata.
             sidecar_tmp = _write_temporary(self.sidecar_path, json_text)
@@ -264,7 +302,6 @@ class ResultTable:
                 _remove_quietly(csv_tmp)
         except OSError as exc:
             raise ResultError(f"cannot write the result table ({exc.strerror or exc})", path=self.path) from None
-        return self.path
 
     def _sorted_keys(self) -> list[Key]:
         return sorted(self._values, key=_sort_key)
@@ -376,6 +413,50 @@ class ResultTable:
     def __repr__(self) -> str:
         where = os.fspath(self.path) if self.path is not None else "merged"
         return f"ResultTable({where!r}, {len(self)} rows)"
+
+
+# --------------------------------------------------------------------------------------------------
+# concurrent writers
+
+
+class _Changes:
+    """The additions a table made since it was opened, in order, to replay onto the file's contents."""
+
+    def __init__(self) -> None:
+        self._log: list[tuple[dict[Key, float], list[RunKey], dict[str, Any], bool]] = []
+
+    def record(self, new: Mapping[Key, float], runs: list[RunKey], metadata: Mapping[str, Any], *, replace_runs: bool) -> None:
+        self._log.append((dict(new), list(runs), copy.deepcopy(dict(metadata)), replace_runs))
+
+    def replay_onto(self, table: "ResultTable") -> None:
+        """Reload ``table`` from its file and apply the recorded additions again, in order."""
+        table._load()
+        for new, runs, metadata, replace_runs in self._log:
+            table._apply(new, runs, metadata, replace_runs=replace_runs)
+
+    def clear(self) -> None:
+        """Forget the additions (they are in the file now)."""
+        self._log.clear()
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive POSIX lock on ``.<name>.lock`` next to ``path`` (waits for other writers).
+
+    ``lockf`` (fcntl byte-range locks) rather than ``flock``: it also works on NFS, where cluster
+    jobs write their results.  The lock file stays (removing it would race with a waiting writer).
+    """
+    lock_path = path.with_name(f".{path.name}.lock")
+    try:
+        handle = open(lock_path, "a+")
+    except OSError as exc:
+        raise ResultError(f"cannot create the lock file ({exc.strerror or exc})", path=lock_path) from None
+    with handle:
+        fcntl.lockf(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.lockf(handle, fcntl.LOCK_UN)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -254,7 +254,7 @@ def test_unserialisable_detail_writes_nothing_and_leaves_no_temporary_file(tmp_p
     with pytest.raises(ResultError, match="cannot be written as JSON"):
         table.save()
     assert (path.read_bytes(), (tmp_path / "results.json").read_bytes()) == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv", "results.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".results.csv.lock", "results.csv", "results.json"]
 
 
 def test_failed_rename_leaves_the_old_files_and_no_temporary(tmp_path, monkeypatch):
@@ -272,7 +272,20 @@ def test_failed_rename_leaves_the_old_files_and_no_temporary(tmp_path, monkeypat
     with pytest.raises(ResultError, match=r"results\.csv: cannot write the result table \(Permission denied\)"):
         table.save()
     assert path.read_bytes() == before
-    assert sorted(p.name for p in Path(tmp_path).iterdir()) == ["results.csv", "results.json"]
+    assert sorted(p.name for p in Path(tmp_path).iterdir()) == [".results.csv.lock", "results.csv", "results.json"]
+
+
+def test_a_failed_save_of_an_opened_table_keeps_its_additions_for_the_next(tmp_path, monkeypatch):
+    path = tmp_path / "results.csv"
+    table = ResultTable.open(path)
+    table.add([row("T1", 0.1)])
+    with monkeypatch.context() as patch:
+        patch.setattr("layerprobe.results.os.replace", lambda src, dst: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+        with pytest.raises(ResultError, match=r"No space left on device"):
+            table.save()
+    assert not path.exists()
+    table.save()
+    assert [r["value"] for r in ResultTable.open(path)] == [0.1]
 
 
 def test_replace_runs_removes_the_runs_other_metrics(tmp_path):
@@ -286,3 +299,64 @@ def test_replace_runs_removes_the_runs_other_metrics(tmp_path):
     table.add([{**base, "metric": "spearman:a", "value": 0.6}], replace_runs=True)
     assert [(row["layer"], row["metric"], row["value"]) for row in table.rows] == [
         ("T1", "spearman:a", 0.6), ("T2", "spearman:b", 0.3)]  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------------
+# several writers of one file
+
+
+def test_tables_opened_together_keep_each_others_rows(tmp_path):
+    path = tmp_path / "results.csv"
+    first, second = ResultTable.open(path), ResultTable.open(path)
+    first.add([row("T1", 0.1)], options={"who": "first"})
+    second.add([row("T2", 0.2)], options={"who": "second"})
+    first.save()
+    second.save()
+    assert [(r["layer"], r["value"]) for r in ResultTable.open(path)] == [("T1", 0.1), ("T2", 0.2)]
+    assert second.metadata(row("T1"))["options"] == {"who": "first"}  # a save also reads the others' rows
+    # The same key from two writers: the later save wins; replace_runs removes only its own runs' rows.
+    first.add([row("T2", 0.25)])
+    first.save()
+    second.add([{**row("T1", 0.5), "metric": "other"}], replace_runs=True)
+    second.save()
+    final = {(r["layer"], r["metric"]): r["value"] for r in ResultTable.open(path)}
+    assert final == {("T1", "other"): 0.5, ("T2", "pwcca"): 0.25}
+
+
+def test_a_constructed_table_still_replaces_the_file(tmp_path):
+    path = tmp_path / "results.csv"
+    opened = ResultTable.open(path)
+    opened.add([row("T1", 0.1)])
+    opened.save()
+    fresh = ResultTable(path)
+    fresh.add([row("T3", 0.3)])
+    fresh.save()
+    assert [r["layer"] for r in ResultTable.open(path)] == ["T3"]
+
+
+_WRITER = """
+import sys
+from layerprobe.results import ResultTable
+path, worker, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+table = ResultTable.open(path)
+for i in range(n):
+    table.add([{"model": "m", "experiment": "cca_mel", "layer": f"T{i}", "split": "dev", "sample": 1,
+                "seed": worker, "metric": "pwcca", "value": worker + i / 100}], details={"worker": worker})
+    table.save()
+"""
+
+
+def test_processes_saving_at_once_lose_no_row(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "results.csv"
+    workers, per_worker = 4, 12
+    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, str(path), str(w), str(per_worker)]) for w in range(workers)]
+    assert [proc.wait(timeout=120) for proc in procs] == [0] * workers
+    table = ResultTable.open(path)
+    assert len(table) == workers * per_worker
+    assert {(r["seed"], r["layer"]): r["value"] for r in table} == {
+        (w, f"T{i}"): w + i / 100 for w in range(workers) for i in range(per_worker)
+    }
+    assert all(table.metadata(r)["details"] == {"worker": r["seed"]} for r in table)
