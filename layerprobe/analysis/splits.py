@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from layerprobe.errors import LayerprobeError
+
 #: Bumped whenever the split rule changes, so old cache files are never read back.
 SPLIT_RULE_VERSION = 1
 
@@ -99,12 +101,18 @@ def cached_split_parts(
     except (OSError, KeyError, ValueError):
         pass
     parts = split_parts(n_rows, labels, n_parts=n_parts, seed=seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".split-", suffix=".npz")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".split-", suffix=".npz")
+    except OSError as exc:
+        raise LayerprobeError(f"cannot write the split cache ({exc.strerror or exc})", path=path.parent) from None
     try:
         with os.fdopen(handle, "wb") as out:
             np.savez(out, key=np.array(key), parts=parts)
         os.replace(temporary, path)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise LayerprobeError(f"cannot write the split cache ({exc.strerror or exc})", path=path) from None
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise

@@ -86,8 +86,12 @@ written by one process with the same rows in the same order.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import re
+import resource
+import shutil
 import time
 import warnings
 from dataclasses import dataclass
@@ -509,6 +513,8 @@ class StoreWriter:
         self._layers = {layer: file[f"layers/{layer}"] for layer in layout.layer_ids}
         # utterance id -> (logits?) -> blocks streamed by write_attention, not yet appended
         self._pending_maps: dict[str, dict[bool, list[str]]] = {}
+        # The one-writer lock (set by FeatureStore.create), released when the file is closed.
+        self._lock: _WriterLock | None = None
 
     # -- state
 
@@ -587,10 +593,14 @@ class StoreWriter:
             clash = [layer for layer in given if layer in streamed[logits]]
             if clash:
                 raise self._error(f"{what} {', '.join(clash)}: already written by write_attention", utt_id)
+        self._check_room(sum(a.nbytes for a in arrays.values()) + sum(m.size * 2 for m in (*maps.values(), *logit_maps.values())))
         try:
             self._write_utterance(utt_id, arrays, n_main, segment_columns, maps, logit_maps)
-        except BaseException:
+        except (OSError, RuntimeError) as exc:
             # Rows may be on disk without their index: only a resume (which cuts them) may go on.
+            self._abandon()
+            raise _write_failure(exc, self.partial_path) from None
+        except BaseException:
             self._abandon()
             raise
         had_streamed = self._pending_maps.pop(utt_id, None) is not None
@@ -632,8 +642,12 @@ class StoreWriter:
             what = "attention_logits" if logits else "attention"
             raise self._error(f"{what} {block}: already written", utt_id)
         group = "attention_logits" if logits else "attention"
+        self._check_room(sum(m.size * 2 for m in checked.values()))
         try:
             self._write_maps(group, utt_id, checked)
+        except (OSError, RuntimeError) as exc:
+            self._abandon()
+            raise _write_failure(exc, self.partial_path) from None
         except BaseException:
             self._abandon()
             raise
@@ -780,6 +794,37 @@ class StoreWriter:
         _extend(file[f"{prefix}/row_start"], np.asarray(row_start, dtype=np.int64))
         _extend(file[f"{prefix}/n_rows"], np.asarray(n_rows, dtype=np.int64))
 
+    def _check_room(self, n_bytes: int) -> None:
+        """Refuse a write the disk (or the process's file-size limit) has no room for, before HDF5 tries it.
+
+        HDF5 does not recover from a refused write: the file's cached metadata can no longer be
+        written, every object freed afterwards fails again, and closing the file can crash the
+        process.  So the room is checked first, with a margin for metadata and chunk padding:
+        twice the data plus :data:`_ROOM_MARGIN`.  A write that still fails (another process
+        filling the disk at the same moment) is reported by :func:`_write_failure`.
+
+        Raises
+        ------
+        StoreError
+            When there is not enough room; nothing has been written for the utterance then.
+        """
+        needed = 2 * n_bytes + _ROOM_MARGIN
+        try:
+            free = shutil.disk_usage(self.partial_path.parent).free
+            size = self.partial_path.stat().st_size
+        except OSError:
+            return  # the write itself will say what is wrong
+        room, where = free, "the disk is full"
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        if limit != resource.RLIM_INFINITY and limit - size < room:
+            room, where = limit - size, f"the process's file-size limit (ulimit -f) is {limit} bytes"
+        if room < needed:
+            raise StoreError(
+                f"cannot write the store: {where} ({max(room, 0)} bytes of room, about {needed} needed for the "
+                "next utterance); free space and rerun, it resumes from the last complete utterance",
+                path=self.partial_path,
+            )
+
     def _after_append(self, *, flush_now: bool) -> None:
         self._unflushed += 1
         due = self._unflushed >= self._flush_every or time.monotonic() - self._last_flush >= self._flush_seconds
@@ -794,6 +839,7 @@ class StoreWriter:
         clash = next((utt for utt in source.utterance_ids if utt in self._done), None)
         if clash is not None:
             raise StoreError(f"utterance {clash!r} is also in an earlier shard", path=source.path)
+        self._check_room(source.path.stat().st_size // 2)  # the file's size, with the same margin as appends
         main_offset = self._layers[self._layout.main_layers[0]].shape[0]
         utt_offset = len(self._done)
         offsets = {layer: self._layers[layer].shape[0] for layer in self._layout.layer_ids}
@@ -817,8 +863,20 @@ class StoreWriter:
     # -- ending
 
     def flush(self) -> None:
-        """Write buffered data to disk (a kill after this loses nothing appended before it)."""
-        self._open_file().flush()
+        """Write buffered data to disk (a kill after this loses nothing appended before it).
+
+        Raises
+        ------
+        StoreError
+            When the disk refuses the data (full, or a file-size limit); the writer is closed and
+            the ``.partial`` file stays for a resume once there is room.
+        """
+        file = self._open_file()
+        try:
+            file.flush()
+        except (OSError, RuntimeError) as exc:
+            self._abandon()
+            raise _write_failure(exc, self.partial_path) from None
         self._unflushed = 0
         self._last_flush = time.monotonic()
 
@@ -831,12 +889,22 @@ class StoreWriter:
             The finished store.
         """
         file = self._open_file()
-        file.attrs["complete"] = True
-        file.flush()
-        file.close()
+        try:
+            file.attrs["complete"] = True
+            file.flush()
+            file.close()
+        except (OSError, RuntimeError) as exc:
+            self._abandon()
+            raise _write_failure(exc, self.partial_path) from None
         self._file = None
         os.replace(self.partial_path, self.path)
+        self._release_lock()
         return self.path
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def _abandon(self) -> None:
         """Close after a failed write, ignoring further errors (the ``.partial`` stays for a resume)."""
@@ -846,21 +914,37 @@ class StoreWriter:
                 file.close()
             except Exception:  # the write already failed; its error is the one to report
                 pass
+        self._release_lock()
 
     def close(self) -> None:
-        """Flush and close, keeping the ``.partial`` file for a resume (no-op when closed)."""
+        """Flush and close, keeping the ``.partial`` file for a resume (no-op when closed).
+
+        Raises
+        ------
+        StoreError
+            When the buffered data cannot be written (see :meth:`flush`).
+        """
         if self._file is not None:
             try:
                 self._file.flush()
-            finally:
                 self._file.close()
-                self._file = None
+            except (OSError, RuntimeError) as exc:
+                self._abandon()
+                raise _write_failure(exc, self.partial_path) from None
+            self._file = None
+        self._release_lock()
 
     def __enter__(self) -> "StoreWriter":
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
-        self.close()
+    def __exit__(self, exc_type: Any, *exc_info: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:  # an error is on its way out: closing must not replace it with another
+            try:
+                self.close()
+            except StoreError:
+                pass
 
     def describe(self) -> str:
         """One line: where, how many layers and utterances, open or closed."""
@@ -870,6 +954,23 @@ class StoreWriter:
 
     def __repr__(self) -> str:
         return f"<StoreWriter {self.describe()}>"
+
+
+#: Room kept free beyond twice an utterance's data, for HDF5 metadata and chunk padding (bytes).
+_ROOM_MARGIN = 4 << 20
+
+_HDF5_ERRNO_MESSAGE = re.compile(r"error message = '([^']+)'")
+
+
+def _write_failure(exc: BaseException, partial: Path) -> StoreError:
+    """One line for a write the disk refused (HDF5 reports errno inside a long message)."""
+    found = _HDF5_ERRNO_MESSAGE.search(str(exc))
+    reason = found.group(1) if found else (getattr(exc, "strerror", None) or " ".join(str(exc).split())[:160])
+    return StoreError(
+        f"cannot write the store ({reason}); the disk may be full: free space and rerun, it resumes from the "
+        "last complete utterance",
+        path=partial,
+    )
 
 
 def _copy_rows(
@@ -1127,24 +1228,14 @@ class FeatureStore:
         if path.exists() and not overwrite:
             raise StoreError(_EXISTS, path=path)
         options = {"flush_every": flush_every, "flush_seconds": float(flush_seconds)}
-        partial = partial_path(path)
-        if partial.exists():
-            if resume and not overwrite:
-                writer = _resume(path, layout, encoded, options)
-                if writer is not None:
-                    return writer
-            else:
-                partial.unlink()
-        _salvage_path(path).unlink(missing_ok=True)  # left by a kill in the middle of a resume
-        path.parent.mkdir(parents=True, exist_ok=True)
-        file = _open_h5(partial, "w")
+        lock = _WriterLock(path)
         try:
-            _create_skeleton(file, layout, encoded)
-            file.flush()
+            writer = _create_or_resume(path, layout, encoded, options, resume=resume, overwrite=overwrite)
         except BaseException:
-            file.close()
+            lock.release()
             raise
-        return StoreWriter(file, path, layout, (), **options)
+        writer._lock = lock
+        return writer
 
     # -- metadata
 
@@ -1424,6 +1515,64 @@ def _format_bytes(size: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1000
     raise AssertionError("unreachable")
+
+
+def _create_or_resume(
+    path: Path, layout: _Layout, encoded: Mapping[str, Any], options: Mapping[str, Any], *, resume: bool, overwrite: bool
+) -> StoreWriter:
+    """Resume the ``.partial`` of ``path`` or start a new one (the caller holds the writer lock)."""
+    partial = partial_path(path)
+    if partial.exists() and not partial.is_file():
+        raise StoreError("is in the way of the partial store: it is not a file; remove it", path=partial)
+    if partial.exists():
+        if resume and not overwrite:
+            writer = _resume(path, layout, encoded, options)
+            if writer is not None:
+                return writer
+        else:
+            partial.unlink()
+    _salvage_path(path).unlink(missing_ok=True)  # left by a kill in the middle of a resume
+    file = _open_h5(partial, "w")
+    try:
+        _create_skeleton(file, layout, encoded)
+        file.flush()
+    except BaseException:
+        file.close()
+        raise
+    return StoreWriter(file, path, layout, (), **options)
+
+
+class _WriterLock:
+    """An exclusive lock on ``.<store name>.lock`` beside a store, held by its one writer.
+
+    ``flock`` on a file of its own: the ``.partial`` itself is replaced by a resume, and HDF5's own
+    locking is not there to rely on (it is off where ``HDF5_USE_FILE_LOCKING=FALSE``, as on many
+    clusters).  Linux emulates ``flock`` with NFS byte-range locks, so jobs on different nodes see
+    it too.  The lock file stays (removing it would race with a waiting writer).
+
+    Raises
+    ------
+    StoreError
+        When another writer holds the lock.
+    """
+
+    def __init__(self, path: Path):
+        lock_path = path.with_name(f".{path.name}.lock")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._handle: Any = open(lock_path, "a+")
+        except OSError as exc:
+            raise StoreError(f"cannot create the writer lock ({exc.strerror or exc})", path=lock_path) from None
+        try:
+            fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._handle.close()
+            raise StoreError("is being written by another process (the file is locked)", path=partial_path(path)) from None
+
+    def release(self) -> None:
+        if self._handle is not None:
+            self._handle.close()  # closing the descriptor drops the lock
+            self._handle = None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1714,7 +1863,11 @@ def merge_shards(path: PathLike, *, remove_shards: bool = False, overwrite: bool
         )
         with writer:
             for store_file in store._files:
-                writer._append_file(store_file)
+                try:
+                    writer._append_file(store_file)
+                except (OSError, RuntimeError) as exc:
+                    writer._abandon()
+                    raise _write_failure(exc, writer.partial_path) from None
             writer.finish()
     if remove_shards:
         for shard in shards:

@@ -380,10 +380,10 @@ def test_a_failed_write_closes_the_writer_and_resume_cuts_its_rows(tmp_path, mon
     writer = _write(path, utts[:2], finish=False)
 
     def disk_full(*args, **kwargs):
-        raise OSError("No space left on device")
+        raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(type(writer), "_extend_index", disk_full)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(StoreError, match=r"s\.h5\.partial: cannot write the store \(No space left on device\); the disk may be full"):
         writer.append(**utts[2])
     monkeypatch.undo()
     assert writer.closed
@@ -749,3 +749,27 @@ def test_resume_survives_repeated_hard_kills_mid_write(tmp_path, n_kills):
         assert [store.attention(f"u{i}", "T1") is not None for i in range(n_utts)] == [
             i % 7 == 0 for i in range(n_utts)
         ]
+
+
+def test_no_room_for_the_next_utterance_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    import resource
+
+    utts = _utterances(3, seed=4)
+    path = tmp_path / "s.h5"
+    writer = _write(path, utts[:1], finish=False)
+    size = partial_path(path).stat().st_size
+    # A file-size limit (ulimit -f) just above the file: no room for the next utterance's rows.
+    monkeypatch.setattr(resource, "getrlimit", lambda what: (size + 1000, resource.RLIM_INFINITY))
+    with pytest.raises(StoreError, match=r"file-size limit \(ulimit -f\) is \d+ bytes .* it resumes"):
+        writer.append(**utts[1])
+    assert partial_path(path).stat().st_size == size and not writer.closed  # nothing written, still usable
+    monkeypatch.undo()
+    Disk = type("Disk", (), {"free": 10})
+    monkeypatch.setattr("layerprobe.io.store.shutil.disk_usage", lambda where: Disk())
+    with pytest.raises(StoreError, match=r"the disk is full \(10 bytes of room"):
+        writer.append(**utts[1])
+    monkeypatch.undo()
+    for utt in utts[1:]:
+        writer.append(**utt)
+    writer.finish()
+    _assert_same_files(path, _write(tmp_path / "ref.h5", utts))
