@@ -9,14 +9,17 @@ or a failed step, 2 for a bad command line, 3 for an internal error (a bug: plea
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 from pathlib import Path
+from typing import Any
 
 import click
 
 from layerprobe import __version__
 from layerprobe.errors import LayerprobeError
+from layerprobe.launch_cli import launcher_options, run_launch, task_argv
 
 log = logging.getLogger("layerprobe")
 
@@ -317,7 +320,8 @@ def sample_command(
 @click.option("--span", type=click.Choice(["frame", "phone", "word"]), default=None, help="Span of the data-sample set.")
 @click.option("--layers", default="all", show_default=True, help="Layers within the rep: all, T4, T0-T12, C1,C3 ...")
 @click.option("--dtype", type=click.Choice(["float32", "float16"]), default="float32", show_default=True, help="On-disk precision.")
-@click.option("--shard", default=None, help="Process shard I of N (I/N, 1-based), e.g. from a SLURM array.")
+@click.option("--shard", default=None, help="Process shard I of N (I/N, 1-based); auto: from SLURM_ARRAY_TASK_ID or torchrun's RANK/WORLD_SIZE.")
+@click.option("--shards", type=click.IntRange(min=1), default=None, help="With --launcher submitit: run N shard jobs (then `layerprobe merge`).")
 @click.option("--attention", default=None, help="Store attention maps for these utterance ids (comma-separated) or the first N.")
 @click.option("--pre-softmax", is_flag=True, help="With --attention: also store the logits before the softmax.")
 @click.option("--batch-seconds", type=click.FloatRange(min=0), default=120.0, show_default=True, help="Padded audio per batch (models that batch exactly).")
@@ -326,6 +330,7 @@ def sample_command(
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("features"), show_default=True, help="Root of the feature stores.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing complete store.")
 @_progress_option
+@launcher_options
 def extract_command(
     model_spec: str | None,
     revision: str | None,
@@ -338,6 +343,7 @@ def extract_command(
     layers: str,
     dtype: str,
     shard: str | None,
+    shards: int | None,
     attention: str | None,
     pre_softmax: bool,
     batch_seconds: float,
@@ -346,22 +352,28 @@ def extract_command(
     out: Path,
     overwrite: bool,
     progress: bool,
+    **launcher: Any,
 ) -> None:
     """Run a model over a data-sample set and store every layer at frame, phone or word level (HDF5).
 
     The store goes to OUT/<model>/<corpus>_<split>_sample<k>/<rep>_<span>.h5; an interrupted run
     resumes where it stopped.  With --shard I/N each process writes one shard; `layerprobe merge`
-    joins them.
+    joins them.  --shard auto takes I/N from a SLURM array or torchrun; --launcher submitit
+    --shards N submits the N shards as a job array itself (finished shards are skipped, failed
+    ones retried alone).
 
     \b
     Examples:
       layerprobe extract --model tiny:wav2vec2 --corpus demo --split train --sample 1 --rep contextualized --span phone
       layerprobe extract --model hf:/models/wav2vec2-base --corpus LibriSpeech --split dev-clean \\
           --rep local --span frame --shard 3/16
+      layerprobe extract --model hf:/models/wav2vec2-base --corpus LibriSpeech --split train-clean-100 \\
+          --rep contextualized --span frame --launcher submitit --shards 64 --partition gpu --gpus 1
     """
     from layerprobe.data.corpora import corpus_name, format_seconds
     from layerprobe.data.samples import manifest_path, read_manifest
-    from layerprobe.extract import Shard, extract
+    from layerprobe.extract import Shard, extract, extraction_path
+    from layerprobe.launch import shard_from_environment
 
     if manifest is None:
         missing = [name for name, value in (("--corpus", corpus), ("--split", split), ("--span", span)) if value is None]
@@ -371,6 +383,24 @@ def extract_command(
     sample_set = read_manifest(manifest)
     if span is not None and span != sample_set.span:
         raise click.BadParameter(f"the manifest {manifest} is a {sample_set.span}-span sample", param_hint="--span")
+    if launcher["launcher"] != "none":
+        if shards is None or shard is not None:
+            raise click.UsageError("--launcher submitit takes --shards N (and no --shard)")
+        from layerprobe.launch import Task
+
+        ctx = click.get_current_context()
+        tasks = [
+            Task(f"shard {index}/{shards}",
+                 task_argv(ctx, {"shard": f"{index}/{shards}", "shards": None, "manifest": manifest.absolute()}),
+                 output=os.fspath(extraction_path(out, model_spec, sample_set, rep, shard=Shard(index, shards))))
+            for index in range(1, shards + 1)
+        ]  # fmt: skip
+        run_launch(tasks, launcher)
+        return
+    if shards is not None:
+        raise click.UsageError("--shards is for --launcher submitit; a single process takes --shard I/N")
+    if shard is not None and shard.strip().lower() == "auto":
+        shard = "{}/{}".format(*shard_from_environment())
     adapter = None
     if model_spec is not None:
         from layerprobe.models import load_model
@@ -422,6 +452,26 @@ def merge_command(directory: Path, remove_shards: bool) -> None:
         click.echo(f"merged -> {path}")
 
 
+@cli.command("status", context_settings=CONTEXT_SETTINGS, short_help="Show which stores, shards, layers and jobs are done.")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def status_command(directory: Path) -> None:
+    """List the feature stores (complete, partial, shards done / missing), the layers in each result
+    table and the tasks of launched job arrays found under DIRECTORY.
+
+    Reads names, result tables and launch records only: safe while jobs are running.
+
+    \b
+    Examples:
+      layerprobe status features/
+      layerprobe status .
+      layerprobe status layerprobe-jobs
+    """
+    from layerprobe.status import collect_status, format_status
+
+    for line in format_status(collect_status(directory)):
+        click.echo(line)
+
+
 # --------------------------------------------------------------------------------------------------
 # cca
 
@@ -448,6 +498,7 @@ def merge_command(directory: Path, remove_shards: bool) -> None:
 @click.option("--base-layer", default="T0", show_default=True, help="cca_intra: the layer every other is compared with.")
 @click.option("--null-directions", type=click.Choice(["zero", "keep", "drop"]), default="zero", show_default=True, help="Directions in the null space of a one-hot view: correlation 0 (default), as computed (the reference's noise), or weight 0.")
 @_progress_option
+@launcher_options
 def cca_command(
     experiment: str,
     model_spec: str,
@@ -464,6 +515,7 @@ def cca_command(
     base_layer: str,
     null_directions: str,
     progress: bool,
+    **launcher: Any,
 ) -> None:
     """Run a CCA experiment on stored features, one PWCCA score per layer, into a result table.
 
@@ -478,8 +530,15 @@ def cca_command(
       layerprobe cca --exp cca_phone --model hf:facebook/wav2vec2-base --corpus LibriSpeech \\
           --split dev-clean --layer T4 --out results/w2v2.csv
       layerprobe cca --exp cca_glove --embeddings glove.840B.300d.txt --model ... --corpus ... --split ...
+      layerprobe cca --exp cca_mel --model ... --corpus ... --split ... --launcher submitit   # a job per layer
     """
-    from layerprobe.analysis.experiments import run_cca
+    from layerprobe.analysis.experiments import cca_layers, run_cca
+
+    if launcher["launcher"] != "none":
+        chosen = cca_layers(experiment, features=features, model=model_spec, corpus=corpus, split=split, sample=sample_id,
+                            layers=layers, base_layer=base_layer)  # fmt: skip
+        _launch_layers(chosen, launcher)
+        return
 
     def report(score) -> None:
         result = score.result
@@ -524,6 +583,7 @@ def cca_command(
 @click.option("--sample", "sample_id", type=click.IntRange(min=0), default=1, show_default=True, help="Sample id k (of both splits).")
 @click.option("--layers", "--layer", "layers", default="all", show_default=True, help="all, T4, T1-T12 ...")
 @click.option("--iter", "--seed", "iteration", type=click.IntRange(min=0), default=0, show_default=True, help="Iteration number, the seed of the clustering.")
+@click.option("--iters", "iterations", default=None, help="Several iterations (0-4, 0,2,5): a sweep, one job per layer and iteration with --launcher.")
 @click.option("--n-clusters", type=click.IntRange(min=1), default=None, help="Clusters [phone: 500, word: 5000].")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="minibatch: batch size; lloyd: rows per distance block [phone: 1500, word: 4000].")
 @click.option("--max-iter", type=click.IntRange(min=1), default=500, show_default=True, help="Most Lloyd passes (minibatch: epochs).")
@@ -534,6 +594,7 @@ def cca_command(
 @click.option("--features", type=click.Path(file_okay=False, path_type=Path), default=Path("features"), show_default=True, help="Root of the feature stores (extract --out).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("results/mi.csv"), show_default=True, help="Result table (CSV; a JSON sidecar goes next to it).")
 @_progress_option
+@launcher_options
 def mi_command(
     span: str,
     model_spec: str,
@@ -553,6 +614,8 @@ def mi_command(
     features: Path,
     out: Path,
     progress: bool,
+    iterations: str | None,
+    **launcher: Any,
 ) -> None:
     """Score each layer by the mutual information of its k-means clusters with phone or word labels.
 
@@ -566,10 +629,17 @@ def mi_command(
     \b
     Examples:
       layerprobe mi --span phone --model tiny:wav2vec2 --corpus demo --train-split train --eval-split dev
-      for i in 0 1 2; do layerprobe mi --span word --layer T4 --iter $i --model hf:facebook/wav2vec2-base \\
-          --corpus LibriSpeech --train-split train-clean-100 --eval-split dev-clean --out results/mi.csv; done
+      layerprobe mi --span word --layers all --iters 0-4 --model hf:facebook/wav2vec2-base \\
+          --corpus LibriSpeech --train-split train-clean-100 --eval-split dev-clean --launcher submitit
     """
-    from layerprobe.analysis.mi_experiments import run_mi
+    from layerprobe.analysis.mi_experiments import mi_layers, run_mi
+
+    iteration_list = [iteration] if iterations is None else _integer_list(iterations, "--iters")
+    if launcher["launcher"] != "none":
+        chosen = mi_layers(span, features=features, model=model_spec, corpus=corpus, train_split=train_split,
+                           eval_split=eval_split, sample=sample_id, layers=layers)  # fmt: skip
+        _launch_layers(chosen, launcher, iterations=iteration_list if iterations is not None else None)
+        return
 
     def report(score) -> None:
         r = score.result
@@ -578,28 +648,62 @@ def mi_command(
             f"instances, {r.n_clusters} clusters, {r.n_labels_eval} labels; {r.n_iter} iterations; {r.wall_seconds:.1f} s)"
         )
 
-    scores = run_mi(
-        span,
-        features=features,
-        model=model_spec,
-        corpus=corpus,
-        train_split=train_split,
-        eval_split=eval_split,
-        sample=sample_id,
-        layers=layers,
-        iteration=iteration,
-        n_clusters=n_clusters,
-        batch_size=batch_size,
-        max_iter=max_iter,
-        algorithm=algorithm,
-        init=init,
-        tol=tol,
-        device=device,
-        results=out,
-        progress=progress,
-        on_layer=report,
-    )
-    click.echo(f"{len(scores)} layer{'s' if len(scores) != 1 else ''} -> {out}")
+    scores = [
+        score
+        for seed in iteration_list
+        for score in run_mi(
+            span,
+            features=features,
+            model=model_spec,
+            corpus=corpus,
+            train_split=train_split,
+            eval_split=eval_split,
+            sample=sample_id,
+            layers=layers,
+            iteration=seed,
+            n_clusters=n_clusters,
+            batch_size=batch_size,
+            max_iter=max_iter,
+            algorithm=algorithm,
+            init=init,
+            tol=tol,
+            device=device,
+            results=out,
+            progress=progress,
+            on_layer=report,
+        )
+    ]
+    what = "layer" if len(iteration_list) == 1 else "score"
+    click.echo(f"{len(scores)} {what}{'s' if len(scores) != 1 else ''} -> {out}")
+
+
+def _integer_list(text: str, option: str) -> list[int]:
+    """'0-4' -> [0, 1, 2, 3, 4]; '0,2,5' -> [0, 2, 5] (UsageError naming the option otherwise)."""
+    values: list[int] = []
+    for part in text.split(","):
+        low, dash, high = part.strip().partition("-")
+        if not low.isdigit() or (dash and not high.isdigit()):
+            raise click.BadParameter(f"{text!r} is not a list of non-negative integers or ranges (0-4, 0,2,5)", param_hint=option)
+        if dash and int(high) < int(low):
+            raise click.BadParameter(f"the range {part.strip()} is empty", param_hint=option)
+        values.extend(range(int(low), int(high if dash else low) + 1))
+    return sorted(set(values))
+
+
+def _launch_layers(layers: list[str], launcher: dict[str, Any], *, iterations: list[int] | None = None) -> None:
+    """Run the current command once per layer (and per iteration of a sweep) as a submitit job array."""
+    from layerprobe.launch import Task
+
+    ctx = click.get_current_context()
+    if iterations is None:
+        tasks = [Task(f"layer {layer}", task_argv(ctx, {"layers": layer})) for layer in layers]
+    else:
+        tasks = [
+            Task(f"layer {layer} iter {seed}", task_argv(ctx, {"layers": layer, "iteration": seed, "iterations": None}))
+            for seed in iterations
+            for layer in layers
+        ]
+    run_launch(tasks, launcher)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ similar length; group-norm models run one utterance at a time.  The store is wri
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -307,11 +308,7 @@ def extract(
     plan = plan_extraction(
         adapter, rep=rep, span=manifest.span, layers=layers, dtype=dtype, attention_ids=attention_ids, pre_softmax=pre_softmax
     )
-    tag = "logmel" if adapter is None else model_tag(adapter.spec)
-    path = store_path(
-        out_dir, tag, manifest.corpus["name"], manifest.split, manifest.sample, rep, manifest.span,
-        shard=None if shard is None else (shard.index, shard.count),
-    )  # fmt: skip
+    path = extraction_path(out_dir, None if adapter is None else adapter.spec, manifest, rep, shard=shard)
     attrs = _store_attrs(plan, adapter, manifest, manifest_path)
     dims = _layer_dims(plan, adapter)
     # A flush after every utterance costs milliseconds against a model forward of ~0.1-1 s, and a
@@ -354,6 +351,17 @@ def extract(
                 log.debug("stored %s (%d/%d)", utterance.utt_id, len(done) + stored_count, len(utterances))
         writer.finish()
     return ExtractionReport(path, len(todo), len(done), rows, audio_seconds, time.perf_counter() - started)
+
+
+def extraction_path(
+    out_dir: str | os.PathLike[str], model_spec: str | None, manifest: SampleManifest, rep: str, *, shard: Shard | None = None
+) -> Path:
+    """Where :func:`extract` writes: ``out_dir/<model_tag or logmel>/<corpus>_<split>_sample<k>/<rep>_<span>[.shard].h5``."""
+    tag = "logmel" if model_spec is None else model_tag(model_spec)
+    return store_path(
+        out_dir, tag, manifest.corpus["name"], manifest.split, manifest.sample, rep, manifest.span,
+        shard=None if shard is None else (shard.index, shard.count),
+    )  # fmt: skip
 
 
 def _attention_ids(attention: Sequence[str] | int, utterances: Sequence[SampledUtterance]) -> frozenset[str]:

@@ -246,6 +246,28 @@ def run_cca(
 # Pieces
 
 
+def cca_layers(
+    experiment: str, *, features: PathLike, model: str, corpus: str, split: str, sample: int = 1, layers: str = "all",
+    base_layer: str = "T0",
+) -> list[str]:
+    """The layers :func:`run_cca` would score with these arguments (for launching one job per layer).
+
+    Raises
+    ------
+    ConfigError
+        As :func:`run_cca` does for missing stores and layers it cannot score.
+    """
+    spec = get_experiment(experiment)
+    tag = model_tag(model)
+    paths = {rep: store_path(features, tag, corpus, split, sample, rep, spec.span) for rep in spec.reps()}
+    with ExitStack() as stack:
+        stores = _open_existing(stack, paths, required=spec.name != "cca_mel")
+        if not stores:
+            missing = " or ".join(str(path) for path in paths.values())
+            raise ConfigError(f"no feature store for {experiment}: extract one first ({missing})")
+        return _choose_layers(spec, stores, layers, base_layer)
+
+
 def _open_existing(stack: ExitStack, paths: Mapping[str, Path], *, required: bool) -> dict[str, FeatureStore]:
     """Open the stores of ``paths`` that exist (all of them when ``required``)."""
     from layerprobe.io.store_paths import find_shards, partial_path

@@ -199,6 +199,26 @@ def _checked_labels(store: FeatureStore, span: str) -> np.ndarray:
     return labels
 
 
+def mi_layers(
+    span: str, *, features: PathLike, model: str, corpus: str, train_split: str, eval_split: str, sample: int = 1,
+    layers: str = "all",
+) -> list[str]:
+    """The layers :func:`run_mi` would score with these arguments (for launching one job per layer).
+
+    Raises
+    ------
+    ConfigError, StoreError
+        As :func:`run_mi` does for a bad span, missing stores and layers they do not hold.
+    """
+    if span not in EXPERIMENTS:
+        raise ConfigError(f"--span must be phone or word for mutual information, got {span!r}")
+    tag = model_tag(model)
+    with ExitStack() as stack:
+        stores = {role: stack.enter_context(FeatureStore.open(store_path(features, tag, corpus, split, sample, REP, span)))
+                  for role, split in (("train", train_split), ("eval", eval_split))}  # fmt: skip
+        return _choose_layers(stores, layers)
+
+
 def _choose_layers(stores: dict[str, FeatureStore], layers: str) -> list[str]:
     """T layers both stores hold, or those of ``layers`` (ConfigError naming the stores otherwise)."""
     held = [set(store.layer_ids) for store in stores.values()]

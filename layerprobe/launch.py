@@ -1,0 +1,395 @@
+"""Run a command's shards or layers as cluster jobs through submitit, or pick a shard from the environment.
+
+layerprobe schedules nothing itself.  A long command is cut into independent *tasks* (the shards of
+an extraction, the layers of an analysis), each the same command line with ``--shard I/N`` or
+``--layers L``; :func:`launch` hands them to `submitit <https://github.com/facebookincubator/submitit>`_
+as one job array (``cluster="slurm"`` on a SLURM cluster; ``"local"`` runs the same pickled jobs as
+processes on this machine, which is how the tests exercise this path; ``"debug"`` runs them in
+this process).  Each task writes where the plain command writes; tasks that were already finished
+(a complete shard file) are not submitted again, and failed tasks are resubmitted alone, up to
+``retries`` times.  Every launch records its tasks and their states in ``JOBS/launch.json``
+(shown by ``layerprobe status``); submitit keeps each job's logs next to it.
+
+Shards started by hand (``sbatch --array``, ``torchrun``) take ``--shard auto``:
+:func:`shard_from_environment` reads ``SLURM_ARRAY_TASK_ID`` (with the array's bounds) or
+torchrun's ``RANK`` and ``WORLD_SIZE``.
+
+Examples
+--------
+>>> tasks = [Task(f"shard {i}/4", ("extract", ..., "--shard", f"{i}/4")) for i in range(1, 5)]  # doctest: +SKIP
+>>> report = launch(tasks, LaunchOptions(jobs_dir="jobs", cluster="local"))                   # doctest: +SKIP
+>>> report.failed                                                                            # doctest: +SKIP
+[]
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from layerprobe.errors import ConfigError, DependencyError, LayerprobeError
+
+#: submitit clusters: ``auto`` picks SLURM where ``sbatch`` is available and local processes elsewhere.
+CLUSTERS = ("auto", "slurm", "local", "debug")
+
+#: The record of a launch, inside the jobs folder.
+LAUNCH_RECORD = "launch.json"
+
+
+@dataclass(frozen=True)
+class Task:
+    """One job: a layerprobe command line (without the program name) and when it counts as done.
+
+    Attributes
+    ----------
+    name : str
+        What the task is, for messages and the record (``"shard 3/16"``, ``"layer T4"``).
+    argv : tuple of str
+        The command line, e.g. ``("extract", "--model", "tiny:wav2vec2", ..., "--shard", "3/16")``.
+    output : str or None
+        A file whose existence means the task is finished (a complete shard store); such a task is
+        never submitted again.  None: always run.
+    """
+
+    name: str
+    argv: tuple[str, ...]
+    output: str | None = None
+
+    def is_done(self) -> bool:
+        return self.output is not None and Path(self.output).is_file()
+
+
+@dataclass(frozen=True)
+class LaunchOptions:
+    """Where and how the jobs run.
+
+    Parameters
+    ----------
+    jobs_dir : path-like
+        submitit's folder (pickled jobs, logs) and the launch record.
+    cluster : str
+        One of :data:`CLUSTERS`.
+    retries : int
+        How many times a failed task is resubmitted (alone).
+    timeout_min : int
+        Wall-clock limit of each job, minutes.
+    partition : str, optional
+        SLURM partition.
+    gpus : int
+        GPUs per job.
+    cpus : int
+        CPUs per job.
+    mem_gb : float, optional
+        Memory per job.
+    max_parallel : int, optional
+        Most array jobs running at once (SLURM's ``%N``).
+    """
+
+    jobs_dir: str | os.PathLike[str]
+    cluster: str = "auto"
+    retries: int = 2
+    timeout_min: int = 240
+    partition: str | None = None
+    gpus: int = 0
+    cpus: int = 2
+    mem_gb: float | None = None
+    max_parallel: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.cluster not in CLUSTERS:
+            raise ConfigError(f"--cluster must be one of {', '.join(CLUSTERS)}, got {self.cluster!r}")
+        for name in ("retries", "gpus"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"--{name} must not be negative, got {getattr(self, name)}")
+        for name in ("timeout_min", "cpus"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+
+
+@dataclass
+class TaskState:
+    """What became of one task in a launch."""
+
+    name: str
+    argv: list[str]
+    state: str = "pending"  # pending | skipped (already done) | done | failed
+    attempts: int = 0
+    job_ids: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class LaunchReport:
+    """The outcome of :func:`launch`."""
+
+    tasks: list[TaskState]
+    jobs_dir: Path
+
+    @property
+    def failed(self) -> list[TaskState]:
+        return [task for task in self.tasks if task.state == "failed"]
+
+    @property
+    def skipped(self) -> list[TaskState]:
+        return [task for task in self.tasks if task.state == "skipped"]
+
+    @property
+    def done(self) -> list[TaskState]:
+        return [task for task in self.tasks if task.state == "done"]
+
+
+# --------------------------------------------------------------------------------------------------
+# shards from the environment
+
+
+def shard_from_environment(environ: Mapping[str, str] | None = None) -> tuple[int, int]:
+    """(index, count), 1-based, of the shard this process is, from SLURM or torchrun variables.
+
+    ``SLURM_ARRAY_TASK_ID`` with ``SLURM_ARRAY_TASK_MIN`` / ``SLURM_ARRAY_TASK_MAX`` (or
+    ``SLURM_ARRAY_TASK_COUNT``) gives shard ``id - min + 1`` of ``max - min + 1``, so ``--array 0-15``
+    and ``--array 1-16`` both mean 16 shards.  Without SLURM, torchrun's ``RANK`` and
+    ``WORLD_SIZE`` give shard ``RANK + 1`` of ``WORLD_SIZE``.
+
+    Raises
+    ------
+    ConfigError
+        When neither is set, or the values are not integers that make a shard.
+    """
+    env = os.environ if environ is None else environ
+    try:
+        if "SLURM_ARRAY_TASK_ID" in env:
+            task = int(env["SLURM_ARRAY_TASK_ID"])
+            low = int(env.get("SLURM_ARRAY_TASK_MIN", 0 if "SLURM_ARRAY_TASK_COUNT" in env else task))
+            if "SLURM_ARRAY_TASK_MAX" in env:
+                count = int(env["SLURM_ARRAY_TASK_MAX"]) - low + 1
+            elif "SLURM_ARRAY_TASK_COUNT" in env:
+                count = int(env["SLURM_ARRAY_TASK_COUNT"])
+            else:
+                raise ConfigError("--shard auto: SLURM_ARRAY_TASK_ID is set but not SLURM_ARRAY_TASK_MAX or _COUNT")
+            index, source = task - low + 1, "SLURM_ARRAY_TASK_ID"
+        elif "RANK" in env and "WORLD_SIZE" in env:
+            index, count, source = int(env["RANK"]) + 1, int(env["WORLD_SIZE"]), "RANK/WORLD_SIZE"
+        else:
+            raise ConfigError("--shard auto needs SLURM_ARRAY_TASK_ID (sbatch --array) or RANK and WORLD_SIZE (torchrun)")
+    except ValueError:
+        raise ConfigError("--shard auto: the SLURM or torchrun variables are not integers") from None
+    if not 1 <= index <= count:
+        raise ConfigError(f"--shard auto: {source} gives shard {index} of {count}")
+    return index, count
+
+
+# --------------------------------------------------------------------------------------------------
+# running tasks
+
+
+def run_task(argv: Sequence[str]) -> None:
+    """Run one layerprobe command line in this process (the function every job calls).
+
+    Raises
+    ------
+    LayerprobeError
+        When the command fails (submitit then marks the job failed and keeps the message).
+    """
+    import click
+
+    from layerprobe.cli import cli
+
+    try:
+        result = cli.main(args=list(argv), prog_name="layerprobe", standalone_mode=False)
+    except click.ClickException as exc:
+        raise LayerprobeError(f"layerprobe {' '.join(argv[:1])}: {exc.format_message()}") from None
+    if isinstance(result, int) and result != 0:
+        raise LayerprobeError(f"layerprobe {' '.join(argv[:1])} exited with status {result}")
+
+
+def _executor(options: LaunchOptions, jobs_dir: Path) -> Any:
+    try:
+        import submitit
+    except ModuleNotFoundError:
+        raise DependencyError("--launcher submitit needs the submitit package: pip install submitit") from None
+    cluster = None if options.cluster == "auto" else options.cluster
+    if cluster is None:
+        cluster = "slurm" if submitit.SlurmExecutor.affinity() > 0 else "local"
+    executor = submitit.AutoExecutor(folder=jobs_dir, cluster=cluster)
+    parameters: dict[str, Any] = {
+        "name": "layerprobe",
+        "timeout_min": options.timeout_min,
+        "cpus_per_task": options.cpus,
+        "gpus_per_node": options.gpus,
+        "tasks_per_node": 1,
+        "nodes": 1,
+    }
+    if options.mem_gb is not None:
+        parameters["mem_gb"] = options.mem_gb
+    if options.partition is not None:
+        parameters["slurm_partition"] = options.partition
+    if options.max_parallel is not None:
+        parameters["slurm_array_parallelism"] = options.max_parallel
+    executor.update_parameters(**parameters)
+    return executor
+
+
+def launch(
+    tasks: Sequence[Task],
+    options: LaunchOptions,
+    *,
+    wait: bool = True,
+    on_change: Callable[[TaskState], None] | None = None,
+    poll_seconds: float = 1.0,
+) -> LaunchReport:
+    """Submit the unfinished tasks as one submitit job array; resubmit failures alone; record states.
+
+    Parameters
+    ----------
+    tasks : sequence of Task
+        Independent tasks (their outputs must not overlap).
+    options : LaunchOptions
+        Cluster, resources and retries.
+    wait : bool
+        Wait for the jobs (and retry failures).  Without waiting, the record lists the submitted job
+        ids and ``layerprobe status`` shows progress from the tasks' outputs.
+    on_change : callable, optional
+        Called with a task's state each time it changes (for messages).
+    poll_seconds : float
+        How often finished jobs are looked for.
+
+    Returns
+    -------
+    LaunchReport
+
+    Raises
+    ------
+    ConfigError
+        For no tasks or two tasks with one name.
+    """
+    if not tasks:
+        raise ConfigError("nothing to launch: no tasks")
+    names = [task.name for task in tasks]
+    if len(set(names)) != len(names):
+        raise ConfigError("two tasks of one launch have the same name")
+    jobs_dir = Path(options.jobs_dir).resolve()
+    jobs_dir.mkdir(parents=True, exist_ok=True)
+    states = [TaskState(task.name, list(task.argv)) for task in tasks]
+    record = _Record(jobs_dir, options)
+    todo = []
+    for task, state in zip(tasks, states):
+        if task.is_done():
+            state.state = "skipped"
+            _notify(on_change, state)
+        else:
+            todo.append((task, state))
+    executor = _executor(options, jobs_dir) if todo else None
+    record.write(states)
+    attempt = 0
+    while todo:
+        attempt += 1
+        jobs = executor.map_array(run_task, [task.argv for task, _ in todo])
+        for job, (_, state) in zip(jobs, todo):
+            state.attempts += 1
+            state.job_ids.append(str(job.job_id))
+            state.state = "submitted"
+        record.write(states)
+        if not wait:
+            break
+        failed = []
+        for job, (task, state) in _as_completed(jobs, todo, poll_seconds):
+            error = _job_error(job)
+            state.state, state.error = ("done", None) if error is None else ("failed", error)
+            record.write(states)
+            _notify(on_change, state)
+            if error is not None:
+                failed.append((task, state))
+        if attempt > options.retries:
+            break
+        todo = failed
+    return LaunchReport(states, jobs_dir)
+
+
+def _as_completed(jobs: Sequence[Any], todo: Sequence[tuple[Task, TaskState]], poll_seconds: float):
+    """Yield (job, (task, state)) as each job finishes."""
+    pending = list(zip(jobs, todo))
+    while pending:
+        still = []
+        for job, item in pending:
+            if job.done():
+                yield job, item
+            else:
+                still.append((job, item))
+        pending = still
+        if pending:
+            time.sleep(poll_seconds)
+
+
+def _job_error(job: Any) -> str | None:
+    """None for a job that succeeded, else the last line of what went wrong."""
+    try:
+        exception = job.exception()
+    except Exception as exc:  # submitit could not even read the job's result
+        exception = exc
+    if exception is None:
+        return None
+    # submitit's message: a header, the job's traceback between two "-----" rules, then where the
+    # logs are; the traceback's last line is the error itself.
+    lines = [line.strip() for line in str(exception).splitlines() if line.strip()]
+    rules = [i for i, line in enumerate(lines) if set(line) == {"-"}]
+    if len(rules) >= 2 and rules[-1] - rules[-2] > 1:
+        return lines[rules[-1] - 1]
+    return lines[-1] if lines else type(exception).__name__
+
+
+def _notify(on_change: Callable[[TaskState], None] | None, state: TaskState) -> None:
+    if on_change is not None:
+        on_change(state)
+
+
+class _Record:
+    """``JOBS/launch.json``: the tasks of the latest launch from this folder and their states."""
+
+    def __init__(self, jobs_dir: Path, options: LaunchOptions):
+        self.path = jobs_dir / LAUNCH_RECORD
+        self.started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        self.options = {key: os.fspath(value) if isinstance(value, os.PathLike) else value for key, value in asdict(options).items()}
+
+    def write(self, states: Sequence[TaskState]) -> None:
+        document = {"started": self.started, "options": self.options, "tasks": [asdict(state) for state in states]}
+        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        os.replace(temporary, self.path)
+
+
+def read_launch_record(jobs_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The launch record of a jobs folder, or None when it has none.
+
+    Raises
+    ------
+    LayerprobeError
+        When the record exists but is not a launch record.
+    """
+    path = Path(jobs_dir) / LAUNCH_RECORD
+    if not path.is_file():
+        return None
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LayerprobeError(f"is not a readable launch record ({exc})", path=path) from None
+    if not isinstance(document, dict) or not isinstance(document.get("tasks"), list):
+        raise LayerprobeError("is not a launch record (no list of tasks)", path=path)
+    return document
+
+
+__all__ = [
+    "CLUSTERS",
+    "LaunchOptions",
+    "LaunchReport",
+    "Task",
+    "TaskState",
+    "launch",
+    "read_launch_record",
+    "run_task",
+    "shard_from_environment",
+]

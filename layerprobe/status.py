@@ -1,0 +1,222 @@
+"""What is done under a directory: feature stores and their shards, result tables, launched jobs.
+
+:func:`collect_status` reads only names, sizes and small files (result CSVs, launch records); it
+opens no HDF5 file, so it is safe to run while jobs are writing.  ``layerprobe status DIR`` prints
+:func:`format_status`.
+
+A store is *complete* when its ``<rep>_<span>.h5`` exists (stores are renamed into place only when
+finished), *partial* while only ``.h5.partial`` exists (a running or interrupted extraction, which
+resumes where it stopped), and *sharded* while its shards ``<rep>_<span>.shard-I-of-N.h5`` are being
+written: the report lists the shards that are finished, partial and missing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from layerprobe.errors import ConfigError, LayerprobeError
+from layerprobe.io.store_paths import parse_shard_path
+from layerprobe.layers import layer_sort_key
+
+_PARTIAL = ".partial"
+
+
+@dataclass
+class StoreStatus:
+    """One feature store (``<rep>_<span>.h5``) and its shards."""
+
+    path: Path
+    complete: bool = False
+    partial: bool = False
+    shard_count: int | None = None
+    shards_done: list[int] = field(default_factory=list)
+    shards_partial: list[int] = field(default_factory=list)
+
+    @property
+    def shards_missing(self) -> list[int]:
+        if self.shard_count is None:
+            return []
+        started = set(self.shards_done) | set(self.shards_partial)
+        return [index for index in range(1, self.shard_count + 1) if index not in started]
+
+    @property
+    def state(self) -> str:
+        if self.complete:
+            return "complete"
+        if self.shard_count is not None:
+            if len(self.shards_done) == self.shard_count:
+                return "shards complete (merge them)"
+            return f"{len(self.shards_done)}/{self.shard_count} shards"
+        return "partial" if self.partial else "missing"
+
+
+@dataclass
+class ResultStatus:
+    """One result table: the layers done per (model, experiment, split, sample, seed)."""
+
+    path: Path
+    runs: dict[tuple[str, str, str, int, int], list[str]]
+    error: str | None = None
+
+
+@dataclass
+class StatusReport:
+    """Everything :func:`collect_status` found."""
+
+    root: Path
+    stores: list[StoreStatus]
+    results: list[ResultStatus]
+    launches: list[tuple[Path, dict[str, Any]]]
+
+
+def collect_status(directory: str | os.PathLike[str]) -> StatusReport:
+    """Scan ``directory`` (recursively) for feature stores, result tables and launch records.
+
+    Raises
+    ------
+    ConfigError
+        When ``directory`` is not a directory.
+    """
+    root = Path(directory)
+    if not root.is_dir():
+        raise ConfigError("is not a directory", path=root)
+    stores: dict[Path, StoreStatus] = {}
+    results: list[ResultStatus] = []
+    launches: list[tuple[Path, dict[str, Any]]] = []
+    for folder, _, names in sorted(os.walk(root)):
+        base = Path(folder)
+        for name in sorted(names):
+            path = base / name
+            if name.endswith(".h5") or name.endswith(".h5" + _PARTIAL):
+                _note_store(stores, path)
+            elif name.endswith(".csv") and not name.startswith("."):
+                results.append(_result_status(path))
+            elif name == "launch.json":
+                launches.append((path, _launch_record(path)))
+    ordered = [stores[key] for key in sorted(stores)]
+    return StatusReport(root, ordered, results, launches)
+
+
+def _note_store(stores: dict[Path, StoreStatus], path: Path) -> None:
+    partial = path.name.endswith(_PARTIAL)
+    final = path.with_name(path.name[: -len(_PARTIAL)]) if partial else path
+    shard = parse_shard_path(final)
+    store_path = shard[0] if shard is not None else final
+    status = stores.setdefault(store_path, StoreStatus(store_path))
+    if shard is None:
+        status.complete |= not partial
+        status.partial |= partial
+        return
+    _, index, count = shard
+    status.shard_count = max(status.shard_count or 0, count)
+    (status.shards_partial if partial else status.shards_done).append(index)
+
+
+def _result_status(path: Path) -> ResultStatus:
+    from layerprobe.results import ResultTable
+
+    try:
+        table = ResultTable.read(path)
+    except LayerprobeError as exc:
+        return ResultStatus(path, {}, error=str(exc))
+    runs: dict[tuple[str, str, str, int, int], set[str]] = defaultdict(set)
+    for row in table:
+        runs[(row["model"], row["experiment"], row["split"], row["sample"], row["seed"])].add(row["layer"])
+    return ResultStatus(path, {key: sorted(layers, key=layer_sort_key) for key, layers in sorted(runs.items())})
+
+
+def _launch_record(path: Path) -> dict[str, Any]:
+    from layerprobe.launch import read_launch_record
+
+    try:
+        return read_launch_record(path.parent) or {}
+    except LayerprobeError as exc:
+        return {"error": str(exc)}
+
+
+def format_status(report: StatusReport) -> list[str]:
+    """The report as lines of text (paths relative to the scanned directory)."""
+    lines: list[str] = []
+
+    def relative(path: Path) -> str:
+        try:
+            return os.fspath(path.relative_to(report.root))
+        except ValueError:
+            return os.fspath(path)
+
+    if report.stores:
+        lines.append("feature stores:")
+        for store in report.stores:
+            detail = ""
+            if store.shard_count is not None and not store.complete:
+                parts = []
+                if store.shards_partial:
+                    parts.append(f"partial {_ranges(store.shards_partial)}")
+                if store.shards_missing:
+                    parts.append(f"missing {_ranges(store.shards_missing)}")
+                detail = f" ({'; '.join(parts)})" if parts else ""
+            lines.append(f"  {relative(store.path)}: {store.state}{detail}")
+    if report.results:
+        lines.append("result tables:")
+        for result in report.results:
+            if result.error is not None:
+                lines.append(f"  {relative(result.path)}: unreadable ({result.error})")
+                continue
+            lines.append(f"  {relative(result.path)}:")
+            for (model, experiment, split, sample, seed), layers in result.runs.items():
+                lines.append(f"    {experiment} {model} {split} sample {sample} seed {seed}: {_layer_ranges(layers)}")
+    for path, record in report.launches:
+        if "error" in record:
+            lines.append(f"launch {relative(path)}: {record['error']}")
+            continue
+        tasks = record.get("tasks", [])
+        counts: dict[str, int] = defaultdict(int)
+        for task in tasks:
+            counts[str(task.get("state"))] += 1
+        summary = ", ".join(f"{count} {state}" for state, count in sorted(counts.items()))
+        lines.append(f"launch {relative(path)} (started {record.get('started', '?')}): {summary}")
+        for task in tasks:
+            if task.get("state") not in ("done", "skipped"):
+                error = f": {task['error']}" if task.get("error") else ""
+                jobs = ", ".join(task.get("job_ids", [])) or "-"
+                lines.append(f"  {task.get('name')}: {task.get('state')} after {task.get('attempts', 0)} attempt(s) (jobs {jobs}){error}")
+    if not lines:
+        lines.append(f"nothing found under {report.root}: no feature stores, result tables or launch records")
+    return lines
+
+
+def _ranges(numbers: list[int]) -> str:
+    """[1, 2, 3, 7] -> '1-3,7'."""
+    numbers = sorted(set(numbers))
+    parts, start = [], None
+    for i, number in enumerate(numbers):
+        if start is None:
+            start = number
+        if i + 1 == len(numbers) or numbers[i + 1] != number + 1:
+            parts.append(str(start) if start == number else f"{start}-{number}")
+            start = None
+    return ",".join(parts)
+
+
+def _layer_ranges(layers: list[str]) -> str:
+    """['C1', 'C2', 'T0', 'T1', 'T2', 'T5'] -> 'C1-C2,T0-T2,T5'."""
+    by_kind: dict[str, list[int]] = defaultdict(list)
+    others = []
+    for layer in layers:
+        if layer[:1] in "CT" and layer[1:].isdigit():
+            by_kind[layer[0]].append(int(layer[1:]))
+        else:
+            others.append(layer)
+    parts = list(others)
+    for kind in sorted(by_kind, key=lambda k: 0 if k == "C" else 1):
+        for chunk in _ranges(by_kind[kind]).split(","):
+            low, _, high = chunk.partition("-")
+            parts.append(f"{kind}{low}" + (f"-{kind}{high}" if high else ""))
+    return ",".join(parts)
+
+
+__all__ = ["StatusReport", "StoreStatus", "ResultStatus", "collect_status", "format_status"]
