@@ -63,7 +63,11 @@ def task_argv(ctx: click.Context, overrides: Mapping[str, Any], *, drop: Sequenc
     further parameters to leave out.
     """
     params = {**ctx.params, **overrides}
-    words: list[str] = [*ctx.command_path.split()[1:]]
+    words: list[str] = []  # the (sub)command names below the program, e.g. ["attention", "maps"]
+    level = ctx
+    while level.parent is not None:
+        words.insert(0, str(level.info_name))
+        level = level.parent
     arguments: list[str] = []
     for param in ctx.command.params:
         name = param.name
