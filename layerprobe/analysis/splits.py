@@ -14,6 +14,7 @@ never be reused for other data, which the reference's file-count check allowed.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -106,9 +107,13 @@ def cached_split_parts(
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".split-", suffix=".npz")
     except OSError as exc:
         raise LayerprobeError(f"cannot write the split cache ({exc.strerror or exc})", path=path.parent) from None
+    # Built in memory first: a failed write of the archive is then one plain OSError, with no
+    # half-closed zip file left to complain when it is freed.
+    archive = io.BytesIO()
+    np.savez(archive, key=np.array(key), parts=parts)
     try:
         with os.fdopen(handle, "wb") as out:
-            np.savez(out, key=np.array(key), parts=parts)
+            out.write(archive.getbuffer())
         os.replace(temporary, path)
     except OSError as exc:
         Path(temporary).unlink(missing_ok=True)
