@@ -48,7 +48,7 @@ SPREADS: tuple[str, ...] = ("std", "range", "none")
 #: The file formats :func:`save_figure` writes.
 FIGURE_FORMATS: tuple[str, ...] = ("png", "pdf")
 
-_ACRONYMS = {"cca", "pwcca", "svcca", "mi", "nmi", "wer", "cer", "per", "ctc", "glove", "agwe"}
+_ACRONYMS = {"cca", "pwcca", "svcca", "mi", "nmi", "wer", "cer", "per", "ctc", "glove", "agwe", "lm"}
 _NEEDED = ("model", "experiment", "layer", "metric", "value")
 
 
