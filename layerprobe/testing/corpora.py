@@ -130,4 +130,124 @@ def make_timit_corpus(root: Path, *, per_speaker: int = 2, seed: int = 0) -> dic
     return written
 
 
-__all__ = ["MiniUtterance", "make_utterance", "make_folder_corpus", "make_librispeech_corpus", "make_timit_corpus"]
+#: The LibriSpeech-like splits of :func:`make_synth_librispeech_corpus` and their shares of the utterances.
+SYNTH_LIBRISPEECH_SPLITS = (("train-clean-100", 0.75), ("dev-clean", 0.25))
+
+#: ARPAbet vowels: the phones MFA's LibriSpeech alignments write with a stress digit.
+_VOWELS = frozenset({"AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW"})
+
+
+def make_synth_librispeech_corpus(
+    root: Path,
+    alignments: Path,
+    *,
+    n: int = 40,
+    seed: int = 0,
+    splits: tuple[tuple[str, float], ...] = SYNTH_LIBRISPEECH_SPLITS,
+) -> dict[str, list[str]]:
+    """Synthesized speech laid out as LibriSpeech, with MFA-style alignment TextGrids.
+
+    Synthesizes ``n`` utterances (:func:`layerprobe.data.synth.synthesize_corpus`, eSpeak NG,
+    offline) into the given LibriSpeech-named splits, then writes them in the OpenSLR layout::
+
+        root/<split>/<speaker>/<chapter>/<speaker>-<chapter>-<utt>.flac
+        root/<split>/<speaker>/<chapter>/<speaker>-<chapter>.trans.txt      upper-case transcripts
+        alignments/<split>/<speaker>/<chapter>/<speaker>-<chapter>-<utt>.TextGrid
+
+    Each eSpeak voice of a split is one speaker with one chapter (speaker ids are unique across
+    splits, as in LibriSpeech).  The TextGrids follow the conventions of the Montreal Forced
+    Aligner's LibriSpeech alignments: tiers ``words`` and ``phones``, vowels with a stress digit
+    (``1`` on a word's first vowel, ``0`` on the others), ``sil`` intervals wherever no phone is
+    spoken, and blank word intervals between words.  Times and audio samples are the synthesizer's,
+    unchanged (the FLAC holds the same 16-bit samples as the synthesized WAV).
+
+    Parameters
+    ----------
+    root : Path
+        The LibriSpeech directory to create (must not exist or be empty).
+    alignments : Path
+        The directory of alignment TextGrids to create.
+    n : int, keyword-only
+        Utterances over all splits.
+    seed : int, keyword-only
+        Seed of the synthesized corpus.
+    splits : tuple of (str, float), keyword-only
+        Split names and their shares of the utterances.
+
+    Returns
+    -------
+    dict of str to list of str
+        The utterance ids written per split, sorted.
+    """
+    import json
+    import tempfile
+
+    import soundfile
+
+    from layerprobe.data.synth import synthesize_corpus
+    from layerprobe.io.alignments import read_textgrid
+
+    root, alignments = Path(root), Path(alignments)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    written: dict[str, list[str]] = {}
+    with tempfile.TemporaryDirectory(prefix=".synth-", dir=root.parent) as staging:
+        synth_dir = Path(staging) / "corpus"
+        synthesize_corpus(synth_dir, n=n, seed=seed, split_fractions=splits, progress=False)
+        meta = json.loads((synth_dir / "corpus.json").read_text(encoding="utf-8"))
+        voices = sorted({entry["voice"] for entry in meta["utterances"].values()})
+        for split_index, (split, _) in enumerate(splits):
+            written[split] = []
+            transcripts: dict[Path, list[str]] = {}
+            counters: dict[str, int] = {}
+            for synth_id in sorted(u for u, entry in meta["utterances"].items() if entry["split"] == split):
+                speaker = str(100 * (split_index + 1) + voices.index(meta["utterances"][synth_id]["voice"]))
+                chapter = str(1000 + int(speaker))
+                index = counters.get(speaker, 0)
+                counters[speaker] = index + 1
+                utt_id = f"{speaker}-{chapter}-{index:04d}"
+                chapter_dir = root / split / speaker / chapter
+                chapter_dir.mkdir(parents=True, exist_ok=True)
+                samples, _ = soundfile.read(synth_dir / split / f"{synth_id}.wav", dtype="int16")
+                write_audio(chapter_dir / f"{utt_id}.flac", samples)
+                text = (synth_dir / split / f"{synth_id}.txt").read_text(encoding="utf-8").split()
+                transcripts.setdefault(chapter_dir / f"{speaker}-{chapter}.trans.txt", []).append(f"{utt_id} {' '.join(text).upper()}")
+                alignment = read_textgrid(synth_dir / split / f"{synth_id}.TextGrid", utt_id=utt_id)
+                target = alignments / split / speaker / chapter
+                target.mkdir(parents=True, exist_ok=True)
+                write_textgrid(_mfa_style(alignment), target / f"{utt_id}.TextGrid")
+                written[split].append(utt_id)
+            for path, lines in transcripts.items():
+                path.write_text("\n".join(sorted(lines)) + "\n", encoding="utf-8")
+            written[split].sort()
+    return written
+
+
+def _mfa_style(alignment: Alignment) -> Alignment:
+    """Stress digits on vowels (1 on a word's first vowel) and ``sil`` where no phone is spoken."""
+    phones: list[Interval] = []
+    t = 0.0
+    first_vowel_seen: set[int] = set()
+    for phone in alignment.phones:
+        if phone.start > t:
+            phones.append(Interval(t, phone.start, "sil"))
+        label = phone.label
+        if label in _VOWELS:
+            word = next((i for i, w in enumerate(alignment.words) if w.start <= phone.start < w.end), -1)
+            label += "0" if word in first_vowel_seen else "1"
+            first_vowel_seen.add(word)
+        phones.append(Interval(phone.start, phone.end, label))
+        t = phone.end
+    if t < alignment.duration:
+        phones.append(Interval(t, alignment.duration, "sil"))
+    return Alignment(alignment.utt_id, alignment.duration, tuple(phones), alignment.words)
+
+
+__all__ = [
+    "MiniUtterance",
+    "SYNTH_LIBRISPEECH_SPLITS",
+    "make_utterance",
+    "make_folder_corpus",
+    "make_librispeech_corpus",
+    "make_synth_librispeech_corpus",
+    "make_timit_corpus",
+]
