@@ -497,6 +497,48 @@ class HFAdapter:
         """The module's keyword inputs for one waveform (normalised samples or Whisper log-mel), on its device."""
         return {name: tensor.to(self.device) for name, tensor in self._model_inputs([self._checked_waveform(waveform)]).items()}
 
+    def differentiable_inputs(self, waveforms: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The module's keyword inputs built with torch ops, so that gradients reach the waveforms.
+
+        The same features as :meth:`model_inputs` (to float rounding, ~1e-4), computed with
+        differentiable torch operations on the waveforms' device: for the wav2vec 2.0 family the
+        feature extractor's zero-mean unit-variance normalisation per item when its
+        ``do_normalize`` is set (the samples unchanged otherwise); for Whisper the log-mel
+        spectrogram of ``WhisperFeatureExtractor`` (n_fft 400, hop 160, Hann window, its mel
+        filters, log10 of the power clamped at 1e-10, floored at the item's maximum - 8,
+        ``(x + 4) / 4``) of the waveforms zero-padded to 30 s.  The feature extractor's dither is
+        not applied (it is random; Whisper's published configs set it to 0).
+
+        Parameters
+        ----------
+        waveforms : torch.Tensor, shape (batch, n_samples)
+            16 kHz float waveforms of equal length (no padding mask is made).
+
+        Returns
+        -------
+        dict of str to torch.Tensor
+            ``{"input_values": (batch, n_samples)}`` or ``{"input_features": (batch, n_mels, 3000)}``,
+            float32, attached to the waveforms' graph.
+
+        Raises
+        ------
+        AudioError
+            For a tensor that is not 2-d float, too short for one frame, or longer than
+            :attr:`max_seconds`.
+        """
+        if not isinstance(waveforms, torch.Tensor) or waveforms.ndim != 2 or not waveforms.is_floating_point():
+            shape = tuple(waveforms.shape) if isinstance(waveforms, torch.Tensor) else type(waveforms).__name__
+            raise AudioError(f"{self.spec}: expected a float tensor of shape (batch, n_samples), got {shape}")
+        n_samples = waveforms.shape[1]
+        if self.max_seconds is not None and n_samples > round(self.max_seconds * self.sample_rate):
+            raise AudioError(
+                f"{self.spec}: audio of {n_samples / self.sample_rate:.2f} s is longer than the model's "
+                f"{self.max_seconds:g} s input window"
+            )
+        if waveforms.shape[0] == 0 or self.n_frames(n_samples) == 0:
+            raise AudioError(f"{self.spec}: {n_samples} samples are too short for one frame (or the batch is empty)")
+        return self._differentiable_inputs(waveforms.to(torch.float32))
+
     def layer_n_frames(self, layer_id: str, n_samples: int) -> int:
         """Frames a layer has for ``n_samples`` samples of real audio."""
         layer = self._known_layer(layer_id)
@@ -622,6 +664,10 @@ class HFAdapter:
 
     def _model_inputs(self, waves: Sequence[np.ndarray]) -> dict[str, torch.Tensor]:
         """Keyword arguments for the module for these waveforms (features, padding, mask)."""
+        raise NotImplementedError
+
+    def _differentiable_inputs(self, waveforms: torch.Tensor) -> dict[str, torch.Tensor]:
+        """:meth:`_model_inputs` with torch ops on a (batch, n_samples) tensor of equal-length waveforms."""
         raise NotImplementedError
 
     def _run_front_end(self, inputs: Mapping[str, torch.Tensor]) -> None:
@@ -921,6 +967,14 @@ class ConvEncoderAdapter(HFAdapter):
         )
         return {"input_values": features["input_values"], "attention_mask": features["attention_mask"]}
 
+    def _differentiable_inputs(self, waveforms: torch.Tensor) -> dict[str, torch.Tensor]:
+        # Wav2Vec2FeatureExtractor.zero_mean_unit_var_norm: population variance, + 1e-7.
+        if not getattr(self.feature_extractor, "do_normalize", False):
+            return {"input_values": waveforms}
+        mean = waveforms.mean(dim=1, keepdim=True)
+        variance = waveforms.var(dim=1, unbiased=False, keepdim=True)
+        return {"input_values": (waveforms - mean) / torch.sqrt(variance + 1e-7)}
+
 
 class WhisperEncoderAdapter(HFAdapter):
     """The Whisper encoder: log-mel features padded to 30 s, two convolutions, L blocks.
@@ -984,6 +1038,20 @@ class WhisperEncoderAdapter(HFAdapter):
     def _model_inputs(self, waves: Sequence[np.ndarray]) -> dict[str, torch.Tensor]:
         features = self.feature_extractor(list(waves), sampling_rate=self.sample_rate, return_tensors="pt")
         return {"input_features": features["input_features"].to(torch.float32)}
+
+    def _differentiable_inputs(self, waveforms: torch.Tensor) -> dict[str, torch.Tensor]:
+        # WhisperFeatureExtractor._torch_extract_fbank_features on the waveforms padded to 30 s; the
+        # power is re**2 + im**2, not abs()**2 (|z| has no derivative at z = 0: the silent padding).
+        extractor = self.feature_extractor
+        padded = nn.functional.pad(waveforms, (0, int(extractor.n_samples) - waveforms.shape[1]))
+        window = torch.hann_window(extractor.n_fft, device=waveforms.device)
+        spectrum = torch.stft(padded, extractor.n_fft, extractor.hop_length, window=window, return_complex=True)
+        power = torch.view_as_real(spectrum[..., :-1]).pow(2).sum(dim=-1)
+        filters = torch.as_tensor(extractor.mel_filters, dtype=torch.float32, device=waveforms.device)
+        log_spec = torch.clamp(filters.T @ power, min=1e-10).log10()
+        peak = log_spec.amax(dim=(1, 2), keepdim=True)
+        log_spec = torch.maximum(log_spec, peak - 8.0)
+        return {"input_features": (log_spec + 4.0) / 4.0}
 
 
 # --------------------------------------------------------------------------------------------
