@@ -1066,7 +1066,427 @@ def demo_command(out: Path, n_utterances: int, seed: int, model_spec: str, progr
 
 
 # --------------------------------------------------------------------------------------------------
+# probe
+
+
+@cli.command("probe", context_settings=CONTEXT_SETTINGS, short_help="Train BiLSTM CTC probes on frozen stored layers; test WER per layer.")
+@click.option("--model", "model_spec", default=None, help="Model spec the features were extracted with (not needed for --layers mel).")
+@click.option("--corpus", required=True, help="Corpus name (or its directory) of the data-sample sets.")
+@click.option("--train", "train_split", default="train", show_default=True, help="Split whose frame store trains the probe.")
+@click.option("--dev", "dev_split", default="dev", show_default=True, help="Split for early stopping (see --stop-metric).")
+@click.option("--test", "test_split", default="test", show_default=True, help="Split scored into the result table.")
+@click.option("--sample", "sample_id", type=click.IntRange(min=0), default=1, show_default=True, help="Sample id k of the three frame data-sample sets.")
+@click.option("--layers", "--layer", "layers", default="all", show_default=True, help="all (the model's stored layers), mel (log-mel baseline), T8, T1-T12, mel,T4 ...")
+@click.option("--features", type=click.Path(file_okay=False, path_type=Path), default=Path("features"), show_default=True, help="Root of the feature stores (extract --out).")
+@click.option("--samples-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data_samples"), show_default=True, help="Where the data-sample sets are (they name the corpus directory with the transcripts).")
+@click.option("--corpus-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help="Read transcripts from this corpus directory instead.")
+@click.option("--train-list", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Train only on the utterance ids in this file (one per line), e.g. a 10 h subset.")
+@click.option("--hidden-size", type=click.IntRange(min=1), default=1024, show_default=True, help="LSTM units per direction.")
+@click.option("--lstm-layers", type=click.IntRange(min=1), default=3, show_default=True, help="Stacked bidirectional LSTM layers.")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True, help="Dropout between LSTM layers and before the output.")
+@click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True, help="Most epochs.")
+@click.option("--patience", type=click.IntRange(min=1), default=3, show_default=True, help="Stop after this many epochs without a better dev --stop-metric (the best epoch is kept).")
+@click.option("--stop-metric", type=click.Choice(["loss", "cer", "wer"]), default="loss", show_default=True, help="Dev metric of early stopping (the CER sits at 1.0 while CTC learns blanks first).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True, help="Adam learning rate after a one-epoch warm-up.")
+@click.option("--batch-frames", type=click.IntRange(min=1), default=20_000, show_default=True, help="Padded feature frames per batch (batch size x longest utterance).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the initial weights, batch order and dropout.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1 ...")
+@click.option("--lm", "lm_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="KenLM n-gram model (ARPA or binary): also report LM beam-search WER (wer_lm).")
+@click.option("--beam-width", type=click.IntRange(min=1), default=50, show_default=True, help="With --lm: beams kept per frame.")
+@click.option("--lm-alpha", type=float, default=0.5, show_default=True, help="With --lm: weight of the LM score.")
+@click.option("--lm-beta", type=float, default=1.0, show_default=True, help="With --lm: bonus per word.")
+@click.option("--untrained-baseline", is_flag=True, help="Also score the initial (untrained) probe on test: the chance level, in the sidecar.")
+@click.option("--checkpoints", type=click.Path(file_okay=False, path_type=Path), default=None, help="Keep per-layer training checkpoints here: an interrupted run resumes, finished layers are not retrained.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("results/probe.csv"), show_default=True, help="Result table (CSV; a JSON sidecar goes next to it).")
+@_progress_option
+def probe_command(
+    model_spec: str | None,
+    corpus: str,
+    train_split: str,
+    dev_split: str,
+    test_split: str,
+    sample_id: int,
+    layers: str,
+    features: Path,
+    samples_dir: Path,
+    corpus_dir: Path | None,
+    train_list: Path | None,
+    hidden_size: int,
+    lstm_layers: int,
+    dropout: float,
+    epochs: int,
+    patience: int,
+    stop_metric: str,
+    lr: float,
+    batch_frames: int,
+    seed: int,
+    device: str,
+    lm_path: Path | None,
+    beam_width: int,
+    lm_alpha: float,
+    lm_beta: float,
+    untrained_baseline: bool,
+    checkpoints: Path | None,
+    out: Path,
+    progress: bool,
+) -> None:
+    """Train a 3-layer BiLSTM with CTC on characters on the frozen frames of each layer; test WER and CER.
+
+    Reads the frame-span stores of the train, dev and test data-sample sets (extract --span frame)
+    and the transcripts of the corpus they were drawn from; stops early on the dev loss; adds rows
+    (experiment probe, metrics wer and cer, with --lm also wer_lm and cer_lm) to OUT, one layer at
+    a time.  `layerprobe plot OUT --metric wer` draws WER per layer.
+
+    \b
+    Examples:
+      layerprobe probe --model tiny:wav2vec2 --corpus synth --layers all --hidden-size 256 --out results/probe.csv
+      layerprobe probe --corpus synth --layers mel --hidden-size 256 --untrained-baseline
+      layerprobe probe --model hf:facebook/wav2vec2-base --corpus LibriSpeech --train train-clean-100 \\
+          --dev dev-clean --test test-clean --layer T8 --device cuda --lm 4-gram.arpa
+      layerprobe plot results/probe.csv --metric wer --out probe_wer.png
+    """
+    from layerprobe.training.probes import run_probe
+
+    def report(result) -> None:
+        metrics = result.test_metrics
+        lm = f", LM WER {metrics['beam_wer']:.3f}" if "beam_wer" in metrics else ""
+        untrained = f"; untrained CER {result.untrained_metrics['cer']:.3f}" if result.untrained_metrics else ""
+        click.echo(
+            f"probe {result.layer}: WER {metrics['wer']:.3f}, CER {metrics['cer']:.3f}{lm} (best epoch {result.best_epoch} "
+            f"of {result.epochs_done}{untrained}; {result.throughput:.0f} s of audio per s)"
+        )
+
+    results = run_probe(
+        model=model_spec,
+        corpus=corpus,
+        train_split=train_split,
+        dev_split=dev_split,
+        test_split=test_split,
+        layers=layers,
+        features=features,
+        sample=sample_id,
+        samples_dir=samples_dir,
+        corpus_dir=corpus_dir,
+        train_list=train_list,
+        results=out,
+        checkpoints=checkpoints,
+        progress=progress,
+        on_layer=report,
+        hidden_size=hidden_size,
+        num_layers=lstm_layers,
+        dropout=dropout,
+        epochs=epochs,
+        patience=patience,
+        stop_metric=stop_metric,
+        lr=lr,
+        max_batch_frames=batch_frames,
+        seed=seed,
+        device=device,
+        lm_path=lm_path,
+        beam_width=beam_width,
+        lm_alpha=lm_alpha,
+        lm_beta=lm_beta,
+        untrained_baseline=untrained_baseline,
+    )
+    click.echo(f"{len(results)} layer{'s' if len(results) != 1 else ''} -> {out}")
+
+
+# --------------------------------------------------------------------------------------------------
+# audiate
+
+
+@cli.command("audiate", context_settings=CONTEXT_SETTINGS, short_help="Optimise a waveform that makes a unit fire, and write it as WAV.")
+@click.option("--model", "model_spec", required=True, help="hf:ID_OR_DIR, fairseq:CKPT.pt or tiny:FAMILY.")
+@click.option("--revision", default=None, help="hf: a branch, tag or commit of the model repository.")
+@click.option("--layer", required=True, help="The layer: C1..Cn or T0..TL.")
+@click.option("--unit", type=click.IntRange(min=0), default=None, help="One unit (dimension of the layer); OUT is a .wav file.")
+@click.option("--units", "units_text", default=None, help="Several units, e.g. 0-31 or 0,4,9-12; OUT is a folder with a gallery page.")
+@click.option("--mode", type=click.Choice(["unit", "channel"]), default="unit", show_default=True, help="unit: one frame, neighbours penalised, silence elsewhere; channel: the mean over all frames.")
+@click.option("--frame", type=click.IntRange(min=0), default=None, help="unit mode: the target frame on the layer's grid [default: the middle frame].")
+@click.option("--steps", type=click.IntRange(min=1), default=500, show_default=True, help="Adam steps.")
+@click.option("--seconds", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True, help="Length of the waveform.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the initial signal and the augmentations.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.05, show_default=True, help="Adam's learning rate on the frequency coefficients.")
+@click.option("--neighbour-weight", type=click.FloatRange(min=0), default=0.5, show_default=True, help="unit mode: penalty on the unit at the 2 frames either side.")
+@click.option("--silence-weight", type=click.FloatRange(min=0), default=1.0, show_default=True, help="unit mode: penalty on the energy share outside the target frame (+-50 ms).")
+@click.option("--regularizer", type=click.Choice(["none", "tv", "highfreq"]), default="none", show_default=True, help="tv: total variation; highfreq: power-weighted squared frequency.")
+@click.option("--reg-weight", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Weight of --regularizer.")
+@click.option("--shift-frames", type=click.FloatRange(min=0), default=0.25, show_default=True, help="Augmentation: largest random time shift, in frames of the layer (0: none).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True, help="--units: units optimised together.")
+@click.option("--examples-store", type=click.Path(exists=True, path_type=Path), default=None, help="A frame-span feature store of the same model: add each unit's top activating frames of real speech.")
+@click.option("--top-k", type=click.IntRange(min=1), default=10, show_default=True, help="--examples-store: frames per unit.")
+@click.option("--samples-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data_samples"), show_default=True, help="--examples-store: where the data-sample sets are (for phones and audio).")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1 ...")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="--unit: the .wav to write (with .json and .png); --units: the folder.")
+@_progress_option
+def audiate_command(
+    model_spec: str, revision: str | None, layer: str, unit: int | None, units_text: str | None, mode: str, frame: int | None,
+    steps: int, seconds: float, seed: int, lr: float, neighbour_weight: float, silence_weight: float, regularizer: str,
+    reg_weight: float, shift_frames: float, batch_size: int, examples_store: Path | None, top_k: int, samples_dir: Path,
+    device: str, out: Path, progress: bool,
+) -> None:  # fmt: skip
+    """Optimise a waveform so that a unit of a layer fires strongly, and write it to listen to.
+
+    The signal is parameterised by Fourier coefficients scaled by 1/frequency and kept at a fixed
+    RMS; each Adam step sees it shifted and with a little noise added.  In unit mode one frame is
+    maximised while the same unit at the neighbouring frames is penalised and the signal is asked to
+    be silent away from that frame; in channel mode the unit's mean over all frames is maximised.
+    The WAV is peak-normalised, 16 kHz; a JSON sidecar holds the settings, the activation per step
+    and the figures (initial, final, and white noise of the same RMS), and a PNG the spectrogram.
+    With --units, OUT is a folder with one set of files per unit and an index.html gallery to
+    listen side by side.  --examples-store adds the stored frames of real speech that activate
+    each unit most (utterance, time, phone, word, and a clip of the audio).
+
+    \b
+    Examples:
+      layerprobe audiate --model tiny:whisper --layer T2 --unit 5 --steps 200 --out unit5.wav
+      layerprobe audiate --model hf:/models/whisper-base --layer T3 --units 0-31 --steps 300 --out gallery/
+      layerprobe audiate --model hf:/models/wav2vec2-base --layer T6 --unit 42 --mode channel --device cuda \\
+          --examples-store features/hf_models_wav2vec2-base/LibriSpeech_dev-clean_sample1/contextualized_frame.h5 --out u42.wav
+    """
+    from contextlib import ExitStack
+
+    from layerprobe.audiation import audiate_units, parse_units, top_activating_frames, write_audiation, write_gallery
+    from layerprobe.models import load_model
+
+    if (unit is None) == (units_text is None):
+        raise click.UsageError("give exactly one of --unit N (one WAV) or --units SPEC (a folder with a gallery)")
+    single = unit is not None
+    if single and out.suffix.lower() != ".wav":
+        raise click.BadParameter(f"{out} is not a .wav file; with --unit, OUT is the WAV to write", param_hint="--out")
+    if not single and out.suffix.lower() == ".wav":
+        raise click.BadParameter(f"{out} is a .wav file; with --units, OUT is a folder", param_hint="--out")
+    chosen = [unit] if single else parse_units(units_text)
+    adapter = load_model(model_spec, revision=revision, device=device)
+    results = audiate_units(
+        adapter, layer, chosen, batch_size=batch_size, progress=progress, mode=mode, frame=frame, steps=steps,
+        seconds=seconds, seed=seed, lr=lr, neighbour_weight=neighbour_weight, silence_weight=silence_weight,
+        regularizer=None if regularizer == "none" else regularizer, reg_weight=reg_weight, shift_frames=shift_frames,
+    )  # fmt: skip
+    sidecars = []
+    with ExitStack() as stack:
+        store = None
+        if examples_store is not None:
+            from layerprobe.io.store import FeatureStore
+
+            store = stack.enter_context(FeatureStore.open(examples_store))
+            if store.attrs.get("model") != adapter.spec:
+                log.warning("--examples-store %s holds features of %s, not of %s", examples_store, store.attrs.get("model"), adapter.spec)
+        for result in results:
+            examples = None if store is None else top_activating_frames(store, result.layer, result.unit, top_k, samples_dir=samples_dir)
+            wav = out if single else out / f"{result.layer}_unit{result.unit:04d}.wav"
+            files = write_audiation(result, wav, examples=examples)
+            sidecars.append(files.sidecar)
+            click.echo(f"{result.summary()} -> {files.wav}")
+    if not single:
+        page = write_gallery(sidecars, out / "index.html")
+        click.echo(f"gallery of {len(sidecars)} unit{'s' if len(sidecars) != 1 else ''} -> {page}")
+
+
+# --------------------------------------------------------------------------------------------------
+# finetune
+
+
+def _parse_seeds(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
+    """``"0,1,2"`` -> (0, 1, 2): distinct non-negative integers."""
+    parts = [part.strip() for part in value.split(",") if part.strip()]
+    if not parts or not all(part.isdigit() for part in parts):
+        raise click.BadParameter(f"expected comma-separated non-negative integers, got {value!r}")
+    seeds = tuple(int(part) for part in parts)
+    if len(set(seeds)) != len(seeds):
+        raise click.BadParameter(f"seeds repeat: {value!r}")
+    return seeds
+
+
+@cli.command("finetune", context_settings=CONTEXT_SETTINGS, short_help="CTC fine-tuning with re-initialised blocks or local attention; test WER.")
+@click.option("--model", "model_spec", required=True, help="hf:ID_OR_DIR, fairseq:CKPT.pt or tiny:FAMILY.")
+@click.option("--corpus", "corpus_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), help="Corpus directory with transcripts (LibriSpeech, TIMIT, folder, synthesized).")
+@click.option("--train", "train_split", default="train", show_default=True, help="Split to train on.")
+@click.option("--dev", "dev_split", default="dev", show_default=True, help="Split evaluated after every epoch (history only); none to skip.")
+@click.option("--test", "test_split", default="test", show_default=True, help="Split scored into the result table.")
+@click.option("--train-list", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Train only on the utterance ids in this file (one per line), e.g. a LibriSpeech 10 h subset.")
+@click.option("--reinit", default=None, help="Re-initialise these transformer blocks before fine-tuning, e.g. T10-T12.")
+@click.option("--local-attention", "local_attention", default=None, help="Restrict these blocks to local attention, e.g. T2-T12.")
+@click.option("--radius", type=click.IntRange(min=0), default=30, show_default=True, help="Local-attention radius in frames (each side).")
+@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True, help="Epochs.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-4, show_default=True, help="Peak learning rate of the tri-stage schedule (Adam).")
+@click.option("--warmup-epochs", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Linear warm-up over these first epochs.")
+@click.option("--decay-start-epoch", type=click.FloatRange(min=0), default=6.0, show_default=True, help="Linear decay to 0 from this epoch to the end.")
+@click.option("--freeze-epochs", type=click.IntRange(min=0), default=3, show_default=True, help="Epochs during which only the CTC head trains (the conv feature encoder never does).")
+@click.option("--grad-clip", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True, help="Largest gradient norm.")
+@click.option("--seeds", default="0", show_default=True, callback=_parse_seeds, help="Comma-separated seeds, one run each (e.g. 0,1,2); rows per seed plus mean and std.")
+@click.option("--batch-seconds", type=click.FloatRange(min=0, min_open=True), default=100.0, show_default=True, help="Padded audio per training batch (batch size x longest utterance).")
+@click.option("--max-seconds", type=click.FloatRange(min=0, min_open=True), default=None, help="Leave out training utterances longer than this.")
+@click.option("--preload", is_flag=True, help="Keep the waveforms in memory after their first read (small corpora).")
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=None, help="Also checkpoint every N updates (besides every epoch).")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1 ... (under accelerate launch / torchrun: cpu or cuda).")
+@click.option("--lm", "lm_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="KenLM n-gram model (ARPA or binary): also report LM beam-search WER and CER (wer_lm, cer_lm).")
+@click.option("--beam-width", type=click.IntRange(min=1), default=50, show_default=True, help="With --lm: beams kept per frame.")
+@click.option("--lm-alpha", type=float, default=0.5, show_default=True, help="With --lm: weight of the LM score.")
+@click.option("--lm-beta", type=float, default=1.0, show_default=True, help="With --lm: bonus per word.")
+@click.option("--untrained-baseline", is_flag=True, help="Also score each seed's untrained model (random CTC head) on test: the chance level, in the sidecar.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("finetune"), show_default=True, help="Folder of the checkpoints: OUT/seed<k>/checkpoint.pt and result.json; a rerun resumes there.")
+@click.option("--results", type=click.Path(dir_okay=False, path_type=Path), default=Path("results/finetune.csv"), show_default=True, help="Result table (CSV; a JSON sidecar goes next to it).")
+@_progress_option
+def finetune_command(
+    model_spec: str,
+    corpus_dir: Path,
+    train_split: str,
+    dev_split: str,
+    test_split: str,
+    train_list: Path | None,
+    reinit: str | None,
+    local_attention: str | None,
+    radius: int,
+    epochs: int,
+    lr: float,
+    warmup_epochs: float,
+    decay_start_epoch: float,
+    freeze_epochs: int,
+    grad_clip: float,
+    seeds: tuple[int, ...],
+    batch_seconds: float,
+    max_seconds: float | None,
+    preload: bool,
+    checkpoint_every: int | None,
+    device: str,
+    lm_path: Path | None,
+    beam_width: int,
+    lm_alpha: float,
+    lm_beta: float,
+    untrained_baseline: bool,
+    out: Path,
+    results: Path,
+    progress: bool,
+) -> None:
+    """Fine-tune a model with a CTC head on characters for each seed; test WER and CER.
+
+    The encoder (with --reinit blocks re-initialised, or --local-attention blocks restricted to
+    +-RADIUS frames) gets a linear CTC head and trains with Adam and a tri-stage learning-rate
+    schedule; the conv feature encoder stays frozen, the transformer for the first
+    --freeze-epochs.  Checkpoints go to OUT/seed<k> after every epoch (and every
+    --checkpoint-every updates), and a rerun resumes an interrupted seed.  Test CER and WER (greedy;
+    with --lm also LM beam search) go to RESULTS under the experiment finetune,
+    finetune_reinit:<blocks> or finetune_local:<blocks>@<radius>, layer TL, one row per seed plus
+    <metric>_mean and <metric>_std rows.  Several GPUs: run the same command under
+    `accelerate launch -m layerprobe finetune ...` or `torchrun --nproc_per_node N -m layerprobe finetune ...`.
+
+    \b
+    Examples:
+      layerprobe finetune --model tiny:whisper --corpus synth --epochs 15 --lr 3e-3 --freeze-epochs 0 --batch-seconds 8
+      layerprobe finetune --model hf:/models/wav2vec2-base --corpus /data/LibriSpeech --train train-clean-100 \\
+          --train-list train-10h.txt --dev dev-clean --test test-clean --reinit T10-T12 --seeds 0,1,2 --device cuda \\
+          --lm 4-gram.arpa --out runs/reinit3
+      layerprobe finetune --model hf:/models/wav2vec2-base --corpus /data/LibriSpeech --local-attention T2-T12 --radius 30 ...
+      accelerate launch -m layerprobe finetune --model hf:/models/wav2vec2-base --corpus /data/LibriSpeech --device cuda ...
+    """
+    from layerprobe.training.data import WaveformCTCData
+    from layerprobe.training.finetune import finetune
+    from layerprobe.training.trainer import TrainConfig
+
+    config = TrainConfig(
+        epochs=epochs,
+        peak_lr=lr,
+        warmup_epochs=warmup_epochs,
+        decay_start_epoch=decay_start_epoch,
+        freeze_epochs=freeze_epochs,
+        grad_clip=grad_clip,
+        max_batch_frames=max(1, round(batch_seconds * 16_000)),
+        checkpoint_every_steps=checkpoint_every,
+        device=device,
+    )
+    train = WaveformCTCData(corpus_dir, train_split, file_list=train_list, max_seconds=max_seconds, preload=preload)
+    dev = WaveformCTCData(corpus_dir, dev_split, preload=preload) if dev_split.lower() != "none" else None
+    test = WaveformCTCData(corpus_dir, test_split, preload=preload)
+    main_process = _is_main_process()
+
+    def report(seed: int, record: dict) -> None:
+        if not main_process:
+            return
+        dev_text = f", dev CER {record['dev_cer']:.3f} WER {record['dev_wer']:.3f}" if "dev_cer" in record else ""
+        frozen = " (transformer frozen)" if record.get("frozen") else ""
+        click.echo(f"seed {seed} epoch {record['epoch']}/{epochs}: train loss {record['train_loss']:.3f}{dev_text}, "
+                   f"lr {record['lr']:.2e}{frozen}")  # fmt: skip
+
+    result = finetune(
+        model_spec, train, dev, test, reinit=reinit, local_attention=local_attention, radius=radius, config=config,
+        seeds=seeds, out_dir=out, lm_path=lm_path, beam_width=beam_width, lm_alpha=lm_alpha, lm_beta=lm_beta,
+        results=results, test_split=test_split, untrained_baseline=untrained_baseline, progress=progress,
+        on_epoch_end=report,
+    )  # fmt: skip
+    if not main_process:
+        return
+    for seed, metrics in result.test_metrics.items():
+        lm = f", LM WER {metrics['beam_wer']:.3f} CER {metrics['beam_cer']:.3f}" if "beam_wer" in metrics else ""
+        untrained = result.untrained_metrics.get(seed)
+        baseline = f" (untrained: CER {untrained['cer']:.3f})" if untrained else ""
+        click.echo(f"{result.experiment} seed {seed}: test WER {metrics['wer']:.3f}, CER {metrics['cer']:.3f}{lm}{baseline}")
+    if len(result.seeds) > 1:
+        aggregate = result.aggregate
+        click.echo(f"{result.experiment} over {len(result.seeds)} seeds: WER {aggregate['wer_mean']:.3f} +- {aggregate['wer_std']:.3f}, "
+                   f"CER {aggregate['cer_mean']:.3f} +- {aggregate['cer_std']:.3f}")  # fmt: skip
+    click.echo(f"checkpoints in {out}; results -> {result.results_path}")
+
+
+def _is_main_process() -> bool:
+    """False in the non-main processes of a multi-process launch (accelerate launch / torchrun)."""
+    import os
+
+    return os.environ.get("RANK", "0") == "0"
+
+
+# --------------------------------------------------------------------------------------------------
+# import-reference
+
+
+@cli.command("import-reference", context_settings=CONTEXT_SETTINGS, short_help="Add result files of the published reference code to a result table.")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--model", default=None, help="Model name of the rows [default: <model> of the logs/<dataset>_<model>/ folder].")
+@click.option("--experiment", default=None, help="Experiment of the rows [default: from the file name].")
+@click.option("--split", default=None, help="Split of the rows [default: from the file name].")
+@click.option("--sample", "sample_id", type=click.IntRange(min=0), default=None, help="Data-sample id of the rows [default: from the file name or the lines].")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("results/reference.csv"), show_default=True, help="Result table (CSV; a JSON sidecar goes next to it).")
+def import_reference_command(
+    files: tuple[Path, ...], model: str | None, experiment: str | None, split: str | None, sample_id: int | None, out: Path
+) -> None:
+    """Read the score files of the published layer-wise analysis code into a result table.
+
+    Reads what its get_scores.py writes under logs/<dataset>_<model>/: CCA scores of every layer
+    (<exp>_<split>_sample<k>.json; _mean.json: metric pwcca_mean), single-layer CCA lines
+    (<exp>_<split>.lst: layer,sample,score), MI lines (mi_<span>_<eval>_<train>.lst:
+    layer,sample,iteration,score; metric nmi, seed = iteration) and word similarity
+    (wordsim_*.pkl or .json; metrics spearman_micro, spearman_macro, spearman:<task>).  Layer
+    numbers become T<n>.  Rows are added to OUT (same key: replaced) with the file and its format
+    as provenance; plot them next to layerprobe's own results.  Every file is read before OUT is
+    written.
+
+    \b
+    Examples:
+      layerprobe import-reference logs/librispeech_wav2vec_small/*.json --out results/reference.csv
+      layerprobe import-reference logs/librispeech_wav2vec_small/mi_phone_dev-clean_train-clean.lst \\
+          --model wav2vec2-base-reference --out results/reference.csv
+      layerprobe plot results/reference.csv results/cca.csv --experiment cca_mel --out cca_mel.png
+    """
+    from layerprobe.importers import describe, import_reference
+
+    read = import_reference(files, out, model=model, experiment=experiment, split=split, sample=sample_id)
+    for result in read:
+        click.echo(describe(result))
+    total = sum(len(result.rows) for result in read)
+    click.echo(f"{total} row{'s' if total != 1 else ''} from {len(read)} file{'s' if len(read) != 1 else ''} -> {out}")
+
+
+# --------------------------------------------------------------------------------------------------
 # entry point
+
+
+def _count(text: str) -> int | None:
+    """``text`` as a count when it is one (ASCII digits, at most 9 of them), else None.
+
+    ``str.isdigit`` alone would take ``'²'``, which ``int`` refuses, and ``int`` refuses more than 4300 digits.
+    """
+    text = text.strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else None
 
 
 def _command_path(exc: click.ClickException) -> str:

@@ -14,9 +14,10 @@ from layerprobe.cli import cli, main
 from layerprobe.results import ResultTable
 from layerprobe.testing.corpora import make_folder_corpus
 
-COMMANDS = [["sample"], ["demo"], ["corpus"], ["corpus", "info"], ["corpus", "align"], ["corpus", "synth"], ["extract"], ["merge"], ["cca"],
-            ["plot"], ["mi"], ["wordvec"], ["wordsim"],
-            ["attention"], ["attention", "maps"], ["attention", "patterns"], ["attention", "view"]]  # fmt: skip
+COMMANDS = [["sample"], ["demo"], ["corpus"], ["corpus", "info"], ["corpus", "align"], ["corpus", "synth"], ["extract"], ["merge"], ["status"], ["cca"],
+            ["plot"], ["mi"], ["wordvec"], ["wordsim"], ["probe"], ["finetune"],
+            ["attention"], ["attention", "maps"], ["attention", "patterns"], ["attention", "view"], ["audiate"],
+            ["import-reference"]]  # fmt: skip
 
 
 def run(argv, capsys):
