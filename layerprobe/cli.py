@@ -196,7 +196,9 @@ def corpus_align(
     report = align_corpus(audio_dir, transcripts, out, oov=oov, dictionary=dictionary, progress=progress)
     click.echo(report.summary())
     if not report.aligned:
-        raise click.exceptions.Exit(EXIT_INPUT)
+        from layerprobe.errors import CorpusError
+
+        raise CorpusError("no utterance was aligned (the report above and align_report.json say why)", path=out)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -408,7 +410,8 @@ def extract_command(
         adapter = load_model(model_spec, revision=revision, device=device)
     attention_arg: list[str] | int = ()
     if attention:
-        attention_arg = int(attention) if attention.strip().isdigit() else [a.strip() for a in attention.split(",") if a.strip()]
+        count = _count(attention)
+        attention_arg = count if count is not None else [a.strip() for a in attention.split(",") if a.strip()]
     report = extract(
         sample_set,
         adapter,
@@ -682,10 +685,12 @@ def _integer_list(text: str, option: str) -> list[int]:
     values: list[int] = []
     for part in text.split(","):
         low, dash, high = part.strip().partition("-")
-        if not low.isdigit() or (dash and not high.isdigit()):
-            raise click.BadParameter(f"{text!r} is not a list of non-negative integers or ranges (0-4, 0,2,5)", param_hint=option)
+        if _count(low) is None or (dash and _count(high) is None):  # ASCII digits: int('²') fails
+            raise click.BadParameter(f"{text[:60]!r} is not a list of non-negative integers or ranges (0-4, 0,2,5)", param_hint=option)
         if dash and int(high) < int(low):
             raise click.BadParameter(f"the range {part.strip()} is empty", param_hint=option)
+        if int(high if dash else low) - int(low) + len(values) >= 10_000:
+            raise click.BadParameter(f"{text[:60]!r} names more than 10000 values", param_hint=option)
         values.extend(range(int(low), int(high if dash else low) + 1))
     return sorted(set(values))
 
@@ -863,8 +868,8 @@ def attention_maps_command(
     text = utterances.strip()
     if text.lower() == "all":
         chosen: list[str] | int = len(sample_set.utterances)
-    elif text.isdigit():
-        chosen = int(text)
+    elif _count(text) is not None:
+        chosen = _count(text)
     else:
         chosen = [utt.strip() for utt in text.split(",") if utt.strip()]
     if not chosen:
@@ -958,7 +963,8 @@ def attention_view_command(
     from layerprobe.io.store import FeatureStore
 
     text = utterances.strip()
-    chosen: list[str] | int = int(text) if text.isdigit() else [u.strip() for u in text.split(",") if u.strip()]
+    count = _count(text)
+    chosen: list[str] | int = count if count is not None else [u.strip() for u in text.split(",") if u.strip()]
     if not chosen:
         raise click.BadParameter("give utterance ids or a number", param_hint="--utterances")
     layers = [part.strip() for part in layers_text.split(",") if part.strip()] if layers_text else None
@@ -969,9 +975,13 @@ def attention_view_command(
             from layerprobe.attention.view import read_viewer_data
 
             data = read_viewer_data(page)
-            head_arg: int | str = int(head) if head.strip().isdigit() else head.strip()
-            figure = render_png(opened, utt or data["utterances"][0]["id"], layer or data["layers"][-1], head_arg, out=png,
-                                manifest=manifest, samples_dir=samples_dir)  # fmt: skip
+            head_arg: int | str = _count(head) if _count(head) is not None else head.strip()
+            try:
+                figure = render_png(opened, utt or data["utterances"][0]["id"], layer or data["layers"][-1], head_arg, out=png,
+                                    manifest=manifest, samples_dir=samples_dir)  # fmt: skip
+            except BaseException:
+                page.unlink(missing_ok=True)  # a failed command leaves no output behind
+                raise
             click.echo(f"attention map -> {figure}")
 
 
@@ -1515,6 +1525,13 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"layerprobe: error: {exc}", err=True)
         sys.exit(EXIT_INPUT)
     except BrokenPipeError:
+        sys.exit(EXIT_INPUT)
+    except OSError as exc:  # the file system refused: a path under a file, a name too long, no permission, a full disk
+        if _verbosity:
+            traceback.print_exc()
+        where = f"{exc.filename}: " if exc.filename else ""
+        message = " ".join(f"{where}{exc.strerror or exc}".split())
+        click.echo(f"layerprobe: error: {message}", err=True)
         sys.exit(EXIT_INPUT)
     except Exception as exc:  # a bug: still one line unless -v, but say it is ours
         if _verbosity:

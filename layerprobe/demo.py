@@ -74,6 +74,7 @@ def run_demo(
 
     out = Path(out)
     corpus_dir = out / "corpus"
+    adapter = load_model(model)  # first: a bad model spec must not leave a corpus and samples behind
     started = time.perf_counter()
     if _corpus_matches(corpus_dir, n_utterances, seed):
         yield f"[1/5] corpus: reusing the synthesized corpus in {corpus_dir} (n={n_utterances}, seed={seed})"
@@ -100,7 +101,6 @@ def run_demo(
     path = write_manifest(dev_phones, manifest_path(samples_dir, corpus.name, "dev", "phone", 1), overwrite=True)
     yield f"[2/5] sample: {dev_phones.describe()} -> {path}"
 
-    adapter = load_model(model)
     features = out / "features"
     jobs = [("contextualized", manifests["frame"], adapter), ("contextualized", manifests["phone"], adapter),
             ("contextualized", dev_phones, adapter), ("mel", manifests["frame"], None)]  # fmt: skip

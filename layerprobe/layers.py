@@ -24,7 +24,11 @@ LOCAL, CONTEXTUALIZED = "C", "T"
 #: The pseudo-layer id of the log-mel baseline.
 MEL = "mel"
 
-_LAYER = re.compile(r"^([CT])(\d+)$")
+# ASCII digits only (``\d`` would take other scripts' digits), and few enough for a real model.
+_LAYER = re.compile(r"^([CT])([0-9]{1,6})$")
+
+#: Missing layers named one by one in an error message before the rest are counted.
+_MAX_LISTED = 10
 
 
 def parse_layer_id(text: str) -> str:
@@ -98,7 +102,7 @@ def parse_layers(spec: str, available: Sequence[str]) -> list[str]:
     if text in ("local", "contextualized"):
         kind = LOCAL if text == "local" else CONTEXTUALIZED
         return [layer for layer in have if layer_kind(layer) == kind]
-    wanted: list[str] = []
+    wanted: dict[str, list[tuple[int, int]]] = {}  # kind -> inclusive index ranges (never expanded)
     for item in (part.strip() for part in spec.split(",")):
         if not item:
             raise ConfigError(f"empty item in layer spec {spec!r}")
@@ -109,15 +113,47 @@ def parse_layers(spec: str, available: Sequence[str]) -> list[str]:
                 raise ConfigError(f"layer range {item!r} must stay within one kind (C or T)")
             if layer_index(last) < layer_index(first):
                 raise ConfigError(f"layer range {item!r} runs backwards")
-            wanted += [f"{first[0]}{i}" for i in range(layer_index(first), layer_index(last) + 1)]
+            wanted.setdefault(first[0], []).append((layer_index(first), layer_index(last)))
         else:
-            wanted.append(parse_layer_id(item))
-    missing = [layer for layer in wanted if layer not in have]
-    if missing:
-        raise ConfigError(
-            f"the model has no layer {', '.join(missing)} (it has {_describe(have)})"
-        )
-    return sort_layers(wanted)
+            layer = parse_layer_id(item)
+            wanted.setdefault(layer_kind(layer), []).append((layer_index(layer), layer_index(layer)))
+    listed, n_missing = _missing(wanted, have)
+    if n_missing:
+        more = f" and {n_missing - len(listed)} more" if n_missing > len(listed) else ""
+        raise ConfigError(f"the model has no layer {', '.join(listed)}{more} (it has {_describe(have)})")
+    return [layer for layer in have if _in_ranges(layer, wanted)]
+
+
+def _in_ranges(layer: str, wanted: dict[str, list[tuple[int, int]]]) -> bool:
+    index = layer_index(layer)
+    return any(low <= index <= high for low, high in wanted.get(layer_kind(layer), ()))
+
+
+def _missing(wanted: dict[str, list[tuple[int, int]]], have: Sequence[str]) -> tuple[list[str], int]:
+    """The first :data:`_MAX_LISTED` wanted layers the model lacks, and how many it lacks in all.
+
+    Ranges are merged and counted, never expanded: ``T0-T99999999`` costs as much as ``T0-T9``.
+    """
+    present = set(have)
+    listed: list[str] = []
+    n_missing = 0
+    for kind in (MEL, LOCAL, CONTEXTUALIZED):
+        merged: list[list[int]] = []
+        for low, high in sorted(wanted.get(kind, ())):
+            if merged and low <= merged[-1][1] + 1:
+                merged[-1][1] = max(merged[-1][1], high)
+            else:
+                merged.append([low, high])
+        for low, high in merged:
+            held = sum(1 for layer in present if layer_kind(layer) == kind and low <= layer_index(layer) <= high)
+            n_missing += high - low + 1 - held
+            index = low  # each step lists a missing layer or passes a present one: at most 10 + len(have) steps
+            while index <= high and len(listed) < _MAX_LISTED:
+                layer = MEL if kind == MEL else f"{kind}{index}"
+                if layer not in present:
+                    listed.append(layer)
+                index += 1
+    return listed, n_missing
 
 
 def _describe(layer_ids: Sequence[str]) -> str:

@@ -577,6 +577,8 @@ def _read_sidecar(path: Path) -> dict[RunKey, dict[str, Any]]:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ResultError(f"is not a JSON file ({exc})", path=path) from None
+    except RecursionError:
+        raise ResultError("is not a result-table sidecar (JSON nested too deeply to read)", path=path) from None
     except OSError as exc:
         raise ResultError(f"cannot be read ({exc.strerror or exc})", path=path) from None
     if not isinstance(document, dict) or not isinstance(document.get("runs"), list):

@@ -14,6 +14,7 @@ then by its lower-case form (word labels of the stores are lower-cased, some fil
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
@@ -43,9 +44,11 @@ def read_embeddings(path: PathLike, *, format: str = "auto") -> "KeyedVectors":
         A word2vec text or binary file, or a GloVe text file.
     format : {"auto", "word2vec", "word2vec-binary", "glove"}, keyword-only
         ``"auto"`` decides from the first bytes: a first line of two integers is a word2vec header,
-        and the file is text when the next line reads as a word and ``dim`` numbers, binary
-        otherwise; without such a header the file is GloVe text.  A format given explicitly must
-        agree with that reading (gensim would read text as binary into garbage without a word).
+        and the file is text when the next line reads as a word and ``dim`` numbers, binary when
+        ``count`` records of a word, a space and ``dim`` float32 fill the rest of the file (or it is
+        not UTF-8 text), text otherwise (its malformed line is then reported); without such a header
+        the file is GloVe text.  A format given explicitly must agree with that reading (gensim
+        would read text as binary into garbage without a word).
 
     Returns
     -------
@@ -71,6 +74,7 @@ def read_embeddings(path: PathLike, *, format: str = "auto") -> "KeyedVectors":
     if format not in ("auto", chosen):
         # gensim reads a text file as binary (or the reverse) without complaint, into garbage vectors
         raise ConfigError(f"looks like a {chosen} file, not {format}; pass format={chosen!r} or 'auto'", path=path)
+    _check_layout(path, chosen)
     from gensim.models import KeyedVectors
 
     try:
@@ -81,6 +85,8 @@ def read_embeddings(path: PathLike, *, format: str = "auto") -> "KeyedVectors":
         raise ConfigError(_diagnose(path, chosen, exc), path=path) from None
     except OSError as exc:
         raise ConfigError(f"cannot be read ({exc})", path=path) from None
+    if any(key is None for key in vectors.index_to_key):
+        vectors = _drop_empty_slots(vectors)
     if len(vectors) == 0 or vectors.vector_size < 1:
         raise ConfigError(f"holds no vectors (read as {chosen})", path=path)
     finite = np.isfinite(vectors.vectors).all(axis=1)
@@ -88,6 +94,16 @@ def read_embeddings(path: PathLike, *, format: str = "auto") -> "KeyedVectors":
         word = vectors.index_to_key[int(np.flatnonzero(~finite)[0])]
         raise ConfigError(f"the vector of {word!r} has NaN or infinite values", path=path)
     return vectors
+
+
+def _drop_empty_slots(vectors: "KeyedVectors") -> "KeyedVectors":
+    """The vectors without the ``None`` keys gensim leaves for a repeated word (it keeps the first)."""
+    from gensim.models import KeyedVectors
+
+    rows = [row for row, key in enumerate(vectors.index_to_key) if key is not None]
+    kept = KeyedVectors(vectors.vector_size, dtype=vectors.vectors.dtype)
+    kept.add_vectors([vectors.index_to_key[row] for row in rows], vectors.vectors[rows])
+    return kept
 
 
 def lookup_table(vectors: "Mapping[str, Any] | KeyedVectors", words: Iterable[str]) -> dict[str, np.ndarray]:
@@ -123,7 +139,8 @@ def _sniff(path: Path) -> str:
     """The format of an embedding file from its first two lines (see :func:`read_embeddings`)."""
     with open(path, "rb") as file:
         first = file.readline(_SNIFF_BYTES)
-        second = file.readline(_SNIFF_BYTES)
+        after_header = file.read(_SNIFF_BYTES)
+    second = after_header.split(b"\n", 1)[0]
     if not first.strip():
         raise ConfigError("is empty (expected a word2vec or GloVe embedding file)", path=path)
     header = _header(first)
@@ -140,7 +157,51 @@ def _sniff(path: Path) -> str:
         raise ConfigError("holds no vectors (its header says 0)", path=path)
     if not second:
         return "word2vec"  # reading it reports the missing vectors
-    return "word2vec" if _vector_line(second, dim) is not None else "word2vec-binary"
+    if _vector_line(second, dim) is not None:
+        return "word2vec"
+    if _binary_layout_fits(path, len(first), count, dim) or not _is_text(after_header):
+        return "word2vec-binary"
+    return "word2vec"  # a text file with a bad second line is still text: reading it names the line
+
+
+#: The longest word the binary layout check looks for (bytes before the space).
+_MAX_WORD_BYTES = 1 << 12
+
+
+def _binary_layout_fits(path: Path, header_bytes: int, count: int, dim: int) -> bool:
+    """Whether ``count`` binary records (word, space, ``dim`` float32) fill the file after the header exactly.
+
+    gensim reads text as binary without complaint (into garbage), so a header followed by something
+    else must be told apart from real binary records: their walk ends at the end of the file.
+    """
+    import mmap
+
+    size = path.stat().st_size
+    if size <= header_bytes or count * (dim * 4 + 2) > size - header_bytes:
+        return False
+    with open(path, "rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        position = header_bytes
+        for _ in range(count):
+            while position < size and data[position] == 0x0A:  # gensim strips newlines before a word
+                position += 1
+            space = data.find(b" ", position, position + _MAX_WORD_BYTES)
+            if space <= position:  # no word, or no space within reach
+                return False
+            position = space + 1 + dim * 4
+            if position > size:
+                return False
+        return not data[position:size].strip()
+
+
+def _is_text(chunk: bytes) -> bool:
+    """Whether bytes read as UTF-8 text without NULs (float32 vectors almost never do)."""
+    for cut in range(4):  # the chunk may end inside a multi-byte character
+        try:
+            text = chunk[: len(chunk) - cut].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        return "\x00" not in text
+    return False
 
 
 def _header(line: bytes) -> tuple[int, int] | None:
@@ -149,7 +210,8 @@ def _header(line: bytes) -> tuple[int, int] | None:
         parts = line.decode("utf-8").split()
     except UnicodeDecodeError:
         return None
-    if len(parts) != 2 or not all(part.isdigit() for part in parts):
+    # ASCII digits only: '²'.isdigit() is True but int('²') fails; 18 digits keep int() and sizes sane
+    if len(parts) != 2 or not all(part.isascii() and part.isdigit() and len(part) <= 18 for part in parts):
         return None
     return int(parts[0]), int(parts[1])
 
@@ -164,6 +226,48 @@ def _vector_line(line: bytes, dim: int | None) -> int | None:
     if not values or (dim is not None and len(values) != dim):
         return None
     return len(values)
+
+
+def _check_layout(path: Path, chosen: str) -> None:
+    """Refuse a file whose lines or size cannot hold the vectors it announces, before gensim reads it.
+
+    gensim allocates ``count x dim`` values from the header before reading (a header of ``10^12 300``
+    is a MemoryError), and fills a text line of one value into every dimension of its vector by
+    broadcasting; both are caught here, in one pass that counts fields (gensim's own split: single
+    spaces of the right-stripped line) without parsing numbers.
+    """
+    with open(path, "rb") as file:
+        first = file.readline()
+        header = _header(first) if chosen != "glove" else None
+        if chosen == "word2vec-binary":
+            count, dim = header
+            needed = count * (dim * 4 + 2)  # each vector: a word of 1+ bytes, a space, dim float32
+            available = path.stat().st_size - len(first)
+            if needed > available:
+                raise ConfigError(
+                    f"cannot be read as word2vec-binary: its header announces {count} vectors of {dim} values "
+                    f"({needed} bytes at least) but the file holds {available} bytes after the header",
+                    path=path,
+                )
+            return
+        lines = [first] if header is None else []
+        dim = header[1] if header is not None else None
+        n_vectors = 0
+        for number, line in enumerate(itertools.chain(lines, file), start=1 if header is None else 2):
+            stripped = line.rstrip()
+            if not stripped:
+                continue
+            n_values = stripped.count(b" ")
+            if dim is None:
+                dim = n_values
+            if n_values != dim:
+                like = "its header says" if header is not None else "the first vector"
+                raise ConfigError(f"cannot be read as {chosen}: line {number} has {n_values} values, expected {dim} like {like}", path=path)
+            n_vectors += 1
+            if header is not None and n_vectors == header[0]:
+                return  # gensim reads the announced vectors and ignores the rest
+    if header is not None and n_vectors < header[0]:
+        raise ConfigError(f"cannot be read as {chosen}: its header announces {header[0]} vectors but it holds {n_vectors}", path=path)
 
 
 def _diagnose(path: Path, chosen: str, exc: BaseException) -> str:

@@ -133,7 +133,9 @@ def parse_benchmark(lines: Iterable[str], *, source: PathLike | None = None) -> 
             if not word:
                 raise ConfigError(f"word {position} is empty", path=source, where=where)
         if not _NUMBER.match(score):
-            raise ConfigError(f"the score {score!r} is not a number", path=source, where=where)
+            raise ConfigError(f"the score {score[:40]!r} is not a number", path=source, where=where)
+        if not math.isfinite(float(score)):  # 1e999 matches the pattern but reads as inf
+            raise ConfigError(f"the score {score[:40]!r} is too large for a number", path=source, where=where)
         pairs.append((first, second, float(score)))
     if not pairs:
         raise ConfigError("holds no word pairs (expected lines of 'word1 word2 score')", path=source)
@@ -198,10 +200,10 @@ def read_benchmark(path_or_name: PathLike) -> list[Pair]:
         rejects; the message is one line and names the file.
     """
     name, path = benchmark_source(path_or_name)
-    if not path.exists():
+    if not os.path.exists(path):  # os.path: False (not OSError) for a name too long for the file system
         known = ", ".join(BUNDLED)
         raise ConfigError(f"no such benchmark file (the bundled benchmarks are {known})", path=path)
-    if not path.is_file():
+    if not os.path.isfile(path):
         raise ConfigError("is not a file (expected a benchmark of 'word1 word2 score' lines)", path=path)
     try:
         text = path.read_text(encoding="utf-8")

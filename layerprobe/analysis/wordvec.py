@@ -352,11 +352,30 @@ def read_word_vectors(path: PathLike) -> "KeyedVectors":
         raise ConfigError(f"cannot be read as a gensim KeyedVectors file ({type(exc).__name__}: {exc})", path=path) from None
     if not isinstance(vectors, KeyedVectors):
         raise ConfigError(f"holds a {type(vectors).__name__}, not gensim KeyedVectors", path=path)
+    problem = _damage(vectors)
+    if problem:
+        raise ConfigError(f"is a damaged KeyedVectors file ({problem})", path=path)
     if len(vectors) == 0:
         raise ConfigError("holds no vectors", path=path)
     if not np.isfinite(vectors.vectors).all():
         raise ConfigError("holds vectors with NaN or infinite values", path=path)
     return vectors
+
+
+def _damage(vectors: "KeyedVectors") -> str:
+    """What is inconsistent in an unpickled KeyedVectors (a damaged file unpickles into odd objects), or ``""``."""
+    try:
+        keys, matrix, size = vectors.index_to_key, vectors.vectors, vectors.vector_size
+        if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
+            return "its words are not a list of strings"
+        if not isinstance(matrix, np.ndarray) or matrix.dtype.kind != "f" or matrix.shape != (len(keys), size):
+            return f"its vectors are not a ({len(keys)}, {size}) float matrix"
+        index = vectors.key_to_index
+        if not isinstance(index, dict) or len(index) != len(keys) or any(index.get(key) != row for row, key in enumerate(keys)):
+            return "its word index does not match its words"
+    except Exception as exc:  # noqa: BLE001 - any attribute of a damaged pickle may be missing or of any type
+        return f"{type(exc).__name__}: {exc}"
+    return ""
 
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:

@@ -560,5 +560,10 @@ def run_patterns(
                 details=pattern.details(),
                 replace_runs=True,
             )  # fmt: skip
-        table.save()
+        try:
+            table.save()
+        except BaseException:
+            for written in figures:  # a failed run leaves no output behind
+                Path(written).unlink(missing_ok=True)
+            raise
     return PatternsReport(patterns, path, figures)

@@ -381,6 +381,8 @@ def _collect(
             raise ConfigError(f"no attention maps stored for {', '.join(missing)} (stored: {', '.join(with_maps)})")
         chosen = list(utterances)
     map_layers = _map_layers(store, chosen[0])
+    if not map_layers:  # listed in the store's config, but its maps are gone (a damaged store)
+        raise StoreError(f"lists attention maps for {chosen[0]!r} but holds none", path=store.paths[0])
     if layers:
         unknown = [layer for layer in layers if layer not in map_layers]
         if unknown:

@@ -258,8 +258,14 @@ def _read_librispeech_transcripts(chapter_dir: Path, speaker: str) -> list[tuple
     path = chapter_dir / f"{speaker}-{chapter_dir.name}.trans.txt"
     if not path.is_file():
         return []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"is not UTF-8 text (byte {exc.start})", path=path) from None
+    except OSError as exc:
+        raise CorpusError(f"cannot be read ({exc.strerror or exc})", path=path) from None
     entries = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         parts = line.split(maxsplit=1)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from array import array
 from collections import Counter
@@ -542,18 +543,77 @@ def read_manifest(path: str | os.PathLike[str]) -> SampleManifest:
         When the file is missing, not JSON, or lacks a field or has one of the wrong type.
     """
     path = Path(path)
-    if not path.is_file():
+    if not os.path.isfile(path):  # os.path: False (not OSError) for a name too long for the file system
         raise SampleError("no such data-sample manifest", path=path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SampleError(f"not a JSON file ({exc})", path=path) from None
+    except RecursionError:
+        raise SampleError("not a data-sample manifest (JSON nested too deeply to read)", path=path) from None
+    except OSError as exc:
+        raise SampleError(f"cannot be read ({exc.strerror or exc})", path=path) from None
     try:
         return _manifest_from_json(data)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise SampleError(f"not a valid data-sample manifest ({type(exc).__name__}: {exc})", path=path) from None
     except LayerprobeError as exc:
         raise SampleError(f"not a valid data-sample manifest ({exc.problem})", path=path) from None
+
+
+def _count(value: Any, what: str) -> int:
+    """A non-negative integer field (``3`` or ``3.0``; not ``True``, ``-1``, ``1.5`` or ``1e999``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0:
+        raise ValueError(f"{what} must be a non-negative integer, got {value!r}")
+    if isinstance(value, float) and not value.is_integer():  # inf.is_integer() is False too
+        raise ValueError(f"{what} must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
+def _seconds(value: Any, what: str) -> float:
+    """A finite, non-negative number of seconds."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{what} must be a number of seconds, got {value!r}")
+    seconds = float(value)
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise ValueError(f"{what} must be a finite, non-negative number of seconds, got {value!r}")
+    return seconds
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise TypeError(f"{what} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _utterance_from_json(entry: Any, number: int, span: str) -> SampledUtterance:
+    where = f"utterance {number}"
+    if not isinstance(entry, dict):
+        raise TypeError(f"{where} is not an object")
+    segments = []
+    for start, end, label in entry["segments"]:
+        segment = Interval(
+            _seconds(start, f"{where}: segment start"), _seconds(end, f"{where}: segment end"), _text(label, f"{where}: segment label")
+        )
+        if segment.start >= segment.end:
+            raise ValueError(
+                f"{where}: segment {segment.label!r} starts at {segment.start:.6g} s, not before its end {segment.end:.6g} s"
+            )
+        segments.append(segment)
+    if span == "frame" and segments:
+        raise ValueError(f"{where} has segments, but this is a frame-span sample")
+    duration = _seconds(entry["duration_s"], f"{where}: duration_s")
+    if duration <= 0:
+        raise ValueError(f"{where}: duration_s must be positive, got {duration!r}")
+    alignment = entry["alignment"]
+    return SampledUtterance(
+        _text(entry["id"], f"{where}: id"),
+        _text(entry["audio"], f"{where}: audio"),
+        None if alignment is None else _text(alignment, f"{where}: alignment"),
+        duration,
+        _count(entry["subset"], f"{where}: subset"),
+        tuple(segments),
+    )
 
 
 def _manifest_from_json(data: dict[str, Any]) -> SampleManifest:
@@ -568,28 +628,21 @@ def _manifest_from_json(data: dict[str, Any]) -> SampleManifest:
     for key in ("name", "format", "root"):
         if not isinstance(corpus[key], str):
             raise TypeError(f"corpus.{key} must be a string")
-    utterances = []
-    for entry in data["utterances"]:
-        segments = tuple(Interval(float(s), float(e), str(label)) for s, e, label in entry["segments"])
-        alignment = entry["alignment"]
-        utterances.append(
-            SampledUtterance(
-                str(entry["id"]),
-                str(entry["audio"]),
-                None if alignment is None else str(alignment),
-                float(entry["duration_s"]),
-                int(entry["subset"]),
-                segments,
-            )
-        )
+    if corpus.get("alignments") is not None and not isinstance(corpus["alignments"], str):
+        raise TypeError("corpus.alignments must be a string or null")
+    utterances = [_utterance_from_json(entry, number, span) for number, entry in enumerate(data["utterances"], start=1)]
+    ids = Counter(utt.utt_id for utt in utterances)
+    repeated = [utt_id for utt_id, n in ids.items() if n > 1]
+    if repeated:
+        raise ValueError(f"utterance {repeated[0]!r} is listed {ids[repeated[0]]} times")
     return SampleManifest(
         corpus=dict(corpus),
-        split=str(data["split"]),
+        split=_text(data["split"], "split"),
         span=span,
-        sample=int(data["sample"]),
-        seed=int(data["seed"]),
+        sample=_count(data["sample"], "sample"),
+        seed=_count(data["seed"], "seed"),
         rule=rule,
-        labels=tuple(str(label) for label in data["labels"]),
+        labels=tuple(_text(label, "a label") for label in data["labels"]),
         utterances=tuple(utterances),
         summary=dict(data["summary"]),
     )
@@ -600,7 +653,7 @@ def read_label_list(path: str | os.PathLike[str]) -> list[str]:
     path = Path(path)
     if path.suffix == ".json":
         return list(read_manifest(path).labels)
-    if not path.is_file():
+    if not os.path.isfile(path):
         raise ConfigError("no such label list", path=path)
     try:
         labels = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

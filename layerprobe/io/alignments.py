@@ -287,6 +287,8 @@ def write_textgrid(
 # TIMIT .phn / .wrd
 
 _TIMIT_LINE = re.compile(r"^\s*(\S+)\s+(\S+)\s+(\S+)\s*$")
+# ASCII digits only ('²'.isdigit() is True but int('²') fails), at most 15 (int() refuses > 4300)
+_SAMPLE_INDEX = re.compile(r"^[0-9]{1,15}$")
 
 
 def _read_timit_intervals(path: Path, kind: str) -> list[Interval]:
@@ -306,9 +308,9 @@ def _read_timit_intervals(path: Path, kind: str) -> list[Interval]:
                 f"expected 'start end label' (3 fields), got {line.strip()[:60]!r}", path=path, where=f"line {number}"
             )
         start_text, end_text, label = match.groups()
-        if not (start_text.isdigit() and end_text.isdigit()):
+        if not (_SAMPLE_INDEX.match(start_text) and _SAMPLE_INDEX.match(end_text)):
             raise AlignmentError(
-                f"start and end must be sample indices (non-negative integers), got {start_text!r} {end_text!r}",
+                f"start and end must be sample indices (non-negative integers), got {start_text[:20]!r} {end_text[:20]!r}",
                 path=path,
                 where=f"line {number}",
             )

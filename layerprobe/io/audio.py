@@ -64,13 +64,19 @@ def load_audio(source: AudioSource, *, sample_rate: int = SAMPLE_RATE) -> np.nda
         raise AudioError("audio is empty (0 samples)", path=name)
     if not np.isfinite(data).all():
         raise AudioError("audio holds NaN or infinite samples", path=name)
-    mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
-    if file_rate != sample_rate:
-        mono = soxr.resample(mono, file_rate, sample_rate).astype(np.float32, copy=False)
-        if mono.size == 0:
-            raise AudioError(
-                f"audio is too short to resample from {file_rate} Hz to {sample_rate} Hz", path=name
-            )
+    # Float files may hold values near the float32 limit: their channel mean or the resampling
+    # filter's ringing overflows to inf or NaN, which is refused below rather than returned.
+    with np.errstate(over="ignore", invalid="ignore"):
+        mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+        if file_rate != sample_rate:
+            mono = soxr.resample(mono, file_rate, sample_rate).astype(np.float32, copy=False)
+            if mono.size == 0:
+                raise AudioError(
+                    f"audio is too short to resample from {file_rate} Hz to {sample_rate} Hz", path=name
+                )
+    if not np.isfinite(mono).all():
+        peak = float(np.abs(data).max())
+        raise AudioError(f"audio holds samples too large to process (up to {peak:.3g} in magnitude)", path=name)
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 

@@ -437,7 +437,7 @@ def _read_layout(file: h5py.File, path: Path) -> _Layout:
     span = _read_raw_attrs(attrs)["span"]
     if span not in SPANS:
         raise StoreError(f"attr span is {span!r}, not one of {', '.join(SPANS)}", path=path)
-    file_rate = float(attrs["frame_rate_hz"])
+    file_rate = _attr_rate(attrs["frame_rate_hz"], "attr frame_rate_hz", path)
     dims, rates, dtypes = [], [], set()
     for layer in layer_ids:
         dataset = _dataset(file, path, f"layers/{layer}", ndim=2)
@@ -446,11 +446,20 @@ def _read_layout(file: h5py.File, path: Path) -> _Layout:
                 f"dataset /layers/{layer} has dtype {dataset.dtype}, expected float32 or float16", path=path
             )
         dims.append(int(dataset.shape[1]))
-        rates.append(float(dataset.attrs.get("frame_rate_hz", file_rate)))
+        rates.append(_attr_rate(dataset.attrs.get("frame_rate_hz", file_rate), f"dataset /layers/{layer} attr frame_rate_hz", path))
         dtypes.add(dataset.dtype.name)
     if len(dtypes) != 1:
         raise StoreError(f"layers mix dtypes {', '.join(sorted(dtypes))}", path=path)
     return _Layout(tuple(layer_ids), tuple(dims), dtypes.pop(), tuple(rates), file_rate, span)
+
+
+def _attr_rate(value: Any, what: str, path: Path) -> float:
+    """A frame rate attr as a positive finite float (StoreError naming it otherwise)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if not _positive_number(value):
+        raise StoreError(f"{what} is {value!r}, not a positive number of frames per second", path=path)
+    return float(value)
 
 
 def _consecutive(row_start: np.ndarray, n_rows: np.ndarray) -> bool:
@@ -1012,6 +1021,11 @@ class _StoreFile:
         except OSError as exc:
             self.file.close()
             raise StoreError(f"cannot be read ({exc})", path=path) from None
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError, RuntimeError) as exc:
+            # a damaged file shows h5py objects of unexpected kinds where the checks below expect others,
+            # and h5py raises RuntimeError for damaged object headers ("bad version number ...")
+            self.file.close()
+            raise StoreError(f"is damaged ({type(exc).__name__}: {exc})", path=path) from None
         except BaseException:
             self.file.close()
             raise
@@ -1022,9 +1036,11 @@ class _StoreFile:
             raise StoreError("is incomplete (complete=False); rerun the extraction to finish it", path=self.path)
         self.layout = _read_layout(self.file, self.path)
         try:
-            _decode_attrs(raw)
-        except ValueError as exc:
+            decoded = _decode_attrs(raw)
+        except (TypeError, ValueError) as exc:
             raise StoreError(f"attr config is not JSON ({exc})", path=self.path) from None
+        if not isinstance(decoded.get("config", {}), dict):
+            raise StoreError("attr config is not a JSON object of options", path=self.path)
         self.raw_attrs = raw
         parsed = parse_shard_path(self.path)
         self.shard = (raw.get("shard_index"), raw.get("shard_count")) if "shard_index" in raw else None
@@ -1037,6 +1053,8 @@ class _StoreFile:
     def _load_index(self) -> None:
         file, path, layout = self.file, self.path, self.layout
         ids = _dataset(file, path, "utterances/id", ndim=1)
+        if not h5py.check_string_dtype(ids.dtype):
+            raise StoreError(f"dataset /utterances/id holds {ids.dtype}, not strings", path=path)
         self.utterance_ids: list[str] = list(_strings(ids))
         self.main_index = self._index("utterances", len(self.utterance_ids))
         self.row_index: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -1058,10 +1076,21 @@ class _StoreFile:
                     raise StoreError(
                         f"dataset /segments/{name} has {dataset.shape[0]} entries, expected {n_segments}", path=path
                     )
+                is_text = bool(h5py.check_string_dtype(dataset.dtype))
+                if is_text != (name == "label") or (not is_text and dataset.dtype.kind not in ("iu" if name == "utt_index" else "iuf")):
+                    raise StoreError(f"dataset /segments/{name} holds {dataset.dtype}", path=path)
+            utt_index = file["segments/utt_index"][()]
+            if n_segments and (utt_index.min() < 0 or utt_index.max() >= len(self.utterance_ids)):
+                raise StoreError(
+                    f"dataset /segments/utt_index points outside the store's {len(self.utterance_ids)} utterances", path=path
+                )
 
     def _index(self, prefix: str, n_utts: int) -> tuple[np.ndarray, np.ndarray]:
-        start = _dataset(self.file, self.path, f"{prefix}/row_start", ndim=1)[()].astype(np.int64)
-        count = _dataset(self.file, self.path, f"{prefix}/n_rows", ndim=1)[()].astype(np.int64)
+        columns = [_dataset(self.file, self.path, f"{prefix}/{name}", ndim=1) for name in ("row_start", "n_rows")]
+        for column in columns:
+            if column.dtype.kind not in "iu":
+                raise StoreError(f"dataset {column.name} holds {column.dtype}, not integers", path=self.path)
+        start, count = (column[()].astype(np.int64) for column in columns)
         if len(start) != n_utts or len(count) != n_utts:
             raise StoreError(
                 f"/{prefix}/row_start and /n_rows have {len(start)} and {len(count)} entries "
@@ -1354,9 +1383,12 @@ class FeatureStore:
             n = store_file.rows[layer]
             low, high = max(start, offset), min(stop, offset + n)
             if low < high:
-                store_file.file[f"layers/{layer}"].read_direct(
-                    out, np.s_[low - offset : high - offset], np.s_[low - start : high - start]
-                )
+                try:
+                    store_file.file[f"layers/{layer}"].read_direct(
+                        out, np.s_[low - offset : high - offset], np.s_[low - start : high - start]
+                    )
+                except (OSError, RuntimeError) as exc:  # a damaged chunk
+                    raise StoreError(f"cannot read rows of layer {layer} ({exc})", path=store_file.path) from None
             offset += n
         return out
 
@@ -1428,9 +1460,13 @@ class FeatureStore:
             Shape (heads, T, T), float32; None when none were stored for this utterance and block.
         """
         store_file, _ = self._locate(utt_id)
-        group = store_file.file["attention_logits" if logits else "attention"]
-        maps = group.get(f"{_attention_name(utt_id)}/{layer}")
-        return None if maps is None else maps[()].astype(np.float32)
+        group = store_file.file.get("attention_logits" if logits else "attention")
+        maps = group.get(f"{_attention_name(utt_id)}/{layer}") if isinstance(group, h5py.Group) else None
+        if maps is None:
+            return None
+        if not isinstance(maps, h5py.Dataset) or maps.ndim != 3 or maps.dtype.kind != "f":
+            raise StoreError(f"{maps.name} is not a (heads, T, T) array of attention maps", path=store_file.path)
+        return maps[()].astype(np.float32)
 
     def _check_layer(self, layer: str) -> None:
         if layer not in self._layout.layer_ids:

@@ -220,11 +220,19 @@ def _load_pickle(path: Path) -> Any:
         if named:
             raise _refusal(path, named[:1]) from exc
         detail = re.search(r"WeightsUnpickler error: (.*)", str(exc))
-        reason = detail.group(1) if detail else str(exc).splitlines()[0]
+        reason = detail.group(1) if detail else _first_line(exc)
         problem = f"cannot read as a torch checkpoint (the safe unpickler stopped: {reason})"
         raise ConfigError(problem, path=path) from exc
     except (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile) as exc:
-        raise ConfigError(f"cannot read as a torch checkpoint: {str(exc).splitlines()[0]}", path=path) from exc
+        raise ConfigError(f"cannot read as a torch checkpoint: {_first_line(exc)}", path=path) from exc
+    except (IndexError, KeyError, TypeError, AttributeError) as exc:  # a malformed pickle stream (b"Q": pop from empty list)
+        raise ConfigError(f"cannot read as a torch checkpoint (malformed pickle: {type(exc).__name__}: {_first_line(exc)})", path=path) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its class name when the message is empty (an empty file)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1072,6 +1072,15 @@ def model_classes() -> dict[str, type]:
     }
 
 
+def _config_validation_errors() -> tuple[type[BaseException], ...]:
+    """huggingface_hub's StrictDataclassError where this version has it (config value validation)."""
+    try:
+        from huggingface_hub.errors import StrictDataclassError
+    except ImportError:  # pragma: no cover - older huggingface_hub
+        return ()
+    return (StrictDataclassError,)
+
+
 def _load_config(location: str, kind: str, *, revision: str | None, local_files_only: bool | None) -> Any:
     """The model's config via ``AutoConfig``.
 
@@ -1091,7 +1100,9 @@ def _load_config(location: str, kind: str, *, revision: str | None, local_files_
         raise
     except OSError as exc:
         raise ConfigError(f"no readable config.json ({' '.join(str(exc).split())[:200]})", path=location) from None
-    except (ValueError, KeyError) as exc:
+    except (ValueError, KeyError, TypeError, *_config_validation_errors()) as exc:
+        # TypeError and huggingface_hub's StrictDataclassError: a config.json whose values have the
+        # wrong types (a list where a number belongs ...), which the config classes validate.
         raise ConfigError(
             f"unsupported model config ({' '.join(str(exc).split())[:200]}); supported model types: "
             f"{', '.join(SUPPORTED_MODEL_TYPES)}",

@@ -45,6 +45,9 @@ TINY_FORMAT_VERSION = 1
 #: Environment variable naming the cache root (``tiny/`` lives under it).
 CACHE_ENV = "LAYERPROBE_CACHE"
 
+#: The largest seed a tiny spec takes (``tiny:NAME@SEED``), that of a 32-bit seed.
+MAX_SEED = 2**32 - 1
+
 _TINY_CONV = {"conv_dim": (16,) * 7, "conv_kernel": (10, 3, 3, 3, 3, 2, 2), "conv_stride": (5, 2, 2, 2, 2, 2, 2)}
 # A wider initialisation than transformers' 0.02 gives the tiny models peaked, head-specific
 # attention maps (logits spread over a few units), so attention tests compare non-trivial maps.
@@ -328,8 +331,9 @@ def parse_tiny_name(text: str) -> tuple[str, int]:
     name, sep, seed_text = text.strip().partition("@")
     seed = 0
     if sep:
-        if not seed_text.isdigit():
-            raise ConfigError(f"tiny:{text}: the seed after '@' must be a non-negative integer")
+        # ASCII digits only: '²'.isdigit() is True but int('²') fails; torch.manual_seed takes < 2**64
+        if not (seed_text.isascii() and seed_text.isdigit()) or len(seed_text) > 10 or int(seed_text) > MAX_SEED:
+            raise ConfigError(f"tiny:{text}: the seed after '@' must be an integer from 0 to {MAX_SEED}")
         seed = int(seed_text)
     tiny_recipe(name)
     return name, seed
@@ -360,6 +364,7 @@ def load_tiny_model(
 __all__ = [
     "TINY_FORMAT_VERSION",
     "CACHE_ENV",
+    "MAX_SEED",
     "TINY_MODEL_NAMES",
     "TinyRecipe",
     "tiny_recipe",
