@@ -1300,7 +1300,7 @@ def audiate_command(
 def _parse_seeds(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
     """``"0,1,2"`` -> (0, 1, 2): distinct non-negative integers."""
     parts = [part.strip() for part in value.split(",") if part.strip()]
-    if not parts or not all(part.isdigit() for part in parts):
+    if not parts or any(_count(part) is None for part in parts):  # ASCII digits only: int('²') fails
         raise click.BadParameter(f"expected comma-separated non-negative integers, got {value!r}")
     seeds = tuple(int(part) for part in parts)
     if len(set(seeds)) != len(seeds):

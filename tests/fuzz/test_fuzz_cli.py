@@ -527,7 +527,6 @@ PINNED = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="finetune's _parse_seeds: '²'.isdigit() is True, int('²') raises ValueError (reported)")
 def test_pinned_finetune_seeds(workspace, cwd, tmp_path_factory):
     out = tmp_path_factory.mktemp("pinned") / "o"
     out.mkdir()
