@@ -18,7 +18,7 @@ data-parallel shards.
 
 Usage::
 
-    python scripts/bench_scale.py [--sizes 60,150,300,600] [--work DIR] [--out docs/scale] [--json out.json]
+    python scripts/bench_scale.py [--sizes 60,150,300,600] [--work DIR] [--out docs/scale.png] [--json out.json]
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="60,150,300,600", help="Corpus sizes in utterances (the demo has 60).")
     parser.add_argument("--work", type=Path, default=None, help="Working folder (kept; default: a temporary one).")
-    parser.add_argument("--out", type=Path, default=Path("docs/scale"), help="Plot path without suffix (PNG and PDF).")
+    parser.add_argument("--out", type=Path, default=Path("docs/scale.png"), help="Plot (PNG; a PDF is written next to it).")
     parser.add_argument("--json", type=Path, default=None, help="Write the figures as JSON.")
     parser.add_argument("--gpus", default="1,8,32", help="GPU counts of the projection.")
     parser.add_argument("--gpu-audio-rate", type=float, default=None,
@@ -173,7 +173,7 @@ def main() -> None:
         slope, fixed, residual = fit_line(hours, seconds)
         summary[name] = {"seconds_per_audio_hour": slope, "fixed_seconds": fixed, "max_relative_residual": residual,
                          "rss_growth": float(rss[-1] / rss[0])}  # fmt: skip
-    rate = base_model_rate(work, sizes[-1])
+    rate = base_model_rate(work, sizes[0])
     full_seconds = LIBRISPEECH_HOURS * 3600 / rate
     projection = {"base_model_audio_rate": rate, "librispeech_hours": LIBRISPEECH_HOURS,
                   "one_machine_hours": full_seconds / 3600}  # fmt: skip
@@ -188,7 +188,7 @@ def main() -> None:
     print(f"LibriSpeech 960 h, one contextualized frame extraction: {projection['one_machine_hours']:.0f} h here")
     for n, value in projection.get("gpu_hours", {}).items():
         print(f"  on {n} GPUs (data-parallel shards): {value:.1f} h")
-    print(f"plot: {args.out}.png / .pdf")
+    print(f"plot: {args.out} (and .pdf)")
     if args.json:
         args.json.write_text(json.dumps({"records": records, "summary": summary, "projection": projection}, indent=2))
 
