@@ -1100,9 +1100,9 @@ def _load_config(location: str, kind: str, *, revision: str | None, local_files_
         raise
     except OSError as exc:
         raise ConfigError(f"no readable config.json ({' '.join(str(exc).split())[:200]})", path=location) from None
-    except (ValueError, KeyError, TypeError, *_config_validation_errors()) as exc:
-        # TypeError and huggingface_hub's StrictDataclassError: a config.json whose values have the
-        # wrong types (a list where a number belongs ...), which the config classes validate.
+    except (ValueError, KeyError, TypeError, IndexError, *_config_validation_errors()) as exc:
+        # TypeError, IndexError and huggingface_hub's StrictDataclassError: a config.json whose values
+        # have the wrong types (a list where a number or a dtype name belongs ...).
         raise ConfigError(
             f"unsupported model config ({' '.join(str(exc).split())[:200]}); supported model types: "
             f"{', '.join(SUPPORTED_MODEL_TYPES)}",

@@ -41,7 +41,7 @@ def direct_text_vectors(content: bytes, *, header: bool) -> dict[str, list[float
     if header:
         count = int(lines[0].split()[0])
         lines = lines[1:]
-    table, dim = {}, None
+    table, dim, n_read = {}, None, 0
     for line in lines:
         parts = line.rstrip().split(" ")
         if parts == [""]:
@@ -51,8 +51,9 @@ def direct_text_vectors(content: bytes, *, header: bool) -> dict[str, list[float
             dim = len(values)
         if len(values) != dim:
             return None
-        table.setdefault(parts[0], values)
-        if count is not None and len(table) == count:
+        table.setdefault(parts[0], values)  # a repeated word keeps its first vector
+        n_read += 1
+        if count is not None and n_read == count:  # the header counts lines, repeats included
             break
     return table
 
