@@ -26,7 +26,6 @@ With an axes of your own::
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Union
 import numpy as np
 
 from layerprobe.errors import ConfigError, LayerprobeError, ResultError
+from layerprobe.io.atomic import atomic_path
 from layerprobe.layers import MEL, layer_kind, parse_layer_id, sort_layers
 from layerprobe.results import ResultTable
 
@@ -280,15 +280,11 @@ def save_figure(figure: "Figure", out: PathLike, *, formats: Sequence[str] | Non
         out.parent.mkdir(parents=True, exist_ok=True)
         for fmt in wanted:
             target = out if fmt == own else out.with_suffix(f".{fmt}")
-            partial = target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-            try:
-                # No creation date in the PDF: the same figure gives the same bytes.
-                metadata = {"CreationDate": None} if fmt == "pdf" else None
-                dpi = 200 if fmt == "png" else "figure"
+            # No creation date in the PDF: the same figure gives the same bytes.
+            metadata = {"CreationDate": None} if fmt == "pdf" else None
+            dpi = 200 if fmt == "png" else "figure"
+            with atomic_path(target) as partial:
                 figure.savefig(partial, format=fmt, dpi=dpi, bbox_inches="tight", metadata=metadata)
-                os.replace(partial, target)
-            finally:
-                partial.unlink(missing_ok=True)
             written.append(target)
     except OSError as exc:
         raise ResultError(f"cannot write the figure ({exc.strerror or exc})", path=out) from None

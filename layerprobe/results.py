@@ -41,23 +41,25 @@ from __future__ import annotations
 import contextlib
 import copy
 import csv
-import fcntl
 import io
 import json
 import math
 import numbers
 import os
 import re
-import secrets
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
 from layerprobe import __version__
-from layerprobe.errors import ConfigError, LayerprobeError, ResultError
+from layerprobe.errors import ConfigError, DependencyError, LayerprobeError, ResultError
+from layerprobe.io.atomic import HeldLock, atomic_path, lock_path
 from layerprobe.layers import layer_sort_key, parse_layer_id
+
+if TYPE_CHECKING:
+    import pandas
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -287,19 +289,10 @@ class ResultTable:
         json_text = self._sidecar_text()
         try:
             # Both files are complete on disk before either replaces its predecessor; the sidecar
-            # goes first so that a CSV row never lacks its run's metadata.
-            sidecar_tmp = _write_temporary(self.sidecar_path, json_text)
-            try:
-                csv_tmp = _write_temporary(self.path, csv_text)
-            except BaseException:
-                _remove_quietly(sidecar_tmp)
-                raise
-            try:
-                os.replace(sidecar_tmp, self.sidecar_path)
-                os.replace(csv_tmp, self.path)
-            finally:
-                _remove_quietly(sidecar_tmp)
-                _remove_quietly(csv_tmp)
+            # goes first so that a CSV row never lacks its run's metadata (the inner block ends first).
+            with atomic_path(self.path) as csv_tmp, atomic_path(self.sidecar_path) as sidecar_tmp:
+                _write_text(sidecar_tmp, json_text)
+                _write_text(csv_tmp, csv_text)
         except OSError as exc:
             raise ResultError(f"cannot write the result table ({exc.strerror or exc})", path=self.path) from None
 
@@ -334,6 +327,34 @@ class ResultTable:
     def rows(self) -> list[dict[str, Any]]:
         """Every row as a new dict, in the table's sorted order."""
         return [self._row(key) for key in self._sorted_keys()]
+
+    def to_pandas(self) -> "pandas.DataFrame":
+        """The table as a pandas DataFrame, one row per table row in sorted order.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns :attr:`COLUMNS` in file order (model, experiment, layer, split, sample, seed,
+            metric, value): text, ``sample`` and ``seed`` int64, ``value`` float64 (also when the
+            table is empty).
+
+        Raises
+        ------
+        DependencyError
+            When pandas is not installed (it is optional: ``pip install pandas``).
+        """
+        try:
+            import pandas
+        except ImportError:
+            raise DependencyError("ResultTable.to_pandas needs pandas: pip install pandas") from None
+        keys = self._sorted_keys()
+        cells = [[*key, self._values[key]] for key in keys]
+        dtypes: dict[str, Any] = {column: str for column in COLUMNS}
+        dtypes.update({column: "int64" for column in _INT_COLUMNS}, value="float64")
+        return pandas.DataFrame(
+            {column: pandas.Series([row[index] for row in cells], dtype=dtypes[column]) for index, column in enumerate(COLUMNS)},
+            columns=list(COLUMNS),
+        )
 
     def select(self, **conditions: Any) -> list[dict[str, Any]]:
         """The rows matching every condition, in sorted order.
@@ -441,22 +462,20 @@ class _Changes:
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive POSIX lock on ``.<name>.lock`` next to ``path`` (waits for other writers).
+    """Hold an exclusive lock on ``.<name>.lock`` next to ``path`` (waits for other writers).
 
-    ``lockf`` (fcntl byte-range locks) rather than ``flock``: it also works on NFS, where cluster
-    jobs write their results.  The lock file stays (removing it would race with a waiting writer).
+    The one lock scheme of layerprobe (:func:`~layerprobe.io.atomic.file_lock`), which also works on
+    NFS, where cluster jobs write their results.  The lock file stays (removing it would race with a
+    waiting writer).
     """
-    lock_path = path.with_name(f".{path.name}.lock")
     try:
-        handle = open(lock_path, "a+")
+        held = HeldLock(path)
     except OSError as exc:
-        raise ResultError(f"cannot create the lock file ({exc.strerror or exc})", path=lock_path) from None
-    with handle:
-        fcntl.lockf(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.lockf(handle, fcntl.LOCK_UN)
+        raise ResultError(f"cannot create the lock file ({exc.strerror or exc})", path=lock_path(path)) from None
+    try:
+        yield
+    finally:
+        held.release()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -646,24 +665,10 @@ def _to_json(value: Any, where: str, path: Path | None) -> Any:
     raise ResultError(f"{where} is of type {type(value).__name__}, which JSON cannot hold", path=path)
 
 
-def _write_temporary(target: Path, text: str) -> str:
-    """Write ``text`` to a new temporary file next to ``target`` (permissions as the umask says); return its name."""
-    name = os.fspath(target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"))
-    handle = open(name, "x", encoding="utf-8", newline="")
-    try:
-        with handle:
-            handle.write(text)
-    except BaseException:
-        _remove_quietly(name)
-        raise
-    return name
-
-
-def _remove_quietly(name: str) -> None:
-    try:
-        os.unlink(name)
-    except FileNotFoundError:
-        pass
+def _write_text(path: Path, text: str) -> None:
+    """Write ``text`` as UTF-8 to an (empty, temporary) file, newlines as given."""
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        handle.write(text)
 
 
 __all__ = ["COLUMNS", "KEY_COLUMNS", "RUN_COLUMNS", "METADATA_FIELDS", "ResultTable"]

@@ -13,15 +13,16 @@ never be reused for other data, which the reference's file-count check allowed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from layerprobe.errors import LayerprobeError
+from layerprobe.io.atomic import atomic_path
 
 #: Bumped whenever the split rule changes, so old cache files are never read back.
 SPLIT_RULE_VERSION = 1
@@ -102,25 +103,19 @@ def cached_split_parts(
     except (OSError, KeyError, ValueError):
         pass
     parts = split_parts(n_rows, labels, n_parts=n_parts, seed=seed)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".split-", suffix=".npz")
-    except OSError as exc:
-        raise LayerprobeError(f"cannot write the split cache ({exc.strerror or exc})", path=path.parent) from None
     # Built in memory first: a failed write of the archive is then one plain OSError, with no
     # half-closed zip file left to complain when it is freed.
     archive = io.BytesIO()
     np.savez(archive, key=np.array(key), parts=parts)
     try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(archive.getbuffer())
-        os.replace(temporary, path)
+        with contextlib.ExitStack() as stack:
+            try:
+                temporary = stack.enter_context(atomic_path(path))
+            except OSError as exc:  # the folder or the temporary file cannot be made
+                raise LayerprobeError(f"cannot write the split cache ({exc.strerror or exc})", path=path.parent) from None
+            temporary.write_bytes(archive.getbuffer())
     except OSError as exc:
-        Path(temporary).unlink(missing_ok=True)
         raise LayerprobeError(f"cannot write the split cache ({exc.strerror or exc})", path=path) from None
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
     return parts
 
 

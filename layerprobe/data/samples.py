@@ -50,6 +50,7 @@ from layerprobe.data.corpora import Corpus, Utterance, format_seconds
 from layerprobe.data.labels import ARPABET39, phone_class, word_label
 from layerprobe.errors import ConfigError, LayerprobeError, SampleError
 from layerprobe.io.alignments import Interval
+from layerprobe.io.atomic import atomic_write
 
 SPANS = ("frame", "phone", "word")
 ROLES = ("train", "eval")
@@ -527,11 +528,7 @@ def write_manifest(manifest: SampleManifest, path: str | os.PathLike[str], *, ov
         if path.read_text(encoding="utf-8") == text:
             return path
         raise SampleError("exists with a different sample; pass --overwrite to replace it", path=path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
-    return path
+    return atomic_write(path, text)
 
 
 def read_manifest(path: str | os.PathLike[str]) -> SampleManifest:

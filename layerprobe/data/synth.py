@@ -388,6 +388,7 @@ def _check_destination(out_dir: Path, overwrite: bool) -> None:
 
 def _move_into_place(staging: Path, out_dir: Path) -> None:
     """Rename the finished staging directory to ``out_dir``, replacing what is there."""
+    # whole directories: layerprobe.io.atomic renames single files, so the directory swap stays here
     if out_dir.is_dir():
         retired = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
         os.replace(out_dir, retired / out_dir.name)

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from layerprobe.errors import AlignmentError
+from layerprobe.io.atomic import atomic_path
 
 #: How far (seconds) an interval may run past the end of the audio before it is an error.
 BOUNDARY_TOLERANCE_S = 0.02
@@ -277,10 +278,8 @@ def write_textgrid(
                 )
         entries = [(iv.start, iv.end, iv.label) for iv in intervals]
         grid.addTier(praat_textgrid.IntervalTier(name, entries, 0.0, alignment.duration))
-    path = Path(path)
-    partial = path.with_name(path.name + ".partial")
-    grid.save(os.fspath(partial), format="long_textgrid", includeBlankSpaces=True)
-    os.replace(partial, path)
+    with atomic_path(path) as partial:
+        grid.save(os.fspath(partial), format="long_textgrid", includeBlankSpaces=True)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from layerprobe import __version__
-from layerprobe.errors import ConfigError, ResultError
+from layerprobe.errors import ConfigError, DependencyError, ResultError
 from layerprobe.results import COLUMNS, ResultTable
 
 HEADER = ",".join(COLUMNS)
@@ -360,3 +361,23 @@ def test_processes_saving_at_once_lose_no_row(tmp_path):
         (w, f"T{i}"): w + i / 100 for w in range(workers) for i in range(per_worker)
     }
     assert all(table.metadata(r)["details"] == {"worker": r["seed"]} for r in table)
+
+
+def test_to_pandas_has_the_columns_in_order_and_the_rows_in_table_order(tmp_path):
+    pandas = pytest.importorskip("pandas")
+    table = ResultTable(tmp_path / "results.csv")
+    table.add([row("T10", 0.1 + 0.2), row("t2", 1 / 3, seed=3), row("mel", -1.5, metric="cca_mean")])
+    frame = table.to_pandas()
+    assert isinstance(frame, pandas.DataFrame)
+    assert list(frame.columns) == list(COLUMNS)
+    assert frame.to_dict("records") == table.rows  # same order, exact values, T2 normalised
+    assert [str(frame[column].dtype) for column in ("sample", "seed", "value")] == ["int64", "int64", "float64"]
+    empty = ResultTable(None).to_pandas()
+    assert list(empty.columns) == list(COLUMNS) and len(empty) == 0
+    assert str(empty["value"].dtype) == "float64" and str(empty["model"].dtype) != "float64"
+
+
+def test_to_pandas_without_pandas_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pandas", None)  # import pandas then raises ImportError
+    with pytest.raises(DependencyError, match="pip install pandas"):
+        ResultTable(None).to_pandas()

@@ -765,7 +765,7 @@ def test_no_room_for_the_next_utterance_is_refused_before_anything_is_written(tm
     assert partial_path(path).stat().st_size == size and not writer.closed  # nothing written, still usable
     monkeypatch.undo()
     Disk = type("Disk", (), {"free": 10})
-    monkeypatch.setattr("layerprobe.io.store.shutil.disk_usage", lambda where: Disk())
+    monkeypatch.setattr("layerprobe.io.store.writer.shutil.disk_usage", lambda where: Disk())
     with pytest.raises(StoreError, match=r"the disk is full \(10 bytes of room"):
         writer.append(**utts[1])
     monkeypatch.undo()
