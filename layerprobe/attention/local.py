@@ -9,7 +9,9 @@ In a restricted block, query frame ``i`` may attend to key frame ``j`` only when
 goes in through the attention mask: outside it the logits are ``finfo(float32).min`` (so the maps
 are exactly 0 there), inside it the model's own padding mask still applies, so padded batches
 (:meth:`~layerprobe.models.hf.HFAdapter.forward_batch`) keep their padding.  How the mask reaches
-each family's attention is model knowledge and lives in :mod:`modellib_addons.hf_local_attention`.
+each family's attention is model knowledge: the adapter installs it
+(:meth:`~layerprobe.models.hf.HFAdapter.install_local_attention`, through
+:mod:`modellib_addons.hf_local_attention`).
 
 Unlike the one-call hooks of :meth:`HFAdapter.forward`, the surgery stays on the model until
 :meth:`LocalAttentionHandle.remove` (or the end of a ``with`` block): it is meant for several
@@ -115,8 +117,9 @@ def apply_local_attention(adapter: Any, blocks: str | Sequence[str] = "contextua
     Parameters
     ----------
     adapter : layerprobe.models.hf.HFAdapter
-        Any adapter with ``attention_modules()`` (block id -> attention module), ``layer_ids`` and
-        ``family``.
+        Any adapter with ``layer_ids``, ``attention_modules()`` (block id -> attention module),
+        ``check_local_attention()`` and ``install_local_attention(block, radius)``
+        (:class:`~layerprobe.models.base.ModelAdapter`).
     blocks : str or sequence of str
         A layer spec of T blocks: ``"T2-T12"``, ``"T3,T5"``, ``["T1", "T2"]``, ``"contextualized"``
         (every block; ``T0`` is dropped from that spec since it is not a block).
@@ -138,7 +141,7 @@ def apply_local_attention(adapter: Any, blocks: str | Sequence[str] = "contextua
     radius = _checked_radius(radius)
     modules_of = getattr(adapter, "attention_modules", None)
     layer_ids = getattr(adapter, "layer_ids", None)
-    if modules_of is None or layer_ids is None:
+    if modules_of is None or layer_ids is None or not hasattr(adapter, "install_local_attention"):
         raise ConfigError(f"{type(adapter).__name__} does not expose attention modules; local attention needs an HF adapter")
     spec = blocks if isinstance(blocks, str) else ",".join(blocks)
     if not spec.strip():
@@ -153,7 +156,7 @@ def apply_local_attention(adapter: Any, blocks: str | Sequence[str] = "contextua
             f"local attention applies to transformer blocks T1-T{len(modules)}; "
             f"{', '.join(not_blocks)} {'is not a block' if len(not_blocks) == 1 else 'are not blocks'}"
         )
-    _check_implementation(adapter)
+    adapter.check_local_attention()
     busy = [
         f"{layer} (radius {hf_local_attention.band_radius(modules[layer])})"
         for layer in chosen
@@ -161,11 +164,10 @@ def apply_local_attention(adapter: Any, blocks: str | Sequence[str] = "contextua
     ]
     if busy:
         raise ConfigError(f"local attention is already applied to {', '.join(busy)}; remove that handle first")
-    family = getattr(adapter, "family", "")
     removers: list[Callable[[], None]] = []
     try:
         for layer in chosen:
-            removers.append(hf_local_attention.install_band(modules[layer], radius, family=family))
+            removers.append(adapter.install_local_attention(layer, radius))
     except BaseException:
         for remover in removers:
             remover()
@@ -179,18 +181,6 @@ def _checked_radius(radius: Any) -> int:
     if radius < 0:
         raise ConfigError(f"the local-attention radius must be >= 0 frames, got {radius}")
     return int(radius)
-
-
-def _check_implementation(adapter: Any) -> None:
-    """Refuse models whose attention implementation takes no 4-d mask (flash attention, flex)."""
-    if getattr(adapter, "family", None) == "wavlm":
-        return  # WavLM has its own attention code, whatever the configured implementation
-    config = getattr(getattr(adapter, "module", None), "config", None)
-    implementation = getattr(config, "_attn_implementation", None)
-    if implementation is not None and implementation not in hf_local_attention.SUPPORTED_IMPLEMENTATIONS:
-        raise ConfigError(
-            f"local attention needs eager or sdpa attention; {getattr(adapter, 'spec', 'the model')} runs {implementation!r}"
-        )
 
 
 __all__ = ["band_mask", "LocalAttentionHandle", "apply_local_attention"]

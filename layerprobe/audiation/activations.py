@@ -8,10 +8,11 @@ The run stops as soon as the layer is computed: a hook that lives for one call r
 exception carrying the tensor, so the blocks after the layer never run (Whisper base's ``T1``
 costs the convolutions and one block, not six):
 
-* ``C1..Cn``: a forward hook on the conv module, whose output goes through the adapter's
-  ``_conv_output`` (Whisper applies its GELU there);
-* ``T0..T(L-1)``: a forward pre-hook on block ``k`` (0-based) takes its input hidden states,
-  which is what transformers' ``output_hidden_states`` reports as ``hidden_states[k]``;
+* ``C1..Cn``: a forward hook on the layer's module (``adapter.conv_blocks()``), whose output goes
+  through ``adapter.conv_layer_output`` (Whisper applies its GELU there);
+* ``T0..T(L-1)``: a forward pre-hook on block ``k + 1`` (``adapter.transformer_blocks()``) takes its
+  input hidden states, which is what transformers' ``output_hidden_states`` reports as
+  ``hidden_states[k]``;
 * ``TL``: the full run with ``output_hidden_states=True`` (the last entry carries the encoder's
   final layer norm where the family applies one).
 
@@ -29,7 +30,7 @@ import torch
 from torch import nn
 
 from layerprobe.errors import ConfigError
-from layerprobe.layers import CONTEXTUALIZED, parse_layer_id
+from layerprobe.layers import CONTEXTUALIZED, LOCAL, parse_layer_id
 
 
 class _LayerReached(Exception):
@@ -49,13 +50,8 @@ def checked_layer(adapter: Any, layer: str) -> str:
 
 
 def transformer_blocks(adapter: Any) -> list[nn.Module]:
-    """The transformer blocks ``T1..TL`` in order: the modules holding each block's self-attention."""
-    blocks = []
-    names = {module: name for name, module in adapter.module.named_modules()}
-    for attention in adapter.attention_modules().values():
-        parent, _, _ = names[attention].rpartition(".")
-        blocks.append(adapter.module.get_submodule(parent))
-    return blocks
+    """The transformer blocks ``T1..TL`` in order (``adapter.transformer_blocks()``)."""
+    return list(adapter.transformer_blocks().values())
 
 
 def layer_activations(adapter: Any, layer: str, waveforms: torch.Tensor) -> torch.Tensor:
@@ -90,10 +86,11 @@ def layer_activations(adapter: Any, layer: str, waveforms: torch.Tensor) -> torc
 
 def _conv_layer(adapter: Any, index: int, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
     """(batch, channels, frames) of conv block ``index`` (0-based), the rest of the model not run."""
-    module = adapter._conv_modules()[index]
+    layer = f"{LOCAL}{index + 1}"
+    module = adapter.conv_blocks()[layer]
 
     def hook(_module: nn.Module, _args: tuple, output: torch.Tensor) -> None:
-        raise _LayerReached(adapter._conv_output(index, output))
+        raise _LayerReached(adapter.conv_layer_output(layer, output))
 
     handle = module.register_forward_hook(hook)
     try:
@@ -124,7 +121,7 @@ def _transformer_layer(adapter: Any, index: int, inputs: dict[str, torch.Tensor]
             handle.remove()
     else:
         output = adapter.module(**inputs, output_hidden_states=True)
-    hidden_states = adapter._checked_hidden_states(output)
+    hidden_states = adapter.checked_hidden_states(output)
     return hidden_states[index]
 
 

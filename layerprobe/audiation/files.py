@@ -21,6 +21,7 @@ import os
 import re
 import secrets
 import shutil
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -28,6 +29,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from layerprobe.errors import AudioError, ConfigError, ResultError
+from layerprobe.io.atomic import atomic_path
 
 PathLike = str | os.PathLike[str]
 
@@ -121,43 +123,38 @@ def write_audiation(
         wav.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ResultError(f"cannot create the folder ({exc.strerror or exc})", path=wav.parent) from None
-    token = f"{os.getpid()}-{secrets.token_hex(4)}"
-    temporary = {
-        wav: wav.with_name(f".{wav.stem}.{token}.wav"),
-        png: wav.with_name(f".{wav.stem}.{token}.png"),
-        sidecar: wav.with_name(f".{wav.stem}.{token}.json"),
-    }
-    temporary_clips = clips_dir.with_name(f".{clips_dir.name}.{token}")
+    # The clips folder is swapped in with a plain os.replace: layerprobe.io.atomic writes files, not folders.
+    temporary_clips = clips_dir.with_name(f".{clips_dir.name}.{os.getpid()}-{secrets.token_hex(4)}")
     data = result.to_json()
     data["peak_scale"] = scale
     data["files"] = {"wav": wav.name, "png": png.name}
     data["examples"] = []
     clip_names: list[str] = []
     try:
-        write_audio(temporary[wav], samples, sample_rate=result.sample_rate)
-        save_figure(audiation_figure(result), temporary[png], formats=["png"])
-        for example in examples or ():
-            entry = example.to_json()
-            clip = example_clip(example, context_s=example_context_s)
-            entry["clip"] = None
-            if clip is not None and clip.size:
-                temporary_clips.mkdir(exist_ok=True)
-                name = f"{example.rank:02d}_{_UNSAFE.sub('_', example.utt_id)}.wav"
-                write_audio(temporary_clips / name, clip, sample_rate=result.sample_rate)
-                entry["clip"] = f"{clips_dir.name}/{name}"
-                clip_names.append(name)
-            data["examples"].append(entry)
-        temporary[sidecar].write_text(json.dumps(data, indent=1, allow_nan=False) + "\n", encoding="utf-8")
-        shutil.rmtree(clips_dir, ignore_errors=True)  # clips of an earlier result of this name
-        if clip_names:
-            os.replace(temporary_clips, clips_dir)
-        for final in (wav, png, sidecar):  # the sidecar last: it vouches for the rest
-            os.replace(temporary[final], final)
+        with ExitStack() as stack:
+            # Entered sidecar first, so that the files are renamed into place wav, png, sidecar: the
+            # sidecar last, as it vouches for the rest.  A failure removes every temporary file.
+            temporary = {final: stack.enter_context(atomic_path(final)) for final in (sidecar, png, wav)}
+            write_audio(temporary[wav], samples, sample_rate=result.sample_rate)
+            save_figure(audiation_figure(result), temporary[png], formats=["png"])
+            for example in examples or ():
+                entry = example.to_json()
+                clip = example_clip(example, context_s=example_context_s)
+                entry["clip"] = None
+                if clip is not None and clip.size:
+                    temporary_clips.mkdir(exist_ok=True)
+                    name = f"{example.rank:02d}_{_UNSAFE.sub('_', example.utt_id)}.wav"
+                    write_audio(temporary_clips / name, clip, sample_rate=result.sample_rate)
+                    entry["clip"] = f"{clips_dir.name}/{name}"
+                    clip_names.append(name)
+                data["examples"].append(entry)
+            temporary[sidecar].write_text(json.dumps(data, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+            shutil.rmtree(clips_dir, ignore_errors=True)  # clips of an earlier result of this name
+            if clip_names:
+                os.replace(temporary_clips, clips_dir)
     except (OSError, RuntimeError) as exc:  # soundfile's LibsndfileError is a RuntimeError
         raise ResultError(f"cannot write the audiation files ({getattr(exc, 'strerror', None) or exc})", path=wav) from None
     finally:
-        for name in temporary.values():
-            name.unlink(missing_ok=True)
         shutil.rmtree(temporary_clips, ignore_errors=True)
     return AudiationFiles(wav=wav, sidecar=sidecar, png=png, examples=tuple(clips_dir / name for name in clip_names))
 

@@ -18,12 +18,12 @@ from __future__ import annotations
 import html
 import json
 import os
-import secrets
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 from urllib.parse import quote
 
 from layerprobe.errors import ConfigError, ResultError
+from layerprobe.io.atomic import atomic_write
 
 PathLike = str | os.PathLike[str]
 
@@ -172,15 +172,10 @@ def write_gallery(sidecars: Sequence[PathLike | Mapping[str, Any]], out_html: Pa
         f'<script type="application/json" id="lp-meta">{html.escape(json.dumps(meta), quote=False)}</script>\n'
         f'<div class="lp-grid">\n{body}\n</div>\n<script>{_SCRIPT}</script>\n</body></html>\n'
     )
-    temporary = out.with_name(f".{out.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
-        page_dir.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(page, encoding="utf-8")
-        os.replace(temporary, out)
+        atomic_write(out, page)
     except OSError as exc:
         raise ResultError(f"cannot write the gallery page ({exc.strerror or exc})", path=out) from None
-    finally:
-        temporary.unlink(missing_ok=True)
     return out
 
 

@@ -7,9 +7,13 @@ rules); everything downstream sees numpy arrays keyed by layer id (:mod:`layerpr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
+
+if TYPE_CHECKING:  # torch is imported only when a model is loaded
+    import torch
+    from torch import nn
 
 
 @dataclass
@@ -60,6 +64,18 @@ class ModelAdapter(Protocol):
         base, which must see unpadded input; they are run one by one).
     module : torch.nn.Module
         The underlying encoder, for surgery (local attention) and fine-tuning.
+    device : torch.device
+        Where the module runs.
+    num_layers : int
+        Number of transformer blocks L.
+
+    Notes
+    -----
+    Training (:mod:`layerprobe.training.finetune`), feature audiation (:mod:`layerprobe.audiation`)
+    and attention surgery (:mod:`layerprobe.attention.local`) reach into the module only through the
+    methods below (:meth:`transformer_blocks`, :meth:`conv_blocks`, :meth:`feature_encoder_modules`,
+    :meth:`freeze_feature_encoder`, :meth:`batch_inputs`, :meth:`differentiable_inputs`,
+    :meth:`install_local_attention` ...): module paths and family differences stay in the adapter.
     """
 
     spec: str
@@ -70,6 +86,8 @@ class ModelAdapter(Protocol):
     max_seconds: float | None
     supports_batching: bool
     module: Any
+    device: Any
+    num_layers: int
 
     def layer_frame_rate(self, layer_id: str) -> float:
         """Native frame rate of a layer in Hz (C layers run faster than the transformer)."""
@@ -110,6 +128,63 @@ class ModelAdapter(Protocol):
 
     def describe(self) -> Mapping[str, Any]:
         """Provenance: spec, family, model id, revision, config digest, library versions, dtype."""
+
+    def layer_n_frames(self, layer_id: str, n_samples: int) -> int:
+        """Frames a layer has for ``n_samples`` samples of real audio (at its native rate)."""
+
+    # ---- the model's parts: for training, audiation and attention surgery ----------------------
+
+    def transformer_blocks(self) -> "dict[str, nn.Module]":
+        """Block id (``T1``..``TL``) -> transformer block module, in order.
+
+        Block ``Tk`` takes hidden state ``T(k-1)`` as input and gives hidden state ``Tk``.
+        """
+
+    def attention_modules(self) -> "dict[str, nn.Module]":
+        """Block id (``T1``..``TL``) -> the block's self-attention module."""
+
+    def conv_blocks(self) -> "dict[str, nn.Module]":
+        """Layer id (``C1``..``Cn``) -> the module whose output gives the layer (:meth:`conv_layer_output`)."""
+
+    def conv_layer_output(self, layer_id: str, output: "torch.Tensor") -> "torch.Tensor":
+        """The C layer (batch, channels, frames) from the output of its module in :meth:`conv_blocks`."""
+
+    def checked_hidden_states(self, output: Any) -> "tuple[torch.Tensor, ...]":
+        """``T0..TL`` of a module output run with ``output_hidden_states=True`` (LayerprobeError if not L + 1)."""
+
+    def feature_encoder_modules(self) -> "list[nn.Module]":
+        """The conv feature encoder between the input and the transformer (never trained by fine-tuning)."""
+
+    def feature_encoder_parameters(self) -> "list[nn.Parameter]":
+        """Every parameter of :meth:`feature_encoder_modules`."""
+
+    def freeze_feature_encoder(self, frozen: bool = True) -> None:
+        """``requires_grad = not frozen`` on the feature encoder's parameters, and the model's own flag."""
+
+    @property
+    def feature_encoder_frozen(self) -> bool:
+        """Whether the feature encoder is frozen (:meth:`freeze_feature_encoder`)."""
+
+    def model_inputs(self, waveform: np.ndarray) -> "dict[str, torch.Tensor]":
+        """The module's keyword inputs for one waveform, as the model's feature extractor builds them."""
+
+    def batch_inputs(self, waveforms: "torch.Tensor", lengths: "torch.Tensor") -> "dict[str, torch.Tensor]":
+        """The module's keyword inputs for a zero-padded (batch, n_samples) batch with (batch,) real lengths.
+
+        Each row is prepared as the feature extractor prepares it alone (per-utterance
+        normalisation over its real samples, attention mask where the model takes one; Whisper's
+        log-mel); used for training.
+        """
+
+    def differentiable_inputs(self, waveforms: "torch.Tensor") -> "dict[str, torch.Tensor]":
+        """The module's keyword inputs for equal-length (batch, n_samples) waveforms, built with torch ops
+        so that gradients reach the waveforms (feature audiation)."""
+
+    def check_local_attention(self) -> None:
+        """Raise ConfigError unless the model's attention can take a local-attention band."""
+
+    def install_local_attention(self, block: str, radius: int) -> Callable[[], None]:
+        """Restrict block ``block``'s attention to ``|i - j| <= radius`` frames; returns the remover."""
 
 
 __all__ = ["LayerOutputs", "ModelAdapter"]

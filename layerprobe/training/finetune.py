@@ -45,7 +45,6 @@ Example
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass, field, replace
@@ -57,7 +56,8 @@ import torch
 from torch import nn
 
 from layerprobe import __version__
-from layerprobe.errors import AudioError, ConfigError, LayerprobeError
+from layerprobe.errors import ConfigError, LayerprobeError
+from layerprobe.io.atomic import write_json
 from layerprobe.layers import CONTEXTUALIZED, layer_index, parse_layers
 from layerprobe.training.ctc import BeamSearchDecoder, CharVocabulary
 from layerprobe.training.trainer import (
@@ -102,14 +102,12 @@ class CTCFineTuneModel(nn.Module):
 
     Notes
     -----
-    ``forward(waveforms, lengths)`` builds the encoder's inputs as the adapter's feature extractor
-    does: for the wav2vec 2.0 family each waveform is normalised to zero mean and unit variance over
-    its own samples when ``do_normalize`` is set, padding stays 0, and an attention mask is passed
-    when the extractor returns one (layer-norm models; group-norm models such as wav2vec 2.0 base see
-    zero padding without a mask, as in their published fine-tuning); for Whisper each waveform gets
-    the feature extractor's log-mel of 30 s and the output is cut to the longest item's real frames.
-    Output lengths are ``adapter.n_frames(n_samples)``.  The conv feature encoder (Whisper: its two
-    convolutions) never requires a gradient.
+    ``forward(waveforms, lengths)`` builds the encoder's inputs with ``adapter.batch_inputs`` (each
+    waveform prepared as the adapter's feature extractor prepares it alone: per-utterance
+    normalisation over its own samples and an attention mask where the model takes one, or Whisper's
+    log-mel of 30 s) and cuts the output to the longest item's real frames.  Output lengths are
+    ``adapter.n_frames(n_samples)``.  The conv feature encoder (``adapter.feature_encoder_modules()``)
+    is frozen with ``adapter.freeze_feature_encoder()`` and never requires a gradient.
     """
 
     def __init__(self, adapter: Any, vocab: CharVocabulary | None = None, *, dropout: float | None = None):
@@ -126,22 +124,15 @@ class CTCFineTuneModel(nn.Module):
         self.family = adapter.family
         self.encoder = module
         self.dropout = nn.Dropout(dropout)
-        hidden = int(getattr(config, "hidden_size", None) or config.d_model)
+        hidden = adapter.layer_dim(f"{CONTEXTUALIZED}{adapter.num_layers}")
         self.head = nn.Linear(hidden, len(self.vocab))
-        for parameter in self.feature_encoder_parameters():
-            parameter.requires_grad_(False)
-        if hasattr(module, "feature_extractor") and hasattr(module.feature_extractor, "_requires_grad"):
-            module.feature_extractor._requires_grad = False  # transformers' freeze_feature_encoder flag
+        adapter.freeze_feature_encoder()
 
     # ---- parameter groups ---------------------------------------------------------------------
 
     def feature_encoder_parameters(self) -> list[nn.Parameter]:
-        """The conv feature encoder's parameters (Whisper: conv1, conv2): never trained."""
-        if self.family == "whisper":
-            modules = [self.encoder.conv1, self.encoder.conv2]
-        else:
-            modules = [self.encoder.feature_extractor]
-        return [p for module in modules for p in module.parameters()]
+        """The conv feature encoder's parameters (``adapter.feature_encoder_parameters()``): never trained."""
+        return self.adapter.feature_encoder_parameters()
 
     def transformer_parameters(self) -> list[nn.Parameter]:
         """Every encoder parameter but the conv feature encoder's: frozen for the first epochs.
@@ -175,27 +166,7 @@ class CTCFineTuneModel(nn.Module):
             ``input_values`` (B, S) [+ ``attention_mask`` (B, S)], or Whisper's ``input_features``
             (B, n_mels, 3000), on the waveforms' device.
         """
-        device = waveforms.device
-        counts = [int(n) for n in lengths.tolist()]
-        if self.family == "whisper":
-            limit = self.adapter.max_seconds
-            longest = max(counts)
-            if limit is not None and longest > round(limit * self.adapter.sample_rate):
-                raise AudioError(f"{self.adapter.spec}: an utterance of {longest / self.adapter.sample_rate:.2f} s is "
-                                 f"longer than the model's {limit:g} s input window")  # fmt: skip
-            rows = waveforms.detach().to("cpu", torch.float32).numpy()
-            waves = [rows[i, :n] for i, n in enumerate(counts)]
-            return {name: tensor.to(device) for name, tensor in self.adapter._model_inputs(waves).items()}
-        extractor = self.adapter.feature_extractor
-        positions = torch.arange(waveforms.shape[1], device=device)
-        mask = positions[None, :] < lengths.to(device)[:, None]
-        values = waveforms.to(torch.float32)
-        if getattr(extractor, "do_normalize", False):
-            values = _normalise_per_row(values, mask)
-        inputs = {"input_values": values}
-        if getattr(extractor, "return_attention_mask", False):
-            inputs["attention_mask"] = mask.to(torch.long)
-        return inputs
+        return self.adapter.batch_inputs(waveforms, lengths)
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         """(B,) int64 encoder frames of each row's real audio (``adapter.n_frames``)."""
@@ -229,27 +200,16 @@ class CTCFineTuneModel(nn.Module):
         return torch.log_softmax(logits.float(), dim=-1), output_lengths.to(logits.device)
 
 
-def _normalise_per_row(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Zero mean, unit variance (population, + 1e-7) over each row's real samples; padding 0.
-
-    The normalisation of transformers' ``Wav2Vec2FeatureExtractor.zero_mean_unit_var_norm``.
-    """
-    weights = mask.to(values.dtype)
-    counts = weights.sum(dim=1, keepdim=True).clamp(min=1)
-    mean = (values * weights).sum(dim=1, keepdim=True) / counts
-    variance = (((values - mean) * weights) ** 2).sum(dim=1, keepdim=True) / counts
-    return ((values - mean) / torch.sqrt(variance + 1e-7)) * weights
-
-
 # --------------------------------------------------------------------------------------------------
 # blocks: which, and re-initialisation
 
 
 def transformer_blocks(adapter: Any) -> dict[str, nn.Module]:
-    """Block id (``T1``..``TL``) -> the transformer block module of an adapter's encoder."""
-    module = adapter.module
-    layers = module.layers if adapter.family == "whisper" else module.encoder.layers
-    return {f"{CONTEXTUALIZED}{i + 1}": block for i, block in enumerate(layers)}
+    """Block id (``T1``..``TL``) -> the transformer block module of an adapter's encoder.
+
+    ``adapter.transformer_blocks()`` (kept here for the callers of this module).
+    """
+    return adapter.transformer_blocks()
 
 
 def parse_blocks(adapter: Any, blocks: str | Sequence[str]) -> list[str]:
@@ -506,7 +466,7 @@ def finetune(
     original = {key: value.detach().clone() for key, value in adapter.module.state_dict().items()}
     was_training = adapter.module.training
     flags = [(parameter, parameter.requires_grad) for parameter in adapter.module.parameters()]
-    conv_flag = getattr(getattr(adapter.module, "feature_extractor", None), "_requires_grad", None)
+    conv_frozen = adapter.feature_encoder_frozen
     test_metrics: dict[int, dict[str, float]] = {}
     train_results: dict[int, TrainResult] = {}
     untrained_metrics: dict[int, dict[str, float]] = {}
@@ -531,10 +491,9 @@ def finetune(
         adapter.module.load_state_dict(original)
         adapter.module.train(was_training)
         adapter.module.to(adapter.device)
+        adapter.freeze_feature_encoder(conv_frozen)  # the model's own flag; every parameter's flag follows
         for parameter, flag in flags:
             parameter.requires_grad_(flag)
-        if conv_flag is not None:
-            adapter.module.feature_extractor._requires_grad = conv_flag
     rows, aggregate = _result_rows(adapter, experiment, test_split, test_metrics, has_lm=decoder is not None)
     results_path = None
     accelerator = make_accelerator(config.device)
@@ -715,15 +674,10 @@ def _data_summary(data: CTCData) -> dict[str, Any]:
 
 
 def _write_json(path: Path, document: Mapping[str, Any]) -> None:
-    """Write JSON atomically (temporary file, then ``os.replace``); a failure is a one-line error."""
-    temporary = path.with_name(f".{path.name}.tmp")
+    """Write JSON atomically (:func:`layerprobe.io.atomic.write_json`); a failure is a one-line error."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(document, indent=2, sort_keys=True, default=_json_default, allow_nan=True) + "\n"
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
+        write_json(path, document, indent=2, sort_keys=True, default=_json_default)
     except OSError as exc:
-        temporary.unlink(missing_ok=True)
         raise LayerprobeError(f"cannot write the run summary ({exc.strerror or exc})", path=path) from None
 
 

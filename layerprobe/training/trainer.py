@@ -33,7 +33,7 @@ What one training run does
   and the last weights are kept (fine-tuning).
 * **Checkpoints and resumption**: with a ``checkpoint_dir`` the complete state (model, optimizer,
   scheduler, the RNG states of torch, numpy and python, epoch, position in the epoch, best-so-far,
-  history) is written atomically (temporary file + ``os.replace``) to ``checkpoint.pt`` after every
+  history) is written atomically (:func:`layerprobe.io.atomic.atomic_path`) to ``checkpoint.pt`` after every
   epoch and every ``checkpoint_every_steps`` updates.  A call whose ``checkpoint_dir`` holds a
   checkpoint resumes from it; the batch order is a function of the epoch and the seed, and the
   dropout / SpecAugment randomness continues from the restored RNG states, so a killed run resumes
@@ -50,6 +50,11 @@ What one training run does
   since frozen ones get no gradient.  The default is a single process on the CPU.  (Resumption of a multi-process run restores the
   main process's RNG state in every process, so it is exact only for a single process.)
 * **Progress**: a tqdm bar per epoch with the loss and learning rate (silent when not a terminal).
+
+Modules
+-------
+The options, the result and the data protocol live in :mod:`.run_config`, checkpoint I/O in
+:mod:`.checkpoints`; this module re-exports their public names.
 """
 
 from __future__ import annotations
@@ -57,21 +62,30 @@ from __future__ import annotations
 import copy
 import math
 import os
-import pickle
-import random
 import re
-import tempfile
 import time
 import warnings
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from layerprobe.errors import ConfigError, LayerprobeError
+from layerprobe.training.checkpoints import (
+    BEST_NAME,
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_NAME,
+    _check_resumable,
+    _load_model_state,
+    _rng_state,
+    _seed_everything,
+    _set_rng_state,
+    atomic_torch_save,
+    load_checkpoint,
+)
 from layerprobe.training.ctc import (
     BeamSearchDecoder,
     CharVocabulary,
@@ -79,190 +93,8 @@ from layerprobe.training.ctc import (
     greedy_decode_batch,
     word_error_rate,
 )
+from layerprobe.training.run_config import STOP_METRICS, CTCData, TrainConfig, TrainResult
 from layerprobe.training.schedule import tri_stage_scheduler, tri_stage_steps
-
-#: File name of the resumable checkpoint in a checkpoint directory.
-CHECKPOINT_NAME = "checkpoint.pt"
-#: File name of the best epoch's model weights (runs with early stopping).
-BEST_NAME = "best.pt"
-#: Bumped when the checkpoint layout changes.
-CHECKPOINT_FORMAT = 1
-
-#: Metrics early stopping can watch.
-STOP_METRICS = ("cer", "wer", "loss")
-
-# TrainConfig fields that do not change the numbers a run produces: a checkpoint written with other
-# values of them can still be resumed.
-_RESUMABLE_FIELDS = ("device", "checkpoint_every_steps", "eval_max_batch_frames")
-
-
-class CTCData(Protocol):
-    """What the trainer reads from a data set (``FeatureCTCData``, ``WaveformCTCData``).
-
-    Attributes
-    ----------
-    lengths : list of int
-        Input length of every item (frames of stored features, or samples of waveforms).
-    """
-
-    lengths: list[int]
-
-    def __len__(self) -> int: ...
-
-    def item(self, index: int) -> tuple[np.ndarray, np.ndarray, str, str]:
-        """(inputs (T, D) or (S,), target ids (U,), text, utterance id) of one item."""
-
-
-@dataclass
-class TrainConfig:
-    """Options of one CTC training run (defaults: the fine-tuning study, REFERENCE.md section 7).
-
-    Attributes
-    ----------
-    epochs : int
-        Passes over the training data (10).
-    peak_lr : float
-        Adam's learning rate at the top of the tri-stage schedule (1e-4).
-    warmup_epochs : float
-        End of the linear warm-up, in epochs (1).
-    decay_start_epoch : float
-        Start of the linear decay to ``final_lr_scale`` at the end of training, in epochs (6).
-    init_lr_scale, final_lr_scale : float
-        Learning-rate multipliers of the first update and of the end of the decay (0.01, 0).
-    freeze_epochs : int
-        Epochs during which the ``frozen`` parameters of :func:`train_ctc` stay fixed (3).
-    grad_clip : float or None
-        Largest gradient norm (1.0); None for no clipping.
-    seed : int
-        Seed of the batch order, dropout and everything else random in the run.
-    patience : int or None
-        Stop after this many epochs without a better dev ``stop_metric`` and keep the best
-        epoch's weights; None (default) trains for ``epochs`` epochs and keeps the last weights.
-    stop_metric : {"cer", "wer", "loss"}
-        The dev metric early stopping watches.
-    max_batch_frames : int
-        Most padded input frames (stored features) or samples (waveforms) in one training batch
-        (1,600,000: 100 s of 16 kHz audio).
-    eval_max_batch_frames : int or None
-        The same for evaluation batches (default: ``max_batch_frames``).
-    checkpoint_every_steps : int or None
-        Also write a checkpoint every this many updates (besides every epoch); None for epochs only.
-    device : str
-        ``"cpu"`` or ``"cuda[:N]"`` for a single process (a launcher decides under several).
-    adam_betas : (float, float)
-    adam_eps : float
-    weight_decay : float
-    """
-
-    epochs: int = 10
-    peak_lr: float = 1e-4
-    warmup_epochs: float = 1.0
-    decay_start_epoch: float = 6.0
-    init_lr_scale: float = 0.01
-    final_lr_scale: float = 0.0
-    freeze_epochs: int = 3
-    grad_clip: float | None = 1.0
-    seed: int = 0
-    patience: int | None = None
-    stop_metric: str = "cer"
-    max_batch_frames: int = 1_600_000
-    eval_max_batch_frames: int | None = None
-    checkpoint_every_steps: int | None = None
-    device: str = "cpu"
-    adam_betas: tuple[float, float] = (0.9, 0.98)
-    adam_eps: float = 1e-8
-    weight_decay: float = 0.0
-
-    def __post_init__(self) -> None:
-        self.adam_betas = tuple(float(beta) for beta in self.adam_betas)  # type: ignore[assignment]
-        _check_int("epochs", self.epochs, minimum=1)
-        _check_int("freeze_epochs", self.freeze_epochs, minimum=0)
-        _check_int("seed", self.seed, minimum=0)
-        _check_int("max_batch_frames", self.max_batch_frames, minimum=1)
-        for name in ("patience", "checkpoint_every_steps", "eval_max_batch_frames"):
-            if getattr(self, name) is not None:
-                _check_int(name, getattr(self, name), minimum=1)
-        _check_number("peak_lr", self.peak_lr, positive=True)
-        _check_number("warmup_epochs", self.warmup_epochs)
-        _check_number("decay_start_epoch", self.decay_start_epoch)
-        _check_number("adam_eps", self.adam_eps, positive=True)
-        _check_number("weight_decay", self.weight_decay)
-        if self.grad_clip is not None:
-            _check_number("grad_clip", self.grad_clip, positive=True)
-        for name in ("init_lr_scale", "final_lr_scale"):
-            _check_number(name, getattr(self, name))
-            if getattr(self, name) > 1:
-                raise ConfigError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
-        if len(self.adam_betas) != 2 or not all(0 <= beta < 1 for beta in self.adam_betas):
-            raise ConfigError(f"adam_betas must be two numbers in [0, 1), got {self.adam_betas!r}")
-        if self.stop_metric not in STOP_METRICS:
-            raise ConfigError(f"stop_metric must be one of {', '.join(STOP_METRICS)}, got {self.stop_metric!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The options as JSON-ready values (for sidecars and checkpoints)."""
-        data = asdict(self)
-        data["adam_betas"] = list(self.adam_betas)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
-        """The config of :meth:`to_dict` (unknown keys are a :class:`ConfigError`)."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown training option(s) {', '.join(unknown)}")
-        return cls(**dict(data))
-
-
-@dataclass
-class TrainResult:
-    """What :func:`train_ctc` did.
-
-    Attributes
-    ----------
-    history : list of dict
-        One record per finished epoch: ``epoch`` (1-based), ``train_loss`` (mean over the epoch's
-        updates), ``lr`` (after the epoch), ``frozen`` (whether the frozen parameters were fixed),
-        ``steps`` (updates so far), ``skipped_steps``, ``train_items`` (input frames / samples
-        trained on), ``train_seconds``, and with dev data ``dev_loss``, ``dev_cer``, ``dev_wer``,
-        ``eval_seconds``.
-    best_epoch : int or None
-        The epoch (1-based) with the best dev ``stop_metric``; None without dev data.
-    dev_metrics : dict
-        Dev metrics (:func:`evaluate_ctc`) of the returned weights: the best epoch's with early
-        stopping, the last epoch's otherwise; empty without dev data.
-    steps : int
-        Optimizer updates done (skipped ones included).
-    stopped_early : bool
-        Whether early stopping ended the run before ``epochs``.
-    resumed : bool
-        Whether this call continued from a checkpoint (or found a finished one).
-    checkpoint_dir : Path or None
-    """
-
-    history: list[dict[str, Any]]
-    best_epoch: int | None
-    dev_metrics: dict[str, float]
-    steps: int
-    stopped_early: bool = False
-    resumed: bool = False
-    checkpoint_dir: Path | None = None
-
-    @property
-    def epochs_done(self) -> int:
-        return len(self.history)
-
-
-def _check_int(name: str, value: Any, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def _check_number(name: str, value: Any, *, positive: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not math.isfinite(value):
-        raise ConfigError(f"{name} must be a finite number, got {value!r}")
-    if value < 0 or (positive and value == 0):
-        raise ConfigError(f"{name} must be {'> 0' if positive else '>= 0'}, got {value!r}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -468,87 +300,6 @@ def evaluate_ctc(
         metrics["beam_cer"] = char_error_rate(references, [record[3] for record in ordered])
         metrics["beam_wer"] = word_error_rate(references, [record[3] for record in ordered])
     return metrics
-
-
-# --------------------------------------------------------------------------------------------------
-# checkpoints
-
-
-def _rng_state() -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: Mapping[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)  # every device's generator
-
-
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, then ``os.replace`` onto ``path``.
-
-    Raises
-    ------
-    LayerprobeError
-        When the folder cannot be written (a full disk, no permission); ``path`` is left as it was.
-    """
-    temporary = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(handle)
-        torch.save(obj, temporary)
-        os.replace(temporary, path)
-    except (OSError, RuntimeError) as exc:
-        raise LayerprobeError(f"cannot write the checkpoint ({' '.join(str(exc).split())[:200]})", path=path) from None
-    finally:
-        if temporary is not None and os.path.exists(temporary):
-            os.remove(temporary)
-
-
-def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint written by :func:`train_ctc`.
-
-    Raises
-    ------
-    LayerprobeError
-        When the file cannot be read or is not a layerprobe checkpoint.
-    """
-    path = Path(path)
-    try:
-        # The checkpoint holds numpy / python RNG states besides tensors: not weights_only.
-        state = torch.load(path, map_location=map_location, weights_only=False)
-    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
-        raise LayerprobeError(f"cannot read the training checkpoint ({' '.join(str(exc).split())[:200]})", path=path) from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise LayerprobeError("is not a layerprobe training checkpoint of this version", path=path)
-    return state
-
-
-def _comparable(config: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in config.items() if key not in _RESUMABLE_FIELDS}
-
-
-def _check_resumable(saved: Mapping[str, Any], config: TrainConfig, path: Path) -> None:
-    current, before = _comparable(config.to_dict()), _comparable(saved)
-    changed = [f"{key} {before.get(key)!r} -> {current.get(key)!r}" for key in current if before.get(key) != current.get(key)]
-    if changed:
-        raise ConfigError(
-            f"holds a checkpoint of a run with other options ({'; '.join(changed)}); "
-            "continue with the same options, or use another output directory",
-            path=path.parent,
-        )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -859,17 +610,6 @@ def _update(
             return None
     optimizer.step()
     return float(loss.detach())
-
-
-def _load_model_state(model: nn.Module, state: Mapping[str, torch.Tensor], path: Path) -> None:
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise LayerprobeError(
-            f"the checkpoint does not fit this model ({' '.join(str(exc).split())[:200]}); "
-            "was it written for another model?",
-            path=path,
-        ) from None
 
 
 __all__ = [

@@ -23,12 +23,7 @@ from layerprobe.training.finetune import finetune
 from layerprobe.training.trainer import CHECKPOINT_NAME, TrainConfig, load_checkpoint
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _splits(root: Path, n: int):

@@ -9,20 +9,14 @@ import torch
 pytest.importorskip("transformers")
 
 from layerprobe.errors import AudioError  # noqa: E402
-from layerprobe.testing.signals import speech_like_wave  # noqa: E402
+from support.signals import speech_like_wave  # noqa: E402
 
 TINY = ("wav2vec2", "wav2vec2-large-style", "hubert", "wavlm", "data2vec-audio", "whisper")
 # float32 features computed by two implementations (numpy / torch.stft vs ours): rounding only.
 ATOL = 1e-4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models on one thread: with two, torch's thread pool costs ~10x on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("name", TINY)

@@ -16,8 +16,9 @@ pytest.importorskip("transformers")
 from layerprobe.attention.local import LocalAttentionHandle, apply_local_attention, band_mask  # noqa: E402
 from layerprobe.errors import ConfigError  # noqa: E402
 from layerprobe.models.hf import HFAdapter  # noqa: E402
-from layerprobe.testing.signals import speech_like_wave  # noqa: E402
 from modellib_addons import hf_local_attention  # noqa: E402
+from support.signals import speech_like_wave  # noqa: E402
+from support.hooks import hook_counts  # noqa: E402
 
 FAMILIES = ("wav2vec2", "hubert", "wavlm", "data2vec-audio", "whisper")
 RADIUS = 3
@@ -31,12 +32,9 @@ TOL = 1e-6
 def _surgery_state(adapter: HFAdapter) -> dict[str, object]:
     """Everything the surgery could leave behind: hooks, instance attributes, implementation."""
     state: dict[str, object] = {"implementation": adapter.module.config._attn_implementation}
+    hooks = hook_counts(adapter.module)
     for name, module in adapter.module.named_modules():
-        state[name] = (
-            len(module._forward_hooks),
-            len(module._forward_pre_hooks),
-            sorted(key for key in vars(module) if not key.startswith("_")),
-        )
+        state[name] = (*hooks[name], sorted(key for key in vars(module) if not key.startswith("_")))
     state["banded"] = len(hf_local_attention.banded_modules())
     return state
 

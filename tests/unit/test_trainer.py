@@ -94,13 +94,7 @@ def toy():
     return ToyData(24, seed=0), ToyData(8, seed=100)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One CPU thread: bit-exact comparisons between runs, and no oversubscription on shared machines."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ------------------------------------------------------------------------------ loss and evaluation

@@ -1,0 +1,120 @@
+"""Checkpoints of a CTC training run: atomic writes, reading, the resumption check, RNG states.
+
+:func:`~layerprobe.training.trainer.train_ctc` writes its complete state (model, optimizer,
+scheduler, RNG states of torch, numpy and python, position, history) with :func:`atomic_torch_save`
+and resumes from :func:`load_checkpoint` when the options that change the numbers are the same
+(:func:`_check_resumable`).  Split out of :mod:`layerprobe.training.trainer`, which re-exports the
+public names.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from layerprobe.errors import ConfigError, LayerprobeError
+from layerprobe.io.atomic import atomic_path
+from layerprobe.training.run_config import TrainConfig
+
+#: File name of the resumable checkpoint in a checkpoint directory.
+CHECKPOINT_NAME = "checkpoint.pt"
+#: File name of the best epoch's model weights (runs with early stopping).
+BEST_NAME = "best.pt"
+#: Bumped when the checkpoint layout changes.
+CHECKPOINT_FORMAT = 1
+
+# TrainConfig fields that do not change the numbers a run produces: a checkpoint written with other
+# values of them can still be resumed.
+_RESUMABLE_FIELDS = ("device", "checkpoint_every_steps", "eval_max_batch_frames")
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: Mapping[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # every device's generator
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temporary file in the same folder, then ``os.replace`` onto ``path``
+    (:func:`layerprobe.io.atomic.atomic_path`).
+
+    Raises
+    ------
+    LayerprobeError
+        When the folder cannot be written (a full disk, no permission); ``path`` is left as it was.
+    """
+    try:
+        with atomic_path(path, suffix=".tmp") as temporary:
+            torch.save(obj, temporary)
+    except (OSError, RuntimeError) as exc:
+        raise LayerprobeError(f"cannot write the checkpoint ({' '.join(str(exc).split())[:200]})", path=path) from None
+
+
+def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint written by :func:`train_ctc`.
+
+    Raises
+    ------
+    LayerprobeError
+        When the file cannot be read or is not a layerprobe checkpoint.
+    """
+    path = Path(path)
+    try:
+        # The checkpoint holds numpy / python RNG states besides tensors: not weights_only.
+        state = torch.load(path, map_location=map_location, weights_only=False)
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+        raise LayerprobeError(f"cannot read the training checkpoint ({' '.join(str(exc).split())[:200]})", path=path) from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise LayerprobeError("is not a layerprobe training checkpoint of this version", path=path)
+    return state
+
+
+def _comparable(config: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in config.items() if key not in _RESUMABLE_FIELDS}
+
+
+def _check_resumable(saved: Mapping[str, Any], config: TrainConfig, path: Path) -> None:
+    current, before = _comparable(config.to_dict()), _comparable(saved)
+    changed = [f"{key} {before.get(key)!r} -> {current.get(key)!r}" for key in current if before.get(key) != current.get(key)]
+    if changed:
+        raise ConfigError(
+            f"holds a checkpoint of a run with other options ({'; '.join(changed)}); "
+            "continue with the same options, or use another output directory",
+            path=path.parent,
+        )
+
+
+def _load_model_state(model: nn.Module, state: Mapping[str, torch.Tensor], path: Path) -> None:
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise LayerprobeError(
+            f"the checkpoint does not fit this model ({' '.join(str(exc).split())[:200]}); "
+            "was it written for another model?",
+            path=path,
+        ) from None
+
+
+__all__ = ["CHECKPOINT_NAME", "BEST_NAME", "CHECKPOINT_FORMAT", "atomic_torch_save", "load_checkpoint"]
