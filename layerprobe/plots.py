@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
 from layerprobe.errors import ConfigError, LayerprobeError, ResultError
-from layerprobe.io.atomic import atomic_path
+from layerprobe.attention.figures import plot_attention_grid
+from layerprobe.io.figures import FIGURE_FORMATS, save_figure
 from layerprobe.layers import MEL, layer_kind, parse_layer_id, sort_layers
 from layerprobe.results import ResultTable
 
@@ -45,8 +45,6 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 #: Spread bands: standard deviation, min-max range, or none.
 SPREADS: tuple[str, ...] = ("std", "range", "none")
-#: The file formats :func:`save_figure` writes.
-FIGURE_FORMATS: tuple[str, ...] = ("png", "pdf")
 
 _ACRONYMS = {"cca", "pwcca", "svcca", "mi", "nmi", "wer", "cer", "per", "ctc", "glove", "agwe", "lm"}
 _NEEDED = ("model", "experiment", "layer", "metric", "value")
@@ -237,60 +235,6 @@ def plot_trends(
     return figure
 
 
-def save_figure(figure: "Figure", out: PathLike, *, formats: Sequence[str] | None = None) -> list[Path]:
-    """Write a figure as PNG (200 dpi) and PDF, tightly cropped, each file atomically.
-
-    Parameters
-    ----------
-    figure : matplotlib Figure
-        The figure to write.
-    out : path-like
-        A ``.png`` or ``.pdf`` path; its folder is created.
-    formats : sequence of str, optional
-        The formats to write (``"png"``, ``"pdf"``), each to ``out`` with that suffix.  Default:
-        ``out``'s own format and the other one.
-
-    Returns
-    -------
-    list of Path
-        The files written, ``out``'s format first.
-
-    Raises
-    ------
-    ConfigError
-        When ``out`` does not end in .png or .pdf, or a format is neither.
-    ResultError
-        When a file cannot be written.
-    """
-    out = Path(out)
-    own = out.suffix.lower().lstrip(".")
-    if own not in FIGURE_FORMATS:
-        raise ConfigError("a figure file must end in .png or .pdf", path=out)
-    if formats is None:
-        wanted = [own] + [other for other in FIGURE_FORMATS if other != own]
-    else:
-        if isinstance(formats, str):
-            formats = [formats]
-        wanted = list(dict.fromkeys(fmt.lower().lstrip(".") for fmt in formats))
-        unknown = [fmt for fmt in wanted if fmt not in FIGURE_FORMATS]
-        if unknown or not wanted:
-            raise ConfigError(f"figure formats must be png or pdf, not {', '.join(unknown) or 'nothing'}")
-    written = []
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        for fmt in wanted:
-            target = out if fmt == own else out.with_suffix(f".{fmt}")
-            # No creation date in the PDF: the same figure gives the same bytes.
-            metadata = {"CreationDate": None} if fmt == "pdf" else None
-            dpi = 200 if fmt == "png" else "figure"
-            with atomic_path(target) as partial:
-                figure.savefig(partial, format=fmt, dpi=dpi, bbox_inches="tight", metadata=metadata)
-            written.append(target)
-    except OSError as exc:
-        raise ResultError(f"cannot write the figure ({exc.strerror or exc})", path=out) from None
-    return written
-
-
 # --------------------------------------------------------------------------------------------------
 # helpers
 
@@ -377,93 +321,4 @@ def _style_layer_axis(ax: "Axes", layers: list[str]) -> None:
             ax.axvline(index - 0.5, color="0.6", linewidth=0.8, linestyle=":", zorder=1, gid="layer-kind-boundary")
 
 
-__all__ = ["SPREADS", "FIGURE_FORMATS", "metric_label", "plot_layer_trend", "plot_trends", "save_figure"]
-
-
-# --------------------------------------------------------------------------------------------------
-# attention maps
-
-
-def plot_attention_grid(
-    maps_by_block_and_utt: Mapping[str, Mapping[str, np.ndarray]],
-    *,
-    classes: Mapping[str, str] | None = None,
-    scores: Mapping[str, Mapping[str, float]] | None = None,
-    figure: "Figure | None" = None,
-    cmap: str = "viridis",
-    percentile: float = 99.0,
-) -> "Figure":
-    """Draw head-averaged attention maps: one row per block, one column per utterance.
-
-    Parameters
-    ----------
-    maps_by_block_and_utt : mapping
-        Block (``"T1"``..) -> utterance id -> map, ``(heads, T, T)`` (averaged over heads here,
-        after renormalising each query row) or ``(T, T)``.  Rows are drawn in block order;
-        columns follow the utterances of the first block.
-    classes : mapping, optional
-        Block -> its class (``"diagonal"``...), shown in the block's title.
-    scores : mapping, optional
-        Block -> score name -> value, shown in the block's title (``diagonal 0.61, vertical 0.02``).
-    figure : matplotlib Figure, optional
-        An empty figure to draw in; a headless one is made when omitted.
-    cmap : str
-        Colour map.
-    percentile : float
-        Each panel's colour scale tops out at this percentile of its weights (a few very large
-        weights would otherwise hide the pattern); 100 for the maximum.
-
-    Returns
-    -------
-    matplotlib Figure
-        ``fig.axes`` row by row (block), column by column (utterance); the first panel of each
-        row is titled ``"<block>: <class>"`` with the scores on a second line, the top row's
-        panels name their utterance in a corner; queries on the y axis (top to bottom), keys on the x axis, in frames.
-
-    Raises
-    ------
-    ConfigError
-        For no maps, a map that is not (heads, T, T) or (T, T), or percentile outside (0, 100].
-    """
-    from matplotlib.figure import Figure
-
-    if not 0 < percentile <= 100:
-        raise ConfigError(f"percentile must be in (0, 100], got {percentile!r}")
-    blocks = sort_layers(maps_by_block_and_utt)
-    if not blocks or not any(maps_by_block_and_utt[block] for block in blocks):
-        raise ConfigError("no attention maps to plot")
-    utterances = list(maps_by_block_and_utt[blocks[0]])
-    n_rows, n_cols = len(blocks), max(1, len(utterances))
-    if figure is None:
-        figure = Figure(figsize=(2.6 * n_cols + 0.6, 2.5 * n_rows + 0.3), layout="constrained")
-    axes = figure.subplots(n_rows, n_cols, squeeze=False)
-    for row, block in enumerate(blocks):
-        for col, utt in enumerate(utterances):
-            ax = axes[row][col]
-            given = maps_by_block_and_utt[block].get(utt)
-            if given is None:
-                ax.set_axis_off()
-                continue
-            values = np.asarray(given, dtype=np.float64)
-            if values.ndim not in (2, 3) or values.shape[-1] != values.shape[-2]:
-                raise ConfigError(f"the map of block {block}, utterance {utt!r} must be (heads, T, T) or (T, T), got {values.shape}")
-            if values.ndim == 3:
-                sums = values.sum(axis=-1, keepdims=True)
-                values = (values / np.where(sums > 0, sums, 1.0)).mean(axis=0)
-            top = float(np.percentile(values, percentile)) or float(values.max()) or 1.0
-            ax.imshow(values, cmap=cmap, vmin=0.0, vmax=top, interpolation="nearest", aspect="equal")
-            ax.tick_params(labelsize=6, length=2)
-            if row == 0:  # the utterance inside the panel: the title above is the block's
-                ax.text(0.98, 0.98, str(utt), transform=ax.transAxes, ha="right", va="top", fontsize=6, color="white",
-                        bbox={"facecolor": "black", "alpha": 0.4, "linewidth": 0, "pad": 1})  # fmt: skip
-            if col == 0:
-                ax.set_ylabel(f"{block} query", fontsize=8)
-            if row == n_rows - 1:
-                ax.set_xlabel("key frame", fontsize=7)
-        parts = [block]
-        if classes and block in classes:
-            parts[0] = f"{block}: {classes[block]}"
-        if scores and block in scores:
-            parts.append(", ".join(f"{name} {value:.2f}" for name, value in scores[block].items()))
-        axes[row][0].set_title("\n".join(parts) if len(parts) > 1 else parts[0], fontsize=8, loc="left", fontweight="bold")
-    return figure
+__all__ = ["SPREADS", "FIGURE_FORMATS", "metric_label", "plot_layer_trend", "plot_trends", "save_figure", "plot_attention_grid"]

@@ -1,12 +1,6 @@
-"""The progress bar the analyses show over layers (tqdm; silent when not a terminal or when asked)."""
+"""Moved to :mod:`layerprobe.experiments.progress` (issue 13)."""
 
-from __future__ import annotations
+# TRANSITIONAL SHIM (issue 13): removed by the lead
+from layerprobe.experiments.progress import layer_progress  # noqa: F401
 
-from collections.abc import Iterator, Sequence
-
-
-def layer_progress(layers: Sequence[str], *, progress: bool, what: str) -> Iterator[str]:
-    """Iterate over ``layers`` with a bar labelled ``what`` (one step per layer)."""
-    from tqdm.auto import tqdm
-
-    return iter(tqdm(layers, desc=what, unit="layer", disable=None if progress else True, leave=False))
+__all__ = ["layer_progress"]

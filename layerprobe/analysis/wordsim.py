@@ -16,14 +16,8 @@ lines (:func:`parse_benchmark`): fields separated by a tab, else a comma, else s
 line); blank lines and lines starting with ``#`` are ignored; a first line without any number is a
 header and skipped.  A file's benchmark is named after the file (``my_pairs.tsv`` -> ``my_pairs``).
 
-The experiment
---------------
-:func:`run_wordsim` scores every chosen layer's static word vectors
-(:mod:`layerprobe.analysis.wordvec`) and adds the rows of experiment ``wordsim`` to a
-:class:`~layerprobe.results.ResultTable`: metrics ``spearman_micro``, ``spearman_macro`` and
-``spearman:<benchmark>``; the sidecar keeps the pairs used and skipped per benchmark.  A benchmark
-with no correlation (fewer than 2 pairs used, or constant scores) gets no row; the result and the
-command line say why.
+The experiment over a model's layers (experiment ``wordsim``: metrics ``spearman_micro``,
+``spearman_macro`` and ``spearman:<benchmark>``) is :mod:`layerprobe.experiments.wordsim`.
 
 Example
 -------
@@ -42,21 +36,15 @@ import numbers
 import os
 import re
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from layerprobe import __version__
-from layerprobe.analysis import wordvec as W
 from layerprobe.analysis.embeddings import lookup_table
-from layerprobe.analysis.progress import layer_progress
-from layerprobe.errors import ConfigError, LayerprobeError
-from layerprobe.io.store import FeatureStore
-from layerprobe.layers import parse_layer_id, parse_layers, sort_layers
-from layerprobe.results import ResultTable
+from layerprobe.errors import ConfigError
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
@@ -399,220 +387,17 @@ def _unit_vectors(table: Mapping[str, np.ndarray]) -> dict[str, np.ndarray | Non
     return unit
 
 
-# --------------------------------------------------------------------------------------------------
-# The experiment bound to stores
+# TRANSITIONAL SHIM (issue 13): removed by the lead -- the experiment moved to layerprobe.experiments.wordsim;
+# these names are looked up there on first use (no import cycle).
+_MOVED = frozenset({"LayerWordSim", "parse_vector_files", "run_wordsim"})
 
 
-@dataclass(frozen=True)
-class LayerWordSim:
-    """One layer's scores.
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:  # TRANSITIONAL SHIM (issue 13): removed by the lead
+        from layerprobe.experiments import wordsim
 
-    Attributes
-    ----------
-    layer : str
-    result : WordSimResult
-    n_words : int
-        Words with a vector.
-    dim : int
-    source : Path or None
-        The word-vector file read, or None when the vectors were built from the store.
-    """
-
-    layer: str
-    result: WordSimResult
-    n_words: int
-    dim: int
-    source: Path | None
-
-
-def parse_vector_files(specs: Iterable[PathLike]) -> dict[str, Path]:
-    """``[LAYER=]FILE`` items -> layer -> file; without ``LAYER=`` the file's stem is the layer (``T3.kv``).
-
-    Raises
-    ------
-    ConfigError
-        An item whose layer cannot be told, or two files for one layer.
-    """
-    files: dict[str, Path] = {}
-    for spec in specs:
-        text = os.fspath(spec)
-        head, sep, tail = text.partition("=")
-        if sep and re.fullmatch(r"\s*[CcTt]\d+\s*", head):
-            layer, path = parse_layer_id(head), Path(tail)
-        else:
-            path = Path(text)
-            try:
-                layer = parse_layer_id(path.name.split(".")[0])
-            except LayerprobeError:
-                raise ConfigError("cannot tell which layer the vectors are of: name the file <LAYER>.kv (T3.kv) or give T3=FILE", path=path) from None
-        if layer in files:
-            raise ConfigError(f"two vector files for layer {layer}: {files[layer]} and {path}")
-        files[layer] = path
-    return files
-
-
-def run_wordsim(
-    *,
-    features: PathLike,
-    model: str,
-    corpus: str,
-    split: str,
-    sample: int = 1,
-    layers: str = "all",
-    benchmarks: Iterable[PathLike] = DEFAULT_BENCHMARKS,
-    vectors: Iterable[PathLike] | None = None,
-    wordvec: PathLike | None = None,
-    max_instances: int | None = W.MAX_INSTANCES,
-    seed: int = 0,
-    results: ResultTable | PathLike | None = None,
-    progress: bool = True,
-    on_layer: Callable[[LayerWordSim], None] | None = None,
-) -> list[LayerWordSim]:
-    """Score the static word vectors of each chosen layer on word-similarity benchmarks.
-
-    Parameters
-    ----------
-    features : path-like
-        Root of the feature stores: the word store read is
-        ``<features>/<model tag>/<corpus>_<split>_sample<k>/contextualized_word.h5``.
-    model : str
-        Model spec the store was extracted with (the results' model column).
-    corpus, split : str
-    sample : int
-    layers : str
-        ``"all"``, ``"T4"``, ``"T1-T6"`` ... (with ``vectors``: among the files' layers).
-    benchmarks : iterable of path-like
-        Bundled names and benchmark files (:func:`read_benchmark`).
-    vectors : iterable of path-like, optional
-        Word-vector files ``[LAYER=]FILE`` (:func:`parse_vector_files`; ``.kv`` gensim native, else
-        word2vec text or binary or GloVe text) scored instead of the store's layers; they must all
-        have the same dim.
-    wordvec : path-like, optional
-        Folder of ``layerprobe wordvec`` files (default: the ``wordvec`` folder next to the store).
-        A layer's file is read when it is current for the store, ``max_instances`` and ``seed``
-        (:func:`~layerprobe.analysis.wordvec.cached_word_vectors`); otherwise its vectors are built
-        from the store, which gives the same numbers.
-    max_instances : int or None
-        Instances averaged per word at most.
-    seed : int
-        Seed of the choice among a word's instances (the results' seed column).
-    results : ResultTable or path-like, optional
-        Table the rows are added to, saved after every layer.
-    progress : bool
-    on_layer : callable, optional
-        Called with each layer's :class:`LayerWordSim` when it is done.
-
-    Returns
-    -------
-    list of LayerWordSim
-        In layer order.
-
-    Raises
-    ------
-    ConfigError
-        A benchmark or vector file that cannot be read, vector files of different dims, a layer
-        the store lacks, or benchmarks none of which can be scored (too few pairs in vocabulary).
-    StoreError
-        A missing, unfinished or non-word store.
-    """
-    loaded = load_benchmarks(benchmarks)
-    pairs = {name: benchmark.pairs for name, benchmark in loaded.items()}
-    table = ResultTable.open(results) if results is not None and not isinstance(results, ResultTable) else results
-    options = {"benchmarks": list(loaded), "max_instances": max_instances}
-    provenance: dict[str, Any] = {
-        "layerprobe_version": __version__,
-        "benchmarks": {name: {"path": os.fspath(b.path), "sha256": b.sha256, "n_pairs": len(b.pairs)} for name, b in loaded.items()},
-    }
-    scores: list[LayerWordSim] = []
-
-    def finish(layer: str, kv: "KeyedVectors", source: Path | None, row_model: str, extra: Mapping[str, Any]) -> None:
-        outcome = LayerWordSim(layer, wordsim_scores(kv, pairs), len(kv), int(kv.vector_size), source)
-        scores.append(outcome)
-        if table is not None and outcome.result.scored:
-            _record(table, outcome, model=row_model, split=split, sample=sample, seed=seed, options=options,
-                    provenance={**provenance, **extra, "vectors": os.fspath(source) if source is not None else None})  # fmt: skip
-            table.save()
-        if on_layer is not None:
-            on_layer(outcome)
-
-    if vectors is not None:
-        files = parse_vector_files(vectors)
-        if not files:
-            raise ConfigError("no vector files given")
-        chosen = parse_layers(layers, sort_layers(files)) if layers.strip().lower() != "all" else sort_layers(files)
-        read = {layer: W.read_word_vectors(files[layer]) for layer in chosen}
-        _check_same_dims({files[layer]: kv.vector_size for layer, kv in read.items()})
-        _check_coverage({layer: read[layer].index_to_key for layer in chosen}, loaded, what="vector files")
-        for layer in layer_progress(chosen, progress=progress, what=EXPERIMENT):
-            finish(layer, read[layer], files[layer], model, {})
-    else:
-        path = W.word_store_path(features, model, corpus, split, sample)
-        folder = Path(wordvec) if wordvec is not None else path.parent / W.FOLDER
-        with FeatureStore.open(path) as store:
-            W.check_word_store(store)
-            chosen = W.choose_layers(store, layers)
-            selection = W.select_instances(store.labels, max_instances=max_instances, seed=seed)
-            _check_coverage({"store": selection.words}, loaded, what=f"words of {path}")
-            fingerprint = W.store_fingerprint(store)
-            attrs = store.attrs
-            extra = {
-                "model_revision": attrs.get("model_revision"),
-                "store": {"path": os.fspath(store.paths[0]), "manifest_hash": attrs.get("manifest_hash"), "fingerprint": fingerprint},
-            }
-            for layer in layer_progress(chosen, progress=progress, what=EXPERIMENT):
-                kv, source = W.cached_word_vectors(store, layer, folder, max_instances=max_instances, seed=seed,
-                                                   selection=selection, fingerprint=fingerprint)  # fmt: skip
-                finish(layer, kv, source, str(attrs.get("model") or model), extra)
-    if not any(outcome.result.scored for outcome in scores):
-        reasons = "; ".join(f"{name}: {why}" for name, why in scores[0].result.unscored.items()) if scores else "no layer"
-        raise ConfigError(f"no benchmark could be scored on any layer ({reasons})")
-    return scores
-
-
-def _check_same_dims(dims: Mapping[Path, int]) -> None:
-    first_path, first_dim = next(iter(dims.items()))
-    for path, dim in dims.items():
-        if dim != first_dim:
-            raise ConfigError(f"holds {dim}-d vectors but {first_path} holds {first_dim}-d ones; give vector files of one model", path=path)
-
-
-def _check_coverage(vocabularies: Mapping[str, Sequence[str]], loaded: Mapping[str, Benchmark], *, what: str) -> None:
-    """ConfigError before any work when no benchmark has 2 pairs with both words in any vocabulary."""
-    for words in vocabularies.values():
-        known = set(words)
-
-        def found(word: str) -> bool:
-            return word in known or word.lower() in known
-
-        if any(sum(found(first) and found(second) for first, second, _ in benchmark.pairs) >= 2 for benchmark in loaded.values()):
-            return
-    sizes = ", ".join(f"{name} {len(b.pairs)}" for name, b in loaded.items())
-    n_words = max((len(words) for words in vocabularies.values()), default=0)
-    raise ConfigError(
-        f"no benchmark has 2 pairs with both words among the {n_words} {what} (pairs: {sizes}); "
-        "give a benchmark of words the data sample holds"
-    )
-
-
-def _record(
-    table: ResultTable, outcome: LayerWordSim, *, model: str, split: str, sample: int, seed: int,
-    options: Mapping[str, Any], provenance: Mapping[str, Any],
-) -> None:  # fmt: skip
-    """Add a layer's scored benchmarks and averages to the table, with pair counts in the details."""
-    result = outcome.result
-    base = {"model": model, "experiment": EXPERIMENT, "layer": outcome.layer, "split": split, "sample": sample, "seed": seed}
-    rows = [{**base, "metric": f"{METRIC_PREFIX}{name}", "value": result.per_benchmark[name]} for name in result.scored]
-    rows += [{**base, "metric": METRIC_MICRO, "value": result.micro}, {**base, "metric": METRIC_MACRO, "value": result.macro}]
-    details = {
-        "used": result.used,
-        "skipped": result.skipped,
-        "unscored": result.unscored,
-        "n_words": outcome.n_words,
-        "dim": outcome.dim,
-    }
-    # replace_runs: a benchmark scored before but not now must not leave its old row behind
-    table.add(rows, options=options, provenance=provenance, details=details, replace_runs=True)
-
+        return getattr(wordsim, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
@@ -623,14 +408,11 @@ __all__ = [
     "METRIC_MICRO",
     "METRIC_PREFIX",
     "Benchmark",
-    "LayerWordSim",
     "WordSimResult",
     "benchmark_source",
     "bundled_path",
     "load_benchmarks",
     "parse_benchmark",
-    "parse_vector_files",
     "read_benchmark",
-    "run_wordsim",
     "wordsim_scores",
 ]

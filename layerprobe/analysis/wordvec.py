@@ -11,32 +11,25 @@ Words are the stores' labels as :func:`~layerprobe.data.labels.word_label` norma
 (lower-cased; silence markers and ``<unk>`` are left out).  The vectors of a layer are a gensim
 :class:`~gensim.models.KeyedVectors` (words by descending instance count, ties alphabetical; vector
 attributes ``count``, the word's instances in the store, and ``n_instances``, those averaged),
-written per layer so that other tools can read them::
+which :func:`write_word_vectors` writes so that other tools can read them (gensim native ``.kv``,
+one file, or word2vec binary ``.bin``, with a JSON sidecar saying how they were made).
 
-    <features>/<model tag>/<corpus>_<split>_sample<k>/wordvec/<LAYER>.kv    (gensim native, one file)
-    <features>/<model tag>/<corpus>_<split>_sample<k>/wordvec/<LAYER>.bin   (word2vec binary)
-    <features>/<model tag>/<corpus>_<split>_sample<k>/wordvec/<LAYER>.json  (how it was made)
-
-The JSON sidecar records the store, a fingerprint of its content (:func:`store_fingerprint`), the
-options and the counts; :func:`cached_word_vectors` reuses a file only when its sidecar says it was
-made from the same store content with the same options, and builds the vectors afresh otherwise
-(so a store extracted again never meets stale word vectors).
+Writing every layer's vectors next to the store, and reusing them only while they are current, is
+:mod:`layerprobe.experiments.wordvec` (``layerprobe wordvec``).
 
 Example
 -------
->>> from layerprobe.analysis.wordvec import run_wordvec                     # doctest: +SKIP
->>> run_wordvec(features="features", model="tiny:wav2vec2", corpus="demo",  # doctest: +SKIP
-...             split="train", sample=1, layers="all")
+>>> from layerprobe.analysis.wordvec import static_word_vectors, write_word_vectors  # doctest: +SKIP
+>>> vectors = static_word_vectors(store, "T4", max_instances=200, seed=0)          # doctest: +SKIP
+>>> write_word_vectors(vectors, "T4.kv")                                           # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
-import secrets
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,13 +37,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import sparse
 
-from layerprobe import __version__
-from layerprobe.analysis.progress import layer_progress
 from layerprobe.data.labels import word_label
 from layerprobe.errors import ConfigError, StoreError
+from layerprobe.io.atomic import atomic_path, write_json
 from layerprobe.io.store import FeatureStore
-from layerprobe.io.store_paths import model_tag, store_path
-from layerprobe.layers import parse_layers, sort_layers
 
 if TYPE_CHECKING:  # gensim is imported only when vectors are made or read (it takes a second to import)
     from gensim.models import KeyedVectors
@@ -61,12 +51,8 @@ PathLike = str | os.PathLike
 
 #: Instances averaged per word at most (REFERENCE.md section 5).
 MAX_INSTANCES = 200
-#: The rep of the stores word vectors are made from (transformer layers T0..TL).
-REP = "contextualized"
 #: File formats: gensim native (``.kv``) and word2vec binary (``.bin``).
 FORMATS = {"kv": ".kv", "word2vec": ".bin"}
-#: Name of the folder next to the store that holds the word-vector files.
-FOLDER = "wordvec"
 
 # Bytes of float32 rows read per block when streaming a layer.
 _BLOCK_BYTES = 16 << 20
@@ -301,18 +287,13 @@ def write_word_vectors(
         if spaced is not None:
             raise ConfigError(f"the word {spaced!r} is empty or has whitespace, which a word2vec file cannot hold; use the kv format", path=path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-        try:
+        with atomic_path(path) as temporary:
             if format == "kv":
                 vectors.save(os.fspath(temporary), separately=[])
             else:
                 vectors.save_word2vec_format(os.fspath(temporary), binary=True)
-            os.replace(temporary, path)
-        finally:
-            temporary.unlink(missing_ok=True)
         if metadata is not None:
-            _write_json(path.with_suffix(".json"), {**metadata, "sha256": file_sha256(path)})
+            write_json(path.with_suffix(".json"), {**metadata, "sha256": file_sha256(path)}, indent=2, sort_keys=True)
     except OSError as exc:
         raise ConfigError(f"cannot write word vectors ({exc.strerror or exc})", path=path) from None
     return path
@@ -378,15 +359,6 @@ def _damage(vectors: "KeyedVectors") -> str:
     return ""
 
 
-def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    try:
-        temporary.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def file_sha256(path: PathLike) -> str:
     """The SHA-256 of a file's bytes, hex."""
     digest = hashlib.sha256()
@@ -396,265 +368,28 @@ def file_sha256(path: PathLike) -> str:
     return digest.hexdigest()
 
 
-def store_fingerprint(store: FeatureStore) -> str:
-    """A SHA-256 of what a store's word vectors depend on: its attrs, utterances, labels and row counts.
-
-    Two stores with the same fingerprint give the same word vectors; a store extracted again with
-    another model, revision, manifest or layer set gets another fingerprint.
-    """
-    digest = hashlib.sha256()
-    digest.update(json.dumps(store.attrs, sort_keys=True, default=str).encode("utf-8"))
-    digest.update(json.dumps({layer: store.n_rows(layer) for layer in store.layer_ids}, sort_keys=True).encode("utf-8"))
-    for values in (store.utterance_ids, store.labels.tolist()):
-        digest.update(b"\x00".join(str(value).encode("utf-8") for value in values))
-        digest.update(b"\x01")
-    return digest.hexdigest()
+# TRANSITIONAL SHIM (issue 13): removed by the lead -- the runner and its file bookkeeping moved to
+# layerprobe.experiments.wordvec; these names are looked up there on first use (no import cycle).
+_MOVED = frozenset({"FOLDER", "REP", "WordVectorFile", "cached_word_vectors", "choose_layers", "run_wordvec",
+                    "store_fingerprint", "word_store_path", "wordvec_dir"})
 
 
-def wordvec_dir(features: PathLike, model: str, corpus: str, split: str, sample: int) -> Path:
-    """``<features>/<model tag>/<corpus>_<split>_sample<k>/wordvec``: where ``layerprobe wordvec`` writes."""
-    return word_store_path(features, model, corpus, split, sample).parent / FOLDER
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:  # TRANSITIONAL SHIM (issue 13): removed by the lead
+        from layerprobe.experiments import wordvec
 
-
-def word_store_path(features: PathLike, model: str, corpus: str, split: str, sample: int) -> Path:
-    """The contextualized word store of a model on a data sample (``extract --span word``)."""
-    return store_path(features, model_tag(model), corpus, split, sample, REP, "word")
-
-
-def _metadata(store: FeatureStore, layer: str, vectors: "KeyedVectors", selection: InstanceSelection, fingerprint: str, file: Path, format: str) -> dict[str, Any]:
-    attrs = store.attrs
-    return {
-        "layerprobe_version": __version__,
-        "layer": layer,
-        "file": file.name,
-        "format": format,
-        "store": os.fspath(store.paths[0]),
-        "store_fingerprint": fingerprint,
-        "model": attrs.get("model"),
-        "model_revision": attrs.get("model_revision"),
-        "manifest_hash": attrs.get("manifest_hash"),
-        "max_instances": selection.max_instances,
-        "seed": selection.seed,
-        "n_words": len(vectors),
-        "n_instances": int(len(selection.rows)),
-        "n_rows": store.n_rows(layer),
-        "dim": int(vectors.vector_size),
-    }
-
-
-def cached_word_vectors(
-    store: FeatureStore,
-    layer: str,
-    folder: PathLike,
-    *,
-    max_instances: int | None = MAX_INSTANCES,
-    seed: int = 0,
-    selection: InstanceSelection | None = None,
-    fingerprint: str | None = None,
-) -> tuple["KeyedVectors", Path | None]:
-    """A layer's word vectors from the file ``folder/<LAYER>.json`` names when it is current, else from the store.
-
-    A file is current when its sidecar records the same store content (:func:`store_fingerprint`),
-    ``max_instances`` and ``seed``, and the file still has the SHA-256 recorded; its vectors are
-    then those :func:`static_word_vectors` would build.  A file that is not current is left alone
-    (a warning says why it is ignored) and the vectors are built from the store.
-
-    Parameters
-    ----------
-    store : FeatureStore
-        The word store the vectors are of.
-    layer : str
-    folder : path-like
-        Where ``layerprobe wordvec`` wrote the files.
-    max_instances, seed, selection
-        As for :func:`static_word_vectors`.
-    fingerprint : str, optional
-        The store's :func:`store_fingerprint`, when already computed.
-
-    Returns
-    -------
-    vectors : gensim.models.KeyedVectors
-    source : Path or None
-        The file read, or None when the vectors were built from the store.
-    """
-    sidecar = Path(folder) / f"{layer}.json"
-    if sidecar.is_file():
-        file, reason = _current_file(sidecar, layer, fingerprint or store_fingerprint(store), max_instances, seed)
-        if file is not None:
-            vectors = read_word_vectors(file)
-            if vectors.vector_size != store.dims[layer]:
-                raise ConfigError(f"holds {vectors.vector_size}-d vectors but layer {layer} of {store.paths[0]} is {store.dims[layer]}-d", path=file)
-            return vectors, file
-        log.warning("ignoring %s: %s; building the vectors from the store (rerun 'layerprobe wordvec' to refresh them)", sidecar, reason)
-    vectors = static_word_vectors(store, layer, max_instances=max_instances, seed=seed, selection=selection)
-    return vectors, None
-
-
-def _current_file(sidecar: Path, layer: str, fingerprint: str, max_instances: int | None, seed: int) -> tuple[Path | None, str]:
-    """The vectors file a sidecar names when it is current, else None and the reason it is not."""
-    try:
-        recorded = json.loads(sidecar.read_text(encoding="utf-8"))
-        file = sidecar.with_name(str(recorded["file"]))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        return None, f"it cannot be read ({type(exc).__name__}: {exc})"
-    wanted = {"layer": layer, "store_fingerprint": fingerprint, "max_instances": max_instances, "seed": seed}
-    differ = [name for name, value in wanted.items() if recorded.get(name) != value]
-    if differ:
-        names = ", ".join("store content" if name == "store_fingerprint" else name for name in differ)
-        return None, f"the vectors were made with another {names}"
-    if not file.is_file():
-        return None, f"{file.name} is missing"
-    if file_sha256(file) != recorded.get("sha256"):
-        return None, f"{file.name} was changed after it was written"
-    return file, ""
-
-
-# --------------------------------------------------------------------------------------------------
-# The command
-
-
-@dataclass(frozen=True)
-class WordVectorFile:
-    """One layer's written word vectors.
-
-    Attributes
-    ----------
-    layer : str
-    path : Path
-        The vectors file (its ``.json`` sidecar is next to it).
-    n_words : int
-    n_instances : int
-        Rows averaged over all words.
-    n_rows : int
-        Rows of the layer in the store.
-    dim : int
-    """
-
-    layer: str
-    path: Path
-    n_words: int
-    n_instances: int
-    n_rows: int
-    dim: int
-
-
-def choose_layers(store: FeatureStore, layers: str) -> list[str]:
-    """The layers of a layer spec that a word store holds (ConfigError naming the store otherwise).
-
-    ``"all"`` is every layer the store holds.  A layer of the model that the store lacks (the model's
-    layers are in the store's config) is reported as not extracted.
-    """
-    held = store.layer_ids
-    if layers.strip().lower() == "all":
-        return sort_layers(held)
-    model_layers = (store.attrs.get("config") or {}).get("model", {}).get("layer_ids") or ()
-    try:
-        chosen = parse_layers(layers, sort_layers([*held, *model_layers]))
-    except ConfigError as exc:
-        raise ConfigError(exc.problem, path=store.paths[0]) from None
-    absent = [layer for layer in chosen if layer not in held]
-    if absent:
-        hint = "extract it first" if all(layer.startswith("T") for layer in absent) else "word vectors are of the transformer layers T0..TL"
-        raise ConfigError(f"layer {', '.join(absent)} is not in the store (it has {_compact(held)}); {hint}", path=store.paths[0])
-    return chosen
-
-
-def _compact(layers: Iterable[str]) -> str:
-    ordered = sort_layers(layers)
-    return f"{ordered[0]}-{ordered[-1]}" if len(ordered) > 2 else ", ".join(ordered)
-
-
-def run_wordvec(
-    *,
-    features: PathLike,
-    model: str,
-    corpus: str,
-    split: str,
-    sample: int = 1,
-    layers: str = "all",
-    max_instances: int | None = MAX_INSTANCES,
-    seed: int = 0,
-    out: PathLike | None = None,
-    format: str = "kv",
-    progress: bool = True,
-    on_layer: Callable[[WordVectorFile], None] | None = None,
-) -> list[WordVectorFile]:
-    """Write every chosen layer's static word vectors from a model's word store.
-
-    Parameters
-    ----------
-    features : path-like
-        Root of the feature stores (``extract --out``); the store read is
-        ``<features>/<model tag>/<corpus>_<split>_sample<k>/contextualized_word.h5``.
-    model : str
-        The model spec the store was extracted with.
-    corpus, split : str
-    sample : int
-    layers : str
-        ``"all"``, ``"T4"``, ``"T1-T6"`` ...
-    max_instances : int or None
-        Instances averaged per word at most.
-    seed : int
-        Seed of the choice among a word's instances.
-    out : path-like, optional
-        Folder of the files (default: :func:`wordvec_dir`, the ``wordvec`` folder next to the store).
-    format : {"kv", "word2vec"}
-        gensim native ``<LAYER>.kv`` or word2vec binary ``<LAYER>.bin``.  Files are replaced.
-    progress : bool
-    on_layer : callable, optional
-        Called with each layer's :class:`WordVectorFile` as soon as it is written.
-
-    Returns
-    -------
-    list of WordVectorFile
-        In layer order.
-
-    Raises
-    ------
-    StoreError
-        A missing, unfinished or non-word store, or one without word instances.
-    ConfigError
-        Bad options, a layer the store lacks.
-    """
-    if format not in FORMATS:
-        raise ConfigError(f"unknown word-vector format {format!r} (known: {', '.join(FORMATS)})")
-    path = word_store_path(features, model, corpus, split, sample)
-    folder = Path(out) if out is not None else path.parent / FOLDER
-    written = []
-    with FeatureStore.open(path) as store:
-        check_word_store(store)
-        chosen = choose_layers(store, layers)
-        selection = select_instances(store.labels, max_instances=max_instances, seed=seed)
-        fingerprint = store_fingerprint(store)
-        for layer in layer_progress(chosen, progress=progress, what="wordvec"):
-            vectors = static_word_vectors(store, layer, max_instances=max_instances, seed=seed, selection=selection)
-            file = folder / f"{layer}{FORMATS[format]}"
-            write_word_vectors(vectors, file, format=format,
-                               metadata=_metadata(store, layer, vectors, selection, fingerprint, file, format))  # fmt: skip
-            result = WordVectorFile(layer, file, len(vectors), int(len(selection.rows)), store.n_rows(layer), int(vectors.vector_size))
-            written.append(result)
-            if on_layer is not None:
-                on_layer(result)
-    return written
-
+        return getattr(wordvec, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
-    "FOLDER",
     "FORMATS",
     "MAX_INSTANCES",
     "InstanceSelection",
-    "WordVectorFile",
-    "cached_word_vectors",
     "check_word_store",
-    "choose_layers",
     "file_sha256",
     "read_word_vectors",
-    "run_wordvec",
     "select_instances",
     "static_word_vectors",
-    "store_fingerprint",
-    "word_store_path",
-    "wordvec_dir",
     "write_word_vectors",
 ]

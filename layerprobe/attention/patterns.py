@@ -76,20 +76,17 @@ from layerprobe.layers import layer_sort_key
 
 __all__ = [
     "CLASSES",
-    "EXPERIMENT",
     "DEFAULT_RADIUS",
     "DEFAULT_TOP_FRACTION",
     "SCORE_NAMES",
     "THRESHOLDS",
     "BlockPattern",
     "PatternScores",
-    "PatternsReport",
     "block_patterns",
     "classify",
     "head_scores",
     "pattern_scores",
     "patterns_figure",
-    "run_patterns",
 ]
 
 #: Default radius (frames) of the diagonal band: +-5 frames = +-100 ms at 50 Hz, about one phone.
@@ -475,95 +472,14 @@ def patterns_figure(store_or_maps: Any, patterns: Sequence[BlockPattern], *, n_u
     return plot_attention_grid(grid, classes=classes, scores=scores, figure=figure)
 
 
-# --------------------------------------------------------------------------------------------------
-# The experiment bound to stores and a result table
-
-#: Experiment name of the rows in a ResultTable.
-EXPERIMENT = "attention_patterns"
+# TRANSITIONAL SHIM (issue 13): removed by the lead -- the experiment moved to layerprobe.experiments.patterns;
+# these names are looked up there on first use (no import cycle).
+_MOVED = frozenset({"EXPERIMENT", "PatternsReport", "run_patterns"})
 
 
-@dataclass(frozen=True)
-class PatternsReport:
-    """What :func:`run_patterns` did: the block patterns, the store read and the figure files."""
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:  # TRANSITIONAL SHIM (issue 13): removed by the lead
+        from layerprobe.experiments import patterns
 
-    patterns: list[BlockPattern]
-    store_path: Path
-    figures: list[Path]
-
-
-def run_patterns(
-    *,
-    features: str | os.PathLike,
-    model: str,
-    corpus: str,
-    split: str,
-    sample: int = 1,
-    span: str = "frame",
-    blocks: Sequence[str] | str | None = None,
-    radius: int = DEFAULT_RADIUS,
-    utterances: int | Sequence[str] | None = None,
-    top_fraction: float = DEFAULT_TOP_FRACTION,
-    results: Any = None,
-    figure: str | os.PathLike | None = None,
-    show: int = 3,
-) -> PatternsReport:
-    """Score the maps of a sample's contextualized store; add rows to a table; draw the figure.
-
-    The store is ``<features>/<model tag>/<corpus>_<split>_sample<k>/contextualized_<span>.h5``.
-    Each block gives rows (experiment :data:`EXPERIMENT`, layer = block, seed 0) with metrics
-    ``diagonal``, ``vertical``, ``consistency`` and ``entropy`` (means over utterances); the
-    sidecar keeps the class, spreads, per-head and per-utterance scores (details), the radius,
-    top fraction and thresholds (options) and the store (provenance).  A rerun replaces the rows.
-
-    Raises
-    ------
-    StoreError
-        No such store (run ``layerprobe attention maps``), or a store without maps.
-    ConfigError
-        Bad options or an unknown block.
-    """
-    from layerprobe import __version__
-    from layerprobe.io.store import FeatureStore
-    from layerprobe.io.store_paths import find_shards, model_tag, store_path
-    from layerprobe.plots import save_figure
-    from layerprobe.results import ResultTable
-
-    radius, top_fraction = _check_options(radius, top_fraction)
-    path = store_path(features, model_tag(model), corpus, split, sample, "contextualized", span)
-    if not path.exists() and not find_shards(path):
-        raise StoreError(
-            f"no such feature store; store attention maps first: layerprobe attention maps --model {model} "
-            f"--corpus {corpus} --split {split} --span {span} --sample {sample} --out {features}",
-            path=path,
-        )
-    table = ResultTable.open(results) if results is not None and not isinstance(results, ResultTable) else results
-    figures: list[Path] = []
-    with FeatureStore.open(path) as store:
-        patterns = block_patterns(store, radius=radius, blocks=blocks, utterances=utterances, top_fraction=top_fraction)
-        attrs = store.attrs
-        if figure is not None:
-            drawn = patterns_figure(store, patterns, n_utterances=show)
-            figures = save_figure(drawn, figure)
-    if table is not None:
-        for pattern in patterns:
-            rows = [
-                {"model": str(attrs.get("model")), "experiment": EXPERIMENT, "layer": pattern.block, "split": split,
-                 "sample": sample, "seed": 0, "metric": name, "value": value}
-                for name, value in pattern.scores.as_dict().items()
-            ]  # fmt: skip
-            table.add(
-                rows,
-                options={"radius": radius, "top_fraction": top_fraction, "thresholds": dict(THRESHOLDS),
-                         "consistency_percentile": CONSISTENCY_PERCENTILE, "span": span},
-                provenance={"layerprobe_version": __version__, "model_revision": attrs.get("model_revision"),
-                            "store": str(path), "manifest_hash": attrs.get("manifest_hash")},
-                details=pattern.details(),
-                replace_runs=True,
-            )  # fmt: skip
-        try:
-            table.save()
-        except BaseException:
-            for written in figures:  # a failed run leaves no output behind
-                Path(written).unlink(missing_ok=True)
-            raise
-    return PatternsReport(patterns, path, figures)
+        return getattr(patterns, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,22 +12,9 @@ frozen features of one layer and reports the test WER per layer.  Here:
   (:func:`~layerprobe.training.trainer.train_ctc`): Adam, a warm-up over the first epoch then a
   constant learning rate, gradient clipping, early stopping on the dev CTC loss (the best epoch's
   weights are kept), then decodes the test data greedily (and with an n-gram LM beam search when given).
-* :func:`run_probe` finds the frame stores of a model (or of the log-mel baseline, layer ``mel``)
-  for the train / dev / test data-sample sets, reads the transcripts from the corpus, probes one
-  layer or all of them, and adds the test WER and CER to a :class:`~layerprobe.results.ResultTable`
-  (experiment ``probe``), from which ``layerprobe plot`` draws WER per layer.
 
-Stores are the extraction layout's: ``<features>/<model tag>/<corpus>_<split>_sample<k>/<rep>_frame.h5``
-(``contextualized`` for T layers, ``local`` for C layers) and the log-mel baseline under the model tag
-``logmel`` (``mel_frame.h5``, layer ``mel``).  The transcripts come from the corpus directory
-recorded in each split's frame data-sample manifest (``<samples_dir>/<corpus>/<split>_frame_sample<k>.json``),
-or from ``corpus_dir`` when given.
-
-Example
--------
->>> from layerprobe.training.probes import run_probe                       # doctest: +SKIP
->>> run_probe(model="tiny:wav2vec2", corpus="synth", train_split="train", dev_split="dev",
-...           test_split="test", layers="all", hidden_size=256, results="results/probe.csv")
+Probing the layers of stored features and writing the result table (experiment ``probe``) is
+:func:`layerprobe.experiments.probe.run_probe`.
 """
 
 from __future__ import annotations
@@ -35,28 +22,21 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
-from contextlib import ExitStack
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from layerprobe import __version__
-from layerprobe.analysis.experiments import MEL_TAG
 from layerprobe.errors import ConfigError
-from layerprobe.layers import MEL, layer_kind, parse_layers, sort_layers
 from layerprobe.training.ctc import BeamSearchDecoder, CharVocabulary
-from layerprobe.training.data import FeatureCTCData, read_transcripts, read_utterance_list
+from layerprobe.training.data import FeatureCTCData
 
 log = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike
 
-#: The experiment name of probe results in a ResultTable.
-EXPERIMENT = "probe"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -392,260 +372,22 @@ def train_probe(
     )
 
 
-# --------------------------------------------------------------------------------------------------
-# Stores, transcripts and the result table
+# TRANSITIONAL SHIM (issue 13): removed by the lead -- running probes over stores moved to
+# layerprobe.experiments.probe; these names are looked up there on first use (no import cycle).
+_MOVED = frozenset({"EXPERIMENT", "probe_layers", "probe_store_path", "run_probe", "split_transcripts"})
 
 
-def probe_store_path(features: PathLike, model: str | None, corpus: str, split: str, sample: int, layer: str) -> Path:
-    """The frame store holding ``layer``: the log-mel store for ``mel``, else the model's local / contextualized one."""
-    from layerprobe.io.store_paths import model_tag, store_path
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:  # TRANSITIONAL SHIM (issue 13): removed by the lead
+        from layerprobe.experiments import probe
 
-    if layer == MEL:
-        return store_path(features, MEL_TAG, corpus, split, sample, "mel", "frame")
-    if model is None:
-        raise ConfigError(f"layer {layer} needs --model (only the log-mel baseline, --layers mel, goes without)")
-    rep = "local" if layer_kind(layer) == "C" else "contextualized"
-    return store_path(features, model_tag(model), corpus, split, sample, rep, "frame")
-
-
-def split_transcripts(
-    corpus: str, split: str, *, sample: int = 1, samples_dir: PathLike = "data_samples", corpus_dir: PathLike | None = None
-) -> dict[str, str]:
-    """Normalised transcripts of a split, from ``corpus_dir`` or the corpus its frame data-sample set was drawn from.
-
-    Raises
-    ------
-    SampleError
-        When there is neither ``corpus_dir`` nor the split's frame manifest.
-    CorpusError
-        When an utterance has no transcript.
-    """
-    from layerprobe.data.corpora import corpus_name, open_corpus
-    from layerprobe.data.samples import manifest_path, read_manifest
-
-    if corpus_dir is not None:
-        return read_transcripts(corpus_dir, split)
-    manifest = read_manifest(manifest_path(samples_dir, corpus_name(Path(corpus).name), split, "frame", sample))
-    opened = open_corpus(manifest.corpus_root, format=manifest.corpus.get("format", "auto"), name=manifest.corpus.get("name"))
-    return read_transcripts(opened, split)
-
-
-def probe_layers(layers: str, *, features: PathLike, model: str | None, corpus: str, split: str, sample: int) -> list[str]:
-    """Expand a ``--layers`` spec against the frame stores of the training split.
-
-    ``all`` is every layer of the model's frame stores (``contextualized`` and, when extracted,
-    ``local``); ``mel`` is the log-mel baseline; lists and ranges (``mel,T1-T4``) as
-    :func:`~layerprobe.layers.parse_layers`.
-
-    Raises
-    ------
-    ConfigError
-        For a layer no store holds, or model layers without ``model``.
-    StoreError
-        For a store that exists but cannot be read.
-    """
-    from layerprobe.io.store import FeatureStore
-    from layerprobe.io.store_paths import find_shards, partial_path
-
-    def held(path: Path) -> list[str]:
-        if not (path.exists() or find_shards(path) or partial_path(path).exists()):
-            return []
-        with FeatureStore.open(path) as store:
-            return list(store.layer_ids)
-
-    text = layers.strip()
-    every = text.lower() == "all"
-    items = [] if every else [item.strip() for item in text.split(",") if item.strip()]
-    wants_mel = any(item.lower() == MEL for item in items)
-    if model is None and (every or not items or not all(item.lower() == MEL for item in items)):
-        raise ConfigError("probing model layers needs --model (only the log-mel baseline, --layers mel, goes without)")
-    available: list[str] = []
-    if model is not None:
-        model_paths = [probe_store_path(features, model, corpus, split, sample, layer) for layer in ("C1", "T0")]
-        for path in model_paths:
-            available += held(path)
-        if not available and (every or not wants_mel or len(items) > 1):
-            raise ConfigError(f"no frame-span feature store of {model} for {corpus} {split} sample {sample}: "
-                              f"extract one first (extract --span frame; expected {model_paths[1]})")  # fmt: skip
-    if wants_mel:
-        mel_path = probe_store_path(features, None, corpus, split, sample, MEL)
-        if not held(mel_path):
-            raise ConfigError(f"no log-mel store for {corpus} {split} sample {sample}: extract one first "
-                              f"(extract --rep mel --span frame; expected {mel_path})")  # fmt: skip
-        available.append(MEL)
-    chosen = sort_layers(layer for layer in available if layer != MEL) if every else parse_layers(text, available)
-    return chosen
-
-
-def run_probe(
-    *,
-    model: str | None,
-    corpus: str,
-    train_split: str,
-    dev_split: str,
-    test_split: str,
-    layers: str = "all",
-    features: PathLike = "features",
-    sample: int = 1,
-    samples_dir: PathLike = "data_samples",
-    corpus_dir: PathLike | None = None,
-    train_list: PathLike | None = None,
-    results: Any = None,
-    checkpoints: PathLike | None = None,
-    progress: bool = True,
-    on_layer: Callable[[ProbeResult], None] | None = None,
-    **probe_options: Any,
-) -> list[ProbeResult]:
-    """Probe layers of stored features and add the test WER / CER to a result table.
-
-    Parameters
-    ----------
-    model : str or None
-        Model spec of the stores (``tiny:wav2vec2``, ``hf:...``); None only for ``layers="mel"``.
-    corpus : str
-        Corpus name (or directory) of the data-sample sets.
-    train_split, dev_split, test_split : str
-        Splits whose frame-span stores (same ``sample`` id) train, stop and score the probes.
-    layers : str
-        ``all`` (every layer of the model's stores), ``mel``, ``T8``, ``T1-T12``, ``mel,T4`` ...
-    features : path-like
-        Root of the feature stores (``extract --out``).
-    sample : int
-        Data-sample id of all three splits.
-    samples_dir : path-like
-        Where the data-sample manifests are (they say where the corpus and its transcripts are).
-    corpus_dir : path-like, optional
-        Read the transcripts from this corpus directory instead.
-    train_list : path-like, optional
-        Train only on the utterances of this file list (ids one per line) among the train store's.
-    results : ResultTable or path-like, optional
-        Rows ``experiment="probe"``, ``split=test_split``, metrics ``wer`` and ``cer`` (greedy)
-        and with an LM ``wer_lm`` and ``cer_lm``; saved after every layer.
-    checkpoints : path-like, optional
-        Root of per-layer training checkpoints: an
-        interrupted sweep resumes, finished layers are loaded instead of retrained.
-        The path is ``<root>/<model tag>/<corpus>_<train split>_sample<k>/<layer>_seed<seed>``.
-    progress : bool
-    on_layer : callable, optional
-        Called with each layer's :class:`ProbeResult` as soon as it is done.
-    **probe_options
-        Passed to :func:`train_probe` (``hidden_size``, ``epochs``, ``patience``, ``lr``,
-        ``max_batch_frames``, ``seed``, ``device``, ``lm_path``, ``untrained_baseline`` ...).
-
-    Returns
-    -------
-    list of ProbeResult
-        In layer order.
-    """
-    from layerprobe.analysis.progress import layer_progress
-    from layerprobe.data.corpora import corpus_name
-    from layerprobe.io.store import FeatureStore
-    from layerprobe.io.store_paths import model_tag
-    from layerprobe.results import ResultTable
-
-    name = corpus_name(Path(corpus).name)
-    if corpus_dir is None and Path(corpus).is_dir():
-        corpus_dir = corpus
-    chosen = probe_layers(layers, features=features, model=model, corpus=name, split=train_split, sample=sample)
-    splits = {"train": train_split, "dev": dev_split, "test": test_split}
-    transcripts = {
-        role: split_transcripts(name, split, sample=sample, samples_dir=samples_dir, corpus_dir=corpus_dir)
-        for role, split in splits.items()
-    }
-    train_ids = read_utterance_list(train_list) if train_list is not None else None
-    table = ResultTable.open(results) if results is not None and not isinstance(results, ResultTable) else results
-    seed = int(probe_options.get("seed", 0))
-    outcomes = []
-    with ExitStack() as stack:
-        opened: dict[Path, FeatureStore] = {}
-
-        def store_for(split: str, layer: str) -> FeatureStore:
-            path = probe_store_path(features, model, name, split, sample, layer)
-            if path not in opened:
-                opened[path] = stack.enter_context(FeatureStore.open(path))
-            return opened[path]
-
-        for layer in layer_progress(chosen, progress=progress, what="probe"):
-            stores = {role: store_for(split, layer) for role, split in splits.items()}
-            data = {
-                role: FeatureCTCData(store, layer, transcripts[role], utterance_ids=train_ids if role == "train" else None)
-                for role, store in stores.items()
-            }
-            checkpoint_dir = None
-            if checkpoints is not None:
-                tag = model_tag(model) if model is not None and layer != MEL else MEL_TAG
-                checkpoint_dir = Path(checkpoints) / tag / f"{name}_{train_split}_sample{sample}" / f"{layer}_seed{seed}"
-            outcome = train_probe(data["train"], data["dev"], data["test"], checkpoint_dir=checkpoint_dir, progress=progress, **probe_options)
-            outcomes.append(outcome)
-            if table is not None:
-                _record(table, outcome, stores, splits=splits, sample=sample, seed=seed, train_list=train_list)
-                table.save()  # after every layer: an interrupted sweep keeps what it finished
-            if on_layer is not None:
-                on_layer(outcome)
-    return outcomes
-
-
-def _record(table: Any, outcome: ProbeResult, stores: Mapping[str, Any], *, splits: Mapping[str, str], sample: int, seed: int,
-            train_list: PathLike | None) -> None:  # fmt: skip
-    """Add one layer's test WER / CER rows with options, provenance and details."""
-    train_store = stores["train"]
-    base = {
-        "model": str(train_store.attrs.get("model")),
-        "experiment": EXPERIMENT,
-        "layer": outcome.layer,
-        "split": splits["test"],
-        "sample": sample,
-        "seed": seed,
-    }
-    metrics = {"wer": outcome.test_metrics["wer"], "cer": outcome.test_metrics["cer"]}
-    if "beam_wer" in outcome.test_metrics:
-        metrics.update(wer_lm=outcome.test_metrics["beam_wer"], cer_lm=outcome.test_metrics["beam_cer"])
-    rows = [{**base, "metric": metric, "value": float(value)} for metric, value in metrics.items()]
-    provenance = {
-        "layerprobe_version": __version__,
-        "model_revision": train_store.attrs.get("model_revision"),
-        "stores": {role: {"path": str(store.paths[0]), "manifest_hash": store.attrs.get("manifest_hash")} for role, store in stores.items()},
-        "train_list": os.fspath(train_list) if train_list is not None else None,
-    }
-    details = {
-        "train_split": splits["train"],
-        "dev_split": splits["dev"],
-        "best_epoch": outcome.best_epoch,
-        "epochs_done": outcome.epochs_done,
-        "stopped_early": outcome.stopped_early,
-        "dev_metrics": outcome.dev_metrics,
-        "test_metrics": outcome.test_metrics,
-        "untrained_metrics": outcome.untrained_metrics or None,
-        "history": outcome.history,
-        "sizes": outcome.sizes,
-        "n_parameters": outcome.n_parameters,
-        "train_seconds": round(outcome.train_seconds, 3),
-        "throughput_audio_s_per_s": round(outcome.throughput, 3),
-    }
-    table.add(rows, options=outcome.options, provenance=provenance, details=_json_ready(details), replace_runs=True)
-
-
-def _json_ready(value: Any) -> Any:
-    """NaN / inf (an epoch without a finite loss) as None, so the sidecar stays valid JSON."""
-    import math
-
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {key: _json_ready(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(item) for item in value]
-    return value
+        return getattr(probe, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
-    "EXPERIMENT",
     "BiLSTMProbe",
     "ProbeResult",
     "make_probe",
     "train_probe",
-    "probe_store_path",
-    "split_transcripts",
-    "probe_layers",
-    "run_probe",
 ]

@@ -21,7 +21,7 @@ from layerprobe import __version__
 from layerprobe.analysis import views as V
 from layerprobe.analysis.cca import EPSILON_GROUPS, cca_experiment
 from layerprobe.analysis.embeddings import read_embeddings
-from layerprobe.analysis.experiments import run_cca
+from layerprobe.experiments.cca import run_cca
 from layerprobe.analysis.splits import split_key, split_parts
 from layerprobe.data.corpora import open_corpus
 from layerprobe.data.samples import SamplingRule, draw_sample, manifest_path, write_manifest

@@ -16,7 +16,7 @@ import torch
 
 from layerprobe import __version__
 from layerprobe.analysis.mi import cluster_mi_result
-from layerprobe.analysis.mi_experiments import DEFAULTS, run_mi
+from layerprobe.experiments.mi import DEFAULTS, run_mi
 from layerprobe.data.corpora import open_corpus
 from layerprobe.data.samples import SamplingRule, draw_sample, manifest_path, write_manifest
 from layerprobe.data.synth import synthesize_corpus
@@ -258,7 +258,7 @@ def test_labels_for_all_layers_are_read_once_per_store(data, monkeypatch):
         seen.append((len(train_X), len(train_labels), len(eval_X), len(eval_labels)))
         return original(train_X, train_labels, eval_X, eval_labels, **options)
 
-    monkeypatch.setattr("layerprobe.analysis.mi_experiments.cluster_mi_result", spy)
+    monkeypatch.setattr("layerprobe.experiments.mi.cluster_mi_result", spy)
     _run(data, "phone", layers="T0,T3")
     with FeatureStore.open(data.paths["phone", "train"]) as train, FeatureStore.open(data.paths["phone", "dev"]) as dev:
         sizes = (train.n_rows("T0"), len(train.labels), dev.n_rows("T0"), len(dev.labels))

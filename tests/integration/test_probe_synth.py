@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from layerprobe.cli import main
 from layerprobe.data.corpora import open_corpus
@@ -19,13 +18,7 @@ from layerprobe.extract import extract
 from layerprobe.results import ResultTable
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small LSTMs run fastest on one thread (two threads busy-wait on a loaded 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _project(root, *, n: int, seed: int) -> str:
@@ -86,7 +79,7 @@ def test_probe_command_reports_missing_stores_and_model_in_one_line(tmp_path, mo
 @pytest.mark.heavy
 def test_mel_probe_on_300_synthesized_utterances_reaches_a_quarter_cer(tmp_path):
     """The figure of the issue note: `corpus synth --n 300 --seed 0`, mel probe, hidden 128, 40 epochs (~8 min on 1 CPU thread)."""
-    from layerprobe.training.probes import run_probe
+    from layerprobe.experiments.probe import run_probe
 
     name = _project(tmp_path, n=300, seed=0)  # 240 / 30 / 30 utterances, 15 min of speech
     result = run_probe(model=None, corpus=name, train_split="train", dev_split="dev", test_split="test", layers="mel",

@@ -19,16 +19,10 @@ import torch
 from gensim.models import KeyedVectors
 
 from layerprobe.analysis import wordvec as W
-from layerprobe.analysis.wordsim import run_wordsim, wordsim_scores
-from layerprobe.analysis.wordvec import (
-    cached_word_vectors,
-    read_word_vectors,
-    run_wordvec,
-    select_instances,
-    static_word_vectors,
-    store_fingerprint,
-    write_word_vectors,
-)
+from layerprobe.analysis.wordsim import wordsim_scores
+from layerprobe.analysis.wordvec import read_word_vectors, select_instances, static_word_vectors, write_word_vectors
+from layerprobe.experiments.wordsim import run_wordsim
+from layerprobe.experiments.wordvec import cached_word_vectors, run_wordvec, store_fingerprint
 from layerprobe.errors import ConfigError, StoreError
 from layerprobe.io.store import FeatureStore
 from layerprobe.io.store_paths import store_path

@@ -13,23 +13,18 @@ import torch
 from layerprobe.errors import ConfigError
 from layerprobe.io.store import FeatureStore
 from layerprobe.results import ResultTable
-from layerprobe.testing.corpora import make_folder_corpus
 from layerprobe.training.ctc import CharVocabulary
 from layerprobe.training.data import FeatureCTCData
-from layerprobe.training.probes import BiLSTMProbe, make_probe, probe_layers, probe_store_path, run_probe, train_probe
+from layerprobe.experiments.probe import probe_layers, probe_store_path, run_probe
+from layerprobe.training.probes import BiLSTMProbe, make_probe, train_probe
+from support.corpora import make_folder_corpus
 
 VOCAB = CharVocabulary.default()
 WORDS = ("a", "cab", "bad", "dab", "ace", "bead")
 SMALL = {"hidden_size": 24, "num_layers": 2, "dropout": 0.0}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny LSTMs run fastest on one thread; on a busy machine two threads are 10x slower (busy waiting)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # --------------------------------------------------------------------------------------------------

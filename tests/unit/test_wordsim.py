@@ -14,13 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from layerprobe.analysis.wordsim import (
-    load_benchmarks,
-    parse_benchmark,
-    parse_vector_files,
-    read_benchmark,
-    wordsim_scores,
-)
+from layerprobe.analysis.wordsim import load_benchmarks, parse_benchmark, read_benchmark, wordsim_scores
+from layerprobe.experiments.wordsim import parse_vector_files
 from layerprobe.errors import ConfigError
 
 

@@ -1,0 +1,346 @@
+"""The named CCA experiments bound to feature stores, with results in a ResultTable.
+
+=========== ================================ ======================================== ===========
+experiment  view 1                           view 2                                   layers
+=========== ================================ ======================================== ===========
+cca_mel     log-mel frames (80)              frame features (mel alignment rules)     C1..C7, T1..TL
+cca_intra   layer T0 (``base_layer``)        layer Tl, frame level                    T1..TL
+cca_phone   phone-pooled features            one-hot phone (39 classes)               T0..TL
+cca_word    word-pooled features             one-hot word (500 most frequent)         T0..TL
+cca_agwe    word-pooled features             acoustically grounded word embedding     T0..TL
+cca_glove   word-pooled features             GloVe vector                             T0..TL
+=========== ================================ ======================================== ===========
+
+(REFERENCE.md section 3; views are built by :mod:`layerprobe.analysis.views`.)  Stores are found
+under the extraction layout: ``<features>/<model tag>/<corpus>_<split>_sample<k>/<rep>_<span>.h5``,
+the log-mel baseline under the model tag ``logmel``.  Each layer's score is one row of the table
+(metric ``pwcca``); per-trial scores, chosen epsilons, sizes, options and provenance (store paths
+and their manifest hashes) go to the table's JSON sidecar.  The data split is computed once per
+set of paired rows and cached next to the table, so every layer of an experiment sees the same
+parts.
+
+Example
+-------
+>>> from layerprobe.experiments.cca import run_cca                     # doctest: +SKIP
+>>> run_cca("cca_phone", features="features", model="tiny:wav2vec2",  # doctest: +SKIP
+...         corpus="demo", split="train", sample=1, layers="all", results="results/cca.csv")
+>>> report = extract(manifest, adapter, "features", rep="contextualized")  # doctest: +SKIP
+>>> run_cca("cca_mel", report)          # the local and log-mel stores beside it; no table written
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from layerprobe.analysis.cca import NULL_DIRECTION_MODES, CCAResult, cca_experiment
+from layerprobe.errors import ConfigError, StoreError
+from layerprobe.experiments.query import MEL_TAG, StoreQuery, open_stores, resolve_store
+from layerprobe.experiments.records import RunKey, ScoredRecord, open_table, provenance, score_layers, store_entry
+from layerprobe.io.store import FeatureStore
+from layerprobe.layers import layer_index, layer_kind, parse_layers, sort_layers
+from layerprobe.results import ResultTable
+
+log = logging.getLogger(__name__)
+
+PathLike = str | os.PathLike
+
+#: The metric name of CCA results in a ResultTable.
+METRIC = "pwcca"
+#: Parts of the protocol's split (REFERENCE.md section 3); each needs at least 2 rows.
+N_PARTS = 10
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """What one named experiment reads.
+
+    Attributes
+    ----------
+    name : str
+    span : str
+        Span of the model's stores.
+    description : str
+        View 1 vs view 2, for help texts.
+    """
+
+    name: str
+    span: str
+    description: str
+
+    @property
+    def needs_embeddings(self) -> bool:
+        return self.name in ("cca_agwe", "cca_glove")
+
+    def reps(self) -> tuple[str, ...]:
+        """Reps of the model's stores that hold its layers."""
+        return ("local", "contextualized") if self.name == "cca_mel" else ("contextualized",)
+
+    def eligible(self, layer: str) -> bool:
+        """Whether ``layer`` is one the experiment scores (REFERENCE.md's layer column)."""
+        kind = layer_kind(layer)
+        if self.name == "cca_mel":
+            return kind == "C" or (kind == "T" and layer_index(layer) >= 1)
+        if self.name == "cca_intra":
+            return kind == "T" and layer_index(layer) >= 1
+        return kind == "T"
+
+
+EXPERIMENTS: dict[str, Experiment] = {
+    e.name: e
+    for e in (
+        Experiment("cca_mel", "frame", "log-mel frames vs frame features (C1..C7, T1..TL)"),
+        Experiment("cca_intra", "frame", "layer T0 vs layer Tl at frame level (T1..TL)"),
+        Experiment("cca_phone", "phone", "phone-pooled features vs one-hot phones (T0..TL)"),
+        Experiment("cca_word", "word", "word-pooled features vs one-hot words (T0..TL)"),
+        Experiment("cca_agwe", "word", "word-pooled features vs acoustically grounded word embeddings (T0..TL)"),
+        Experiment("cca_glove", "word", "word-pooled features vs GloVe vectors (T0..TL)"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class LayerScore(ScoredRecord):
+    """One layer's outcome: the protocol's result (``score``) and the number of instances dropped.
+
+    ``run`` holds the row fields (model, experiment, split, sample, seed); :meth:`rows` gives the
+    layer's table row (metric ``pwcca``).
+    """
+
+    METRIC: ClassVar[str] = METRIC
+
+    layer: str
+    result: CCAResult
+    n_dropped: int
+    run: RunKey | None = None
+
+
+def get_experiment(name: str) -> Experiment:
+    """The experiment called ``name`` (ConfigError listing the known ones otherwise)."""
+    try:
+        return EXPERIMENTS[name]
+    except KeyError:
+        raise ConfigError(f"unknown CCA experiment {name!r} (known: {', '.join(EXPERIMENTS)})") from None
+
+
+def run_cca(
+    experiment: str,
+    store: Any = None,
+    *,
+    features: PathLike | None = None,
+    model: str | None = None,
+    corpus: str | None = None,
+    split: str | None = None,
+    sample: int | None = None,
+    layers: str = "all",
+    seed: int = 0,
+    results: ResultTable | PathLike | None = None,
+    embeddings: PathLike | None = None,
+    embeddings_format: str = "auto",
+    vocabulary_size: int = 500,
+    base_layer: str = "T0",
+    null_directions: str = "zero",
+    progress: bool = True,
+    on_layer: Callable[[LayerScore], None] | None = None,
+) -> list[LayerScore]:
+    """Run a named CCA experiment over layers of stored features.
+
+    Parameters
+    ----------
+    experiment : str
+        One of :data:`EXPERIMENTS`.
+    store : StoreQuery, FeatureStore, extraction report or store path, optional
+        Any store of the model on the data sample: its features root, model, corpus, split and
+        sample name the stores read (the rep and span are the experiment's).  Instead of
+        ``features``, ``model``, ``corpus``, ``split`` and ``sample``, which override it when given.
+    features : path-like
+        Root of the feature stores (``extract --out``).
+    model : str
+        The model spec the stores were extracted with (``tiny:wav2vec2``, ``hf:...``).
+    corpus, split : str
+    sample : int
+        Data-sample id (default: the store's, else 1).
+    layers : str
+        ``"all"`` (every layer the experiment scores that the stores hold), ``"T4"``, ``"T1-T6"`` ...
+    seed : int
+        Seed of the split, the trials and the epsilon order.
+    results : ResultTable or path-like, optional
+        Table (or CSV path) the rows are added to and saved in, after every layer; the split cache
+        goes to ``<its folder>/cca_splits``.  None: nothing is written (the split is computed in
+        memory) and the rows are only in the returned scores (:meth:`LayerScore.rows`).
+    embeddings : path-like, optional
+        Word vectors (word2vec text / binary or GloVe text) for ``cca_agwe`` and ``cca_glove``.
+    embeddings_format : str
+        ``auto``, ``word2vec``, ``word2vec-binary`` or ``glove``.
+    vocabulary_size : int
+        ``cca_word``: the most frequent words kept as one-hot columns.
+    base_layer : str
+        ``cca_intra``: view 1.
+    null_directions : {"zero", "keep", "drop"}
+        See :class:`layerprobe.analysis.cca.CCA`.
+    progress : bool
+        Progress bars (on a terminal).
+    on_layer : callable, optional
+        Called with each layer's :class:`LayerScore` as soon as it is done.
+
+    Returns
+    -------
+    list of LayerScore
+        In layer order.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown experiment or layer, missing embeddings, or bad options.
+    StoreError
+        For a missing or unfinished store (named).
+    """
+    spec = get_experiment(experiment)
+    if null_directions not in NULL_DIRECTION_MODES:
+        raise ConfigError(f"--null-directions must be one of {', '.join(NULL_DIRECTION_MODES)}, got {null_directions!r}")
+    if spec.needs_embeddings and embeddings is None:
+        raise ConfigError(f"{experiment} needs word vectors: give --embeddings FILE")
+    if not spec.needs_embeddings and embeddings is not None:
+        raise ConfigError(f"--embeddings is only for cca_agwe and cca_glove, not {experiment}")
+    if vocabulary_size < 1:
+        raise ConfigError(f"--vocabulary-size must be positive, got {vocabulary_size}")
+    query = resolve_store(store, features=features, model=model, corpus=corpus, split=split, sample=sample,
+                          rep="contextualized", span=spec.span, what="run_cca")  # fmt: skip
+    table = open_table(results)
+    split_cache = Path(table.path).parent / "cca_splits" if table is not None and table.path is not None else None
+    with ExitStack() as stack:
+        stores = _open_stores(stack, spec, query)
+        chosen = _choose_layers(spec, stores, layers, base_layer)
+        mel_store = query.mel().open(stack) if spec.name == "cca_mel" else None
+        vectors = _load_vectors(embeddings, embeddings_format) if spec.needs_embeddings else None
+        vocabulary = _vocabulary(spec, stores.get("contextualized"), vocabulary_size)
+        options = {"vocabulary_size": vocabulary_size if spec.name == "cca_word" else None,
+                   "base_layer": base_layer if spec.name == "cca_intra" else None,
+                   "embeddings_format": embeddings_format if vectors is not None else None}  # fmt: skip
+
+        def store_of(layer: str) -> FeatureStore:
+            return stores["local" if layer_kind(layer) == "C" else "contextualized"]
+
+        def score(layer: str) -> LayerScore:
+            store = store_of(layer)
+            views = _views(spec, store, layer, mel_store=mel_store, vectors=vectors, vocabulary=vocabulary, base_layer=base_layer)
+            if views.n_rows < 2 * N_PARTS:  # a data sample too small for the protocol: the user's to fix, not a bug
+                raise StoreError(
+                    f"{views.name}: {views.n_rows} paired rows are too few for the CCA protocol's {N_PARTS} parts "
+                    f"(it needs at least {2 * N_PARTS}); draw a larger data sample",
+                    path=store.paths[0],
+                )
+            result = cca_experiment(views, seed=seed, n_parts=N_PARTS, split_cache=split_cache,
+                                    null_directions=null_directions)  # fmt: skip
+            run = RunKey(str(store.attrs.get("model")), spec.name, query.split, query.sample, result.seed)
+            return LayerScore(layer, result, views.n_dropped, run)
+
+        def metadata(score: LayerScore) -> dict[str, Any]:
+            store = store_of(score.layer)
+            result = score.result
+            used = [store] + ([mel_store] if mel_store is not None else [])
+            return {
+                "options": {**result.options, "n_parts": result.n_parts, **{k: v for k, v in options.items() if v is not None}},
+                "provenance": provenance(attrs=store.attrs, stores=[store_entry(s) for s in used],
+                                         embeddings=str(embeddings) if embeddings is not None else None),  # fmt: skip
+                "details": {**result.details(), "views": result.name, "n_dropped": score.n_dropped},
+            }
+
+        return score_layers(chosen, score, what=experiment, table=table, metadata=metadata, progress=progress, on_layer=on_layer)
+
+
+# --------------------------------------------------------------------------------------------------
+# Pieces
+
+
+def cca_layers(
+    experiment: str, store: Any = None, *, features: PathLike | None = None, model: str | None = None,
+    corpus: str | None = None, split: str | None = None, sample: int | None = None, layers: str = "all",
+    base_layer: str = "T0",
+) -> list[str]:
+    """The layers :func:`run_cca` would score with these arguments (for launching one job per layer).
+
+    Raises
+    ------
+    ConfigError
+        As :func:`run_cca` does for missing stores and layers it cannot score.
+    """
+    spec = get_experiment(experiment)
+    query = resolve_store(store, features=features, model=model, corpus=corpus, split=split, sample=sample,
+                          rep="contextualized", span=spec.span, what="cca_layers")  # fmt: skip
+    with ExitStack() as stack:
+        return _choose_layers(spec, _open_stores(stack, spec, query), layers, base_layer)
+
+
+def _open_stores(stack: ExitStack, spec: Experiment, query: StoreQuery) -> dict[str, FeatureStore]:
+    """The model's stores the experiment reads (``cca_mel``: those of its two reps on disk)."""
+    queries = {rep: query.replace(rep=rep) for rep in spec.reps()}
+    stores = open_stores(stack, queries, required=spec.name != "cca_mel")
+    if not stores:
+        missing = " or ".join(str(q.path) for q in queries.values())
+        raise ConfigError(f"no feature store for {spec.name}: extract one first ({missing})")
+    return stores
+
+
+def _choose_layers(spec: Experiment, stores: Mapping[str, FeatureStore], layers: str, base_layer: str) -> list[str]:
+    available = sort_layers(layer for store in stores.values() for layer in store.layer_ids if spec.eligible(layer))
+    if spec.name == "cca_intra":
+        store = stores["contextualized"]
+        if base_layer not in store.layer_ids:
+            raise ConfigError(f"--base-layer {base_layer} is not in the store", path=store.paths[0])
+        available = [layer for layer in available if layer != base_layer]
+    if not available:
+        raise ConfigError(f"the stores hold none of the layers {spec.name} scores ({spec.description})")
+    if layers.strip().lower() == "all":
+        return available
+    held = {layer for store in stores.values() for layer in store.layer_ids}
+    # The model's other layers (C3 for cca_phone, whose stores hold T layers only) parse too, so that
+    # asking for one says the experiment does not score it rather than that the model lacks it.
+    model_layers = {
+        layer for store in stores.values() for layer in (store.attrs.get("config") or {}).get("model", {}).get("layer_ids") or ()
+    }  # fmt: skip
+    chosen = parse_layers(layers, sort_layers(held | model_layers))
+    wrong = [layer for layer in chosen if not spec.eligible(layer) or (spec.name == "cca_intra" and layer == base_layer)]
+    if wrong:
+        raise ConfigError(f"{spec.name} does not score layer {', '.join(wrong)} ({spec.description})")
+    absent = [layer for layer in chosen if layer not in available]
+    if absent:
+        files = ", ".join(str(store.paths[0]) for store in stores.values())
+        raise ConfigError(f"layer {', '.join(absent)} is not in the stores ({files}); extract it first")
+    return chosen
+
+
+def _vocabulary(spec: Experiment, store: FeatureStore | None, size: int) -> tuple[str, ...] | None:
+    from layerprobe.analysis.views import phone_vocabulary, word_vocabulary
+
+    if spec.name == "cca_phone":
+        return phone_vocabulary()
+    if spec.name == "cca_word":
+        return word_vocabulary(store.labels, size=size)
+    return None
+
+
+def _load_vectors(path: PathLike, format: str) -> Any:
+    from layerprobe.analysis.embeddings import read_embeddings
+
+    return read_embeddings(path, format=format)
+
+
+def _views(spec: Experiment, store: FeatureStore, layer: str, *, mel_store, vectors, vocabulary, base_layer):
+    from layerprobe.analysis import views
+
+    if spec.name == "cca_mel":
+        return views.mel_views(store, mel_store, layer)
+    if spec.name == "cca_intra":
+        return views.intra_views(store, layer, base=base_layer)
+    if spec.name in ("cca_phone", "cca_word"):
+        return views.onehot_views(store, layer, vocabulary=vocabulary)
+    return views.embedding_views(store, layer, vectors)
+
+
+__all__ = ["EXPERIMENTS", "METRIC", "MEL_TAG", "N_PARTS", "Experiment", "LayerScore", "cca_layers", "get_experiment", "run_cca"]
