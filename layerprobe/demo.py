@@ -8,7 +8,8 @@ mi_phone (k-means clusters fitted on train, scored on dev) over all layers into 
 their layer-trend curves.  The demo is also the smoke test of the installed package.
 
 Outputs under ``out``: ``corpus/``, ``data_samples/``, ``features/``, ``results/cca.csv`` and
-``results/mi.csv`` (with their JSON sidecars) and ``results/trend.png`` / ``.pdf``.
+``results/mi.csv`` (with their JSON sidecars) and the curves ``results/cca_trend.png`` and
+``results/mi_trend.png``, each also as ``.pdf``.
 """
 
 from __future__ import annotations

@@ -75,7 +75,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -90,8 +89,6 @@ logger = logging.getLogger(__name__)
 
 MODES = ("unit", "channel")
 REGULARIZERS = ("tv", "highfreq")
-
-_DIGITS = re.compile(r"[0-9]+")
 
 #: Seed offset of the noise baseline's generator (so it never repeats the optimisation's draws).
 _NOISE_SEED_OFFSET = 1_000_003
@@ -374,22 +371,24 @@ def high_frequency_share(waveforms: torch.Tensor) -> torch.Tensor:
 def parse_units(text: str) -> list[int]:
     """Units from a spec: ``"42"``, ``"0-31"``, ``"0,4,9-12"`` (ranges inclusive, order kept, repeats dropped).
 
+    The rule of every integer list (:func:`layerprobe.selections.parse_integers`).
+
     Raises
     ------
     ConfigError
-        For an empty spec, a part that is not a number or a range, or a reversed range.
+        For an empty spec, a part that is not a number or a range, a reversed range, or more than
+        10000 units.
     """
-    units: list[int] = []
-    for part in str(text).split(","):
-        item = part.strip()
-        first, dash, last = item.partition("-")
-        if not _DIGITS.fullmatch(first.strip()) or (dash and not _DIGITS.fullmatch(last.strip())):
-            raise ConfigError(f"units {text!r}: {item!r} is not a unit number or a range such as 0-31")
-        low = int(first)
-        high = int(last) if dash else low
-        if high < low:
-            raise ConfigError(f"units {text!r}: the range {item} runs backwards")
-        units.extend(range(low, high + 1))
+    from layerprobe.selections import SelectionError, parse_integers
+
+    try:
+        units = parse_integers(str(text))
+    except SelectionError as exc:
+        if exc.reason == "backwards":
+            raise ConfigError(f"units {text!r}: the range {exc.part} runs backwards") from None
+        if exc.reason == "too_many":
+            raise ConfigError(f"units {text!r}: {exc}") from None
+        raise ConfigError(f"units {text!r}: {exc.part!r} is not a unit number or a range such as 0-31") from None
     return list(dict.fromkeys(units))
 
 

@@ -12,7 +12,7 @@ import pytest
 from layerprobe import __version__
 from layerprobe.cli import cli, main
 from layerprobe.results import ResultTable
-from layerprobe.testing.corpora import make_folder_corpus
+from support.corpora import make_folder_corpus
 
 COMMANDS = [["sample"], ["demo"], ["corpus"], ["corpus", "info"], ["corpus", "align"], ["corpus", "synth"], ["extract"], ["merge"], ["status"], ["cca"],
             ["plot"], ["mi"], ["wordvec"], ["wordsim"], ["probe"], ["finetune"],

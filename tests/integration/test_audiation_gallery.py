@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import soundfile
-import torch
 
 from layerprobe.cli import main
 
@@ -21,14 +20,6 @@ pytest.importorskip("transformers")
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 UNITS = (0, 1, 2)
-
-
-@pytest.fixture(scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: two threads cost ~10x on a busy 2-core machine
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from layerprobe.data.corpora import open_corpus
 from layerprobe.data.samples import SamplingRule, draw_sample, manifest_path, write_manifest
 from layerprobe.data.synth import synthesize_corpus
 from layerprobe.io.store import FeatureStore, partial_path, shard_path
-from layerprobe.launch import read_launch_record
+from layerprobe.jobs import read_launch_record
 from layerprobe.results import ResultTable
 
 pytest.importorskip("submitit")

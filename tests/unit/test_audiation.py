@@ -45,24 +45,15 @@ from layerprobe.audiation.optimize import (  # noqa: E402
     total_variation,
 )
 from layerprobe.errors import ConfigError, ResultError  # noqa: E402
-from layerprobe.testing.signals import speech_like_wave  # noqa: E402
+from support.signals import speech_like_wave  # noqa: E402
+from support.hooks import hook_counts  # noqa: E402
 
 TINY = ("wav2vec2", "wav2vec2-large-style", "hubert", "wavlm", "data2vec-audio", "whisper")
 #: The optimisation runs of the wav2vec 2.0 tests: 0.3 s (14 frames), 30 steps, no shift (see the module docstring).
 RUN = {"seconds": 0.3, "steps": 30, "shift_frames": 0.0, "progress": False}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models on one thread: with two, torch's thread pool costs ~10x on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def _hook_counts(module: torch.nn.Module) -> dict[str, tuple[int, int]]:
-    return {name: (len(m._forward_hooks), len(m._forward_pre_hooks)) for name, m in module.named_modules()}
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ------------------------------------------------------------------------------ objective terms
@@ -175,7 +166,7 @@ def test_layer_activations_equal_the_adapters_forward(adapters, name):
 @pytest.mark.parametrize("name", ["wav2vec2", "whisper"])
 def test_layer_activations_leave_no_hook_after_an_exception(adapters, name, monkeypatch):
     adapter = adapters(name)
-    before = _hook_counts(adapter.module)
+    before = hook_counts(adapter.module)
     wave = torch.from_numpy(speech_like_wave(4000, seed=1))[None]
 
     def broken(*args, **kwargs):
@@ -192,7 +183,7 @@ def test_layer_activations_leave_no_hook_after_an_exception(adapters, name, monk
             layer_activations(adapter, "T2", wave)
     finally:
         handle.remove()
-    assert _hook_counts(adapter.module) == before
+    assert hook_counts(adapter.module) == before
 
 
 def test_frozen_module_restores_training_mode_and_requires_grad(adapters):
@@ -313,9 +304,9 @@ def test_same_seed_gives_the_same_wav_bytes_and_another_seed_does_not(adapters, 
 def test_audiation_leaves_the_model_as_it_found_it(adapters):
     adapter = adapters("wavlm")
     flags = [p.requires_grad for p in adapter.module.parameters()]
-    hooks = _hook_counts(adapter.module)
+    hooks = hook_counts(adapter.module)
     audiate(adapter, "T1", 0, **{**RUN, "steps": 2})
-    assert not adapter.module.training and hooks == _hook_counts(adapter.module)
+    assert not adapter.module.training and hooks == hook_counts(adapter.module)
     assert [p.requires_grad for p in adapter.module.parameters()] == flags
     assert all(p.grad is None for p in adapter.module.parameters())
 
@@ -392,7 +383,7 @@ def frame_store(tmp_path):
     from layerprobe.data.corpora import open_corpus
     from layerprobe.data.samples import SamplingRule, draw_sample, manifest_path, write_manifest
     from layerprobe.io.store import FeatureStore
-    from layerprobe.testing.corpora import make_folder_corpus
+    from support.corpora import make_folder_corpus
 
     written = make_folder_corpus(tmp_path / "mini", splits=("train",), per_split=3)["train"]
     corpus = open_corpus(tmp_path / "mini")

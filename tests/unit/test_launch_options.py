@@ -10,9 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from layerprobe.errors import ConfigError
-from layerprobe.launch import LaunchOptions, shard_from_environment
-from layerprobe.launch_cli import launcher_options, task_argv
-from layerprobe.status import _layer_ranges, _ranges, collect_status, format_status
+from layerprobe.cli.launching import task_argv
+from layerprobe.cli.options import launcher_options
+from layerprobe.jobs import LaunchOptions, shard_from_environment
+from layerprobe.jobs.status import _layer_ranges, _ranges, collect_status, format_status
 
 
 @pytest.mark.parametrize(

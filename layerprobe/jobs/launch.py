@@ -1,14 +1,16 @@
 """Run a command's shards or layers as cluster jobs through submitit, or pick a shard from the environment.
 
 layerprobe schedules nothing itself.  A long command is cut into independent *tasks* (the shards of
-an extraction, the layers of an analysis), each the same command line with ``--shard I/N`` or
-``--layers L``; :func:`launch` hands them to `submitit <https://github.com/facebookincubator/submitit>`_
-as one job array (``cluster="slurm"`` on a SLURM cluster; ``"local"`` runs the same pickled jobs as
-processes on this machine, which is how the tests exercise this path; ``"debug"`` runs them in
-this process).  Each task writes where the plain command writes; tasks that were already finished
-(a complete shard file) are not submitted again, and failed tasks are resubmitted alone, up to
-``retries`` times.  Every launch records its tasks and their states in ``JOBS/launch.json``
-(shown by ``layerprobe status``); submitit keeps each job's logs next to it.
+an extraction, the layers of an analysis); each task is a *runner*, a module-level function with the
+keyword arguments of one part (:mod:`layerprobe.jobs.runners`: one shard, one layer, one layer and
+iteration), and :func:`launch` hands them to `submitit <https://github.com/facebookincubator/submitit>`_
+as one job array, whose jobs call ``run(**kwargs)`` (``cluster="slurm"`` on a SLURM cluster;
+``"local"`` runs the same pickled jobs as processes on this machine, which is how the tests exercise
+this path; ``"debug"`` runs them in this process).  Each task writes where the plain command writes;
+tasks that were already finished (a complete shard file) are not submitted again, and failed tasks
+are resubmitted alone, up to ``retries`` times.  Every launch records its tasks and their states in
+``JOBS/launch.json`` (shown by ``layerprobe status``); submitit keeps each job's logs next to it.
+This module knows nothing of the command line: the CLI builds the tasks.
 
 Shards started by hand (``sbatch --array``, ``torchrun``) take ``--shard auto``:
 :func:`shard_from_environment` reads ``SLURM_ARRAY_TASK_ID`` (with the array's bounds) or
@@ -16,7 +18,8 @@ torchrun's ``RANK`` and ``WORLD_SIZE``.
 
 Examples
 --------
->>> tasks = [Task(f"shard {i}/4", ("extract", ..., "--shard", f"{i}/4")) for i in range(1, 5)]  # doctest: +SKIP
+>>> from layerprobe.jobs.runners import extract_task
+>>> tasks = [Task(f"shard {i}/4", extract_task, {"manifest": ..., "shard": f"{i}/4", ...}) for i in range(1, 5)]  # doctest: +SKIP
 >>> report = launch(tasks, LaunchOptions(jobs_dir="jobs", cluster="local"))                   # doctest: +SKIP
 >>> report.failed                                                                            # doctest: +SKIP
 []
@@ -33,6 +36,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from layerprobe.errors import ConfigError, DependencyError, LayerprobeError
+from layerprobe.io.atomic import write_json
 
 #: submitit clusters: ``auto`` picks SLURM where ``sbatch`` is available and local processes elsewhere.
 CLUSTERS = ("auto", "slurm", "local", "debug")
@@ -43,22 +47,30 @@ LAUNCH_RECORD = "launch.json"
 
 @dataclass(frozen=True)
 class Task:
-    """One job: a layerprobe command line (without the program name) and when it counts as done.
+    """One job: a runner, its keyword arguments, and when it counts as done.
 
     Attributes
     ----------
     name : str
         What the task is, for messages and the record (``"shard 3/16"``, ``"layer T4"``).
-    argv : tuple of str
-        The command line, e.g. ``("extract", "--model", "tiny:wav2vec2", ..., "--shard", "3/16")``.
+    run : callable
+        A module-level function (submitit pickles it by reference), called as ``run(**kwargs)`` in
+        the job; it raises on failure.
+    kwargs : mapping
+        Its keyword arguments (picklable: paths, strings, numbers).
     output : str or None
         A file whose existence means the task is finished (a complete shard store); such a task is
         never submitted again.  None: always run.
+    argv : tuple of str
+        The equivalent layerprobe command line (without the program name), for the record and the
+        people who read it; it is not run.
     """
 
     name: str
-    argv: tuple[str, ...]
+    run: Callable[..., Any]
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
     output: str | None = None
+    argv: tuple[str, ...] = ()
 
     def is_done(self) -> bool:
         return self.output is not None and Path(self.output).is_file()
@@ -187,24 +199,22 @@ def shard_from_environment(environ: Mapping[str, str] | None = None) -> tuple[in
 # running tasks
 
 
-def run_task(argv: Sequence[str]) -> None:
-    """Run one layerprobe command line in this process (the function every job calls).
+def run_task(run: Callable[..., Any], kwargs: Mapping[str, Any]) -> None:
+    """Call one task's runner in this process (the function every job calls).
+
+    Logging is set up as the ``layerprobe`` command sets it up without ``-v`` (warnings, prefixed
+    ``layerprobe:``), as in a job that ran the task's command line.
 
     Raises
     ------
     LayerprobeError
-        When the command fails (submitit then marks the job failed and keeps the message).
+        When the task fails (submitit then marks the job failed and keeps the message).
     """
-    import click
+    import logging
 
-    from layerprobe.cli import cli
-
-    try:
-        result = cli.main(args=list(argv), prog_name="layerprobe", standalone_mode=False)
-    except click.ClickException as exc:
-        raise LayerprobeError(f"layerprobe {' '.join(argv[:1])}: {exc.format_message()}") from None
-    if isinstance(result, int) and result != 0:
-        raise LayerprobeError(f"layerprobe {' '.join(argv[:1])} exited with status {result}")
+    logging.basicConfig(format="layerprobe: %(message)s", level=logging.WARNING, force=True)
+    logging.getLogger("layerprobe").setLevel(logging.WARNING)
+    run(**kwargs)
 
 
 def _executor(options: LaunchOptions, jobs_dir: Path) -> Any:
@@ -288,7 +298,7 @@ def launch(
     attempt = 0
     while todo:
         attempt += 1
-        jobs = executor.map_array(run_task, [task.argv for task, _ in todo])
+        jobs = executor.map_array(run_task, [task.run for task, _ in todo], [dict(task.kwargs) for task, _ in todo])
         for job, (_, state) in zip(jobs, todo):
             state.attempts += 1
             state.job_ids.append(str(job.job_id))
@@ -357,9 +367,7 @@ class _Record:
 
     def write(self, states: Sequence[TaskState]) -> None:
         document = {"started": self.started, "options": self.options, "tasks": [asdict(state) for state in states]}
-        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-        os.replace(temporary, self.path)
+        write_json(self.path, document)
 
 
 def read_launch_record(jobs_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -384,6 +392,7 @@ def read_launch_record(jobs_dir: str | os.PathLike[str]) -> dict[str, Any] | Non
 
 __all__ = [
     "CLUSTERS",
+    "LAUNCH_RECORD",
     "LaunchOptions",
     "LaunchReport",
     "Task",

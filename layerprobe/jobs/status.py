@@ -130,7 +130,7 @@ def _result_status(path: Path) -> ResultStatus:
 
 
 def _launch_record(path: Path) -> dict[str, Any]:
-    from layerprobe.launch import read_launch_record
+    from layerprobe.jobs.launch import read_launch_record
 
     try:
         return read_launch_record(path.parent) or {}

@@ -1,0 +1,193 @@
+"""``layerprobe attention``: attention maps, block patterns and an attention viewer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from layerprobe.cli.options import (
+    CONTEXT_SETTINGS,
+    corpus_option,
+    device_option,
+    features_option,
+    layers_option,
+    manifest_option,
+    model_option,
+    out_file_option,
+    overwrite_option,
+    pre_softmax_option,
+    progress_option,
+    revision_option,
+    sample_option,
+    samples_dir_option,
+    span_option,
+    split_option,
+    store_root_option,
+    utterances_option,
+)
+from layerprobe.selections import ALL, parse_count
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+def attention() -> None:
+    """Attention maps, block patterns and an attention viewer with phone and word alignments.
+
+    \b
+    Examples:
+      layerprobe attention maps --model tiny:whisper --corpus demo --split train --span frame --utterances 4
+      layerprobe attention patterns --model tiny:whisper --corpus demo --split train
+      layerprobe attention view features/tiny_whisper/demo_train_sample1/contextualized_frame.h5 --out page.html
+    """
+
+
+@attention.command("maps", context_settings=CONTEXT_SETTINGS, short_help="Store attention maps (and logits) of chosen utterances.")
+@model_option()
+@revision_option
+@corpus_option("Corpus name (or its directory) whose data-sample set to read.")
+@split_option()
+@span_option("Span of the data-sample set.", default="frame")
+@sample_option()
+@utterances_option("Utterance ids (comma-separated), the first N, or all.", default="all", allow_all=True,
+                   empty="give utterance ids, a number or all")  # fmt: skip
+@pre_softmax_option("Also store the attention logits before the softmax.")
+@device_option()
+@samples_dir_option()
+@store_root_option()
+@overwrite_option("Replace an existing complete store.")
+@progress_option
+def attention_maps_command(
+    model_spec: str, revision: str | None, corpus: str, split: str, span: str, sample_id: int, utterances: int | list[str] | str,
+    pre_softmax: bool, device: str, samples_dir: Path, out: Path, overwrite: bool, progress: bool,
+) -> None:  # fmt: skip
+    """Run a model over a data-sample set and store every block's attention maps, per head.
+
+    The maps (heads, T, T) go, float16, into the contextualized store of the sample
+    (OUT/<model>/<corpus>_<split>_sample<k>/contextualized_<span>.h5) with the layers' rows; Whisper's
+    maps are cut to the real audio.  Models run with a fused attention kernel are switched to eager
+    attention for the call.  This is `layerprobe extract --rep contextualized --attention ...`.
+
+    \b
+    Examples:
+      layerprobe attention maps --model tiny:wav2vec2 --corpus demo --split train --utterances 3 --pre-softmax
+      layerprobe attention maps --model hf:/models/whisper-base --corpus timit --split test --utterances all
+    """
+    from layerprobe.data.corpora import corpus_name, format_seconds
+    from layerprobe.data.samples import manifest_path, read_manifest
+    from layerprobe.extract import extract
+    from layerprobe.models import load_model
+
+    manifest = manifest_path(samples_dir, corpus_name(Path(corpus).name), split, span, sample_id)
+    sample_set = read_manifest(manifest)
+    chosen = len(sample_set.utterances) if utterances == ALL else utterances
+    if not chosen:
+        raise click.BadParameter("give utterance ids, a number or all", param_hint="--utterances")
+    adapter = load_model(model_spec, revision=revision, device=device)
+    report = extract(sample_set, adapter, out, rep="contextualized", attention=chosen, pre_softmax=pre_softmax,
+                     overwrite=overwrite, progress=progress, manifest_path=manifest)  # fmt: skip
+    click.echo(
+        f"stored attention maps{' and logits' if pre_softmax else ''} with {report.n_rows} rows of "
+        f"{report.n_utterances} utterances in {format_seconds(report.wall_seconds)} -> {report.path}"
+    )
+
+
+@attention.command("patterns", context_settings=CONTEXT_SETTINGS, short_help="Score and classify each block's attention pattern.")
+@model_option("Model spec the maps were stored with (tiny:wav2vec2, hf:...).")
+@corpus_option("Corpus name (or its directory) of the data-sample set.")
+@split_option()
+@sample_option()
+@span_option("Span of the store holding the maps.", default="frame")
+@click.option("--blocks", default=None, help="Blocks to score, e.g. T1,T3 [default: every block with maps].")
+@click.option("--radius", type=int, default=5, show_default=True, help="Half-width of the diagonal band in frames (5 = +-100 ms at 50 Hz).")
+@click.option("--utterances", type=click.IntRange(min=1), default=None, help="Score the first N utterances with maps [default: all].")
+@click.option("--show", type=click.IntRange(min=1), default=3, show_default=True, help="Utterances per block in the figure.")
+@features_option("Root of the feature stores (attention maps --out).")
+@out_file_option("results/attention.csv")
+@click.option("--figure", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also draw the maps grid (.png or .pdf; the other format is written next to it).")
+def attention_patterns_command(
+    model_spec: str, corpus: str, split: str, sample_id: int, span: str, blocks: str | None, radius: int,
+    utterances: int | None, show: int, features: Path, out: Path, figure: Path | None,
+) -> None:  # fmt: skip
+    """Score each block's head-averaged attention maps and name its pattern.
+
+    Reads the maps stored by `layerprobe attention maps` in
+    FEATURES/<model>/<corpus>_<split>_sample<k>/contextualized_<span>.h5.  Scores per block, mean
+    over utterances, all in [0, 1]: diagonal (mass within --radius frames of the diagonal),
+    vertical (excess mass of the top 5 % key columns), consistency (whether every query attends to
+    those keys) and entropy (normalised by log T).  Class: diagonal, vertical, vertical+diagonal or
+    heterogeneous (thresholds in layerprobe.attention.patterns).  Rows (experiment
+    attention_patterns, metrics diagonal, vertical, consistency, entropy) go to OUT; the class,
+    spreads and per-head scores go to its JSON sidecar.
+
+    \b
+    Examples:
+      layerprobe attention patterns --model tiny:wav2vec2 --corpus demo --split train --figure patterns.png
+      layerprobe attention patterns --model hf:/models/whisper-base --corpus timit --split test --radius 5
+    """
+    from layerprobe.attention.patterns import EXPERIMENT, run_patterns
+    from layerprobe.data.corpora import corpus_name
+
+    if radius < 0:
+        raise click.BadParameter(f"{radius} is negative; give a radius of 0 frames or more", param_hint="--radius")
+    report = run_patterns(features=features, model=model_spec, corpus=corpus_name(Path(corpus).name), split=split,
+                          sample=sample_id, span=span, blocks=blocks, radius=radius, utterances=utterances,
+                          results=out, figure=figure, show=show)  # fmt: skip
+    for pattern in report.patterns:
+        click.echo(pattern.summary())
+    n = len(report.patterns)
+    figures = f"; figure {', '.join(str(path) for path in report.figures)}" if report.figures else ""
+    click.echo(f"{EXPERIMENT}: {n} block{'s' if n != 1 else ''} -> {out}{figures}")
+
+
+@attention.command("view", context_settings=CONTEXT_SETTINGS, short_help="Write a self-contained HTML attention viewer (and a PNG).")
+@click.argument("store", type=click.Path(exists=True, path_type=Path))
+@out_file_option("attention.html", help="The HTML page to write.")
+@utterances_option("Utterance ids (comma-separated) or the first N with maps.", default="10", allow_all=False,
+                   empty="give utterance ids or a number")  # fmt: skip
+@layers_option("Only these blocks, e.g. T1,T3 [default: every block with maps].", alias=False, dest="layers_text", default=None)
+@samples_dir_option("Where the data-sample sets are (for the alignments).")
+@manifest_option("The data-sample manifest itself (wins over --samples-dir).")
+@click.option("--png", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write a static PNG of one map (with --utt, --layer, --head).")
+@click.option("--utt", default=None, help="--png: the utterance [default: the first with maps].")
+@click.option("--layer", default=None, help="--png: the block [default: the last with maps].")
+@click.option("--head", default="avg", show_default=True, help="--png: a head number or avg.")
+def attention_view_command(
+    store: Path, out: Path, utterances: int | list[str], layers_text: str | None, samples_dir: Path, manifest: Path | None,
+    png: Path | None, utt: str | None, layer: str | None, head: str,
+) -> None:  # fmt: skip
+    """Write one HTML page (no network needed) to explore a store's attention maps.
+
+    The page has utterance, layer and head pickers (and the head average), a softmax switch when
+    the store holds pre-softmax logits, zoom to a range of words, phone and word tiers along both
+    axes with boundaries drawn, a hover read-out, and the phone-by-phone attention matrix.  The
+    alignments come from the data-sample manifest recorded in the store (found under
+    --samples-dir, or given with --manifest); without them the page draws no tiers and says so.
+
+    \b
+    Examples:
+      layerprobe attention view features/tiny_wav2vec2/demo_train_sample1/contextualized_frame.h5 --out page.html
+      layerprobe attention view STORE.h5 --out page.html --png fig.png --utt demo-00001 --layer T3 --head avg
+    """
+    from layerprobe.attention.view import render_png, write_viewer
+    from layerprobe.io.store import FeatureStore
+
+    layers = [part.strip() for part in layers_text.split(",") if part.strip()] if layers_text else None
+    with FeatureStore.open(store) as opened:
+        page = write_viewer(opened, out, utterances=utterances, manifest=manifest, samples_dir=samples_dir, layers=layers)
+        click.echo(f"attention viewer -> {page}")
+        if png is not None:
+            from layerprobe.attention.view import read_viewer_data
+
+            data = read_viewer_data(page)
+            count = parse_count(head)
+            head_arg: int | str = count if count is not None else head.strip()
+            try:
+                figure = render_png(opened, utt or data["utterances"][0]["id"], layer or data["layers"][-1], head_arg, out=png,
+                                    manifest=manifest, samples_dir=samples_dir)  # fmt: skip
+            except BaseException:
+                page.unlink(missing_ok=True)  # a failed command leaves no output behind
+                raise
+            click.echo(f"attention map -> {figure}")
+
+
+__all__ = ["attention"]

@@ -1,0 +1,200 @@
+"""The runners of launched tasks: one extraction shard, the CCA of some layers, the MI of some layers.
+
+Each is a module-level function of keyword arguments only (what submitit pickles), does what the
+matching ``layerprobe`` command does for those arguments and prints the same lines.  The commands
+call them too (with ``echo=click.echo``), so a task and the plain command cannot drift apart.  The
+heavy libraries are imported inside the functions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+#: How a runner prints a line.
+Echo = Callable[[str], Any]
+
+
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
+def extract_task(
+    *,
+    manifest: Path,
+    model_spec: str | None,
+    revision: str | None = None,
+    device: str = "cpu",
+    out: Path,
+    rep: str,
+    layers: str = "all",
+    dtype: str = "float32",
+    shard: str | None = None,
+    attention: int | Sequence[str] = (),
+    pre_softmax: bool = False,
+    batch_seconds: float = 120.0,
+    overwrite: bool = False,
+    progress: bool = True,
+    sample_set: Any = None,
+    echo: Echo | None = None,
+) -> Any:
+    """``layerprobe extract`` for one manifest (and shard ``"I/N"``): store the layers, print one line.
+
+    ``sample_set`` is the manifest already read (read from ``manifest`` when None); ``attention`` the
+    utterances whose maps to store (ids or the first N).  Returns the extraction report.
+    """
+    from layerprobe.data.corpora import format_seconds
+    from layerprobe.data.samples import read_manifest
+    from layerprobe.extract import Shard, extract
+
+    echo = echo or _print
+    if sample_set is None:
+        sample_set = read_manifest(manifest)
+    adapter = None
+    if model_spec is not None:
+        from layerprobe.models import load_model
+
+        adapter = load_model(model_spec, revision=revision, device=device)
+    report = extract(
+        sample_set,
+        adapter,
+        out,
+        rep=rep,
+        layers=layers,
+        dtype=dtype,
+        shard=Shard.parse(shard) if shard else None,
+        attention=attention,
+        pre_softmax=pre_softmax,
+        batch_seconds=batch_seconds,
+        overwrite=overwrite,
+        progress=progress,
+        manifest_path=manifest,
+    )
+    resumed = f" (resumed after {report.n_skipped})" if report.n_skipped else ""
+    echo(
+        f"stored {report.n_rows} rows of {report.n_utterances} utterances{resumed}, "
+        f"{format_seconds(report.audio_seconds)} of audio in {format_seconds(report.wall_seconds)} -> {report.path}"
+    )
+    return report
+
+
+def cca_task(
+    *,
+    experiment: str,
+    model: str,
+    corpus: str,
+    split: str,
+    sample: int = 1,
+    layers: str = "all",
+    features: Path,
+    out: Path,
+    seed: int = 0,
+    embeddings: Path | None = None,
+    embeddings_format: str = "auto",
+    vocabulary_size: int = 500,
+    base_layer: str = "T0",
+    null_directions: str = "zero",
+    progress: bool = True,
+    echo: Echo | None = None,
+) -> list:
+    """``layerprobe cca`` for some layers: one PWCCA row per layer into ``out``, a line per layer and a total."""
+    from layerprobe.analysis.experiments import run_cca
+
+    echo = echo or _print
+
+    def report(score) -> None:
+        result = score.result
+        dropped = f", {score.n_dropped} dropped" if score.n_dropped else ""
+        trials = ", ".join(f"{value:.3f}" for value in result.trial_scores)
+        echo(
+            f"{experiment} {score.layer}: PWCCA {result.score:.4f} (trials {trials}; "
+            f"{result.n_rows} rows{dropped}; {result.wall_seconds:.1f} s)"
+        )
+
+    scores = run_cca(
+        experiment,
+        features=features,
+        model=model,
+        corpus=corpus,
+        split=split,
+        sample=sample,
+        layers=layers,
+        seed=seed,
+        results=out,
+        embeddings=embeddings,
+        embeddings_format=embeddings_format,
+        vocabulary_size=vocabulary_size,
+        base_layer=base_layer,
+        null_directions=null_directions,
+        progress=progress,
+        on_layer=report,
+    )
+    echo(f"{len(scores)} layer{'s' if len(scores) != 1 else ''} -> {out}")
+    return scores
+
+
+def mi_task(
+    *,
+    span: str,
+    model: str,
+    corpus: str,
+    train_split: str,
+    eval_split: str,
+    sample: int = 1,
+    layers: str = "all",
+    iterations: Sequence[int] = (0,),
+    n_clusters: int | None = None,
+    batch_size: int | None = None,
+    max_iter: int = 500,
+    algorithm: str = "lloyd",
+    init: str | None = None,
+    tol: float = 1e-3,
+    device: str = "cpu",
+    features: Path,
+    out: Path,
+    progress: bool = True,
+    echo: Echo | None = None,
+) -> list:
+    """``layerprobe mi`` for some layers and iterations (seeds): one NMI row each into ``out``, a line each and a total."""
+    from layerprobe.analysis.mi_experiments import run_mi
+
+    echo = echo or _print
+
+    def report(score) -> None:
+        r = score.result
+        echo(
+            f"mi_{span} {score.layer}: NMI {r.score:.4f} (train {r.train_score:.4f}; {r.n_train} train / {r.n_eval} eval "
+            f"instances, {r.n_clusters} clusters, {r.n_labels_eval} labels; {r.n_iter} iterations; {r.wall_seconds:.1f} s)"
+        )
+
+    scores = [
+        score
+        for seed in iterations
+        for score in run_mi(
+            span,
+            features=features,
+            model=model,
+            corpus=corpus,
+            train_split=train_split,
+            eval_split=eval_split,
+            sample=sample,
+            layers=layers,
+            iteration=seed,
+            n_clusters=n_clusters,
+            batch_size=batch_size,
+            max_iter=max_iter,
+            algorithm=algorithm,
+            init=init,
+            tol=tol,
+            device=device,
+            results=out,
+            progress=progress,
+            on_layer=report,
+        )
+    ]
+    what = "layer" if len(iterations) == 1 else "score"
+    echo(f"{len(scores)} {what}{'s' if len(scores) != 1 else ''} -> {out}")
+    return scores
+
+
+__all__ = ["cca_task", "extract_task", "mi_task"]
