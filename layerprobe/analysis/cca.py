@@ -1,7 +1,9 @@
 """Canonical correlation analysis and projection-weighted CCA (PWCCA), as the layer-wise papers compute it.
 
-:class:`CCA` is a scikit-learn style estimator: ``CCA(epsilon).fit(X, Y)`` learns canonical
-directions, ``score(X, Y)`` is the PWCCA of those directions on any data (usually held out).
+:class:`CCA` is a scikit-learn estimator (a :class:`~sklearn.base.BaseEstimator`: ``clone``,
+``get_params``/``set_params``; scoring before fitting raises ``NotFittedError``):
+``CCA(epsilon).fit(X, Y)`` learns canonical directions, ``score(X, Y)`` is the PWCCA of those
+directions on any data (usually held out).
 :func:`cca_experiment` runs the published protocol (10 seeded parts, 3 trials, an epsilon grid,
 selection on dev, the mean test score) on a pair of row-aligned views.  REFERENCE.md sections 1-3
 specify both; the numbers agree with a direct float64 transcription of it to 1e-9.
@@ -55,6 +57,8 @@ from typing import Any, Protocol
 
 import numpy as np
 import scipy.linalg
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
 from layerprobe.analysis.covariance import CovarianceStats
 from layerprobe.analysis.splits import cached_split_parts, trial_parts
@@ -301,8 +305,12 @@ def _orthonormal_coordinates(gram: np.ndarray, against: np.ndarray) -> np.ndarra
 # --------------------------------------------------------------------------------------------------
 # The estimator
 
+#: The message of the :class:`~sklearn.exceptions.NotFittedError` (an AttributeError and a ValueError)
+#: raised by scoring before fitting.
+_NOT_FITTED = "this %(name)s is not fitted yet; call fit() first"
 
-class CCA:
+
+class CCA(BaseEstimator):
     """CCA with the reference's scaling, dimension dropping and regularisation; PWCCA scoring.
 
     Parameters
@@ -366,8 +374,7 @@ class CCA:
 
     def score_stats(self, stats: CovarianceStats) -> float:
         """PWCCA of the fitted directions on the rows summarised by ``stats``."""
-        if not hasattr(self, "fit_"):
-            raise AttributeError("this CCA is not fitted yet; call fit() first")
+        check_is_fitted(self, "fit_", msg=_NOT_FITTED)
         if stats.d1 != len(self.x_kept_) or stats.d2 != len(self.y_kept_):
             raise ValueError(
                 f"data of {stats.d1} + {stats.d2} columns for a fit on {len(self.x_kept_)} + {len(self.y_kept_)}"

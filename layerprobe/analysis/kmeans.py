@@ -1,8 +1,9 @@
 """Lloyd's k-means in float32 with torch: matrix-multiply distances, a seeded init, deterministic.
 
 :class:`LloydKMeans` is the clustering behind :func:`layerprobe.analysis.mi.cluster_mi`.  It is a
-scikit-learn style estimator (hyper-parameters in ``__init__``, learned state with a trailing
-``_``) that runs on the CPU or on a CUDA device.
+scikit-learn estimator (a :class:`~sklearn.base.BaseEstimator`: hyper-parameters stored unchanged
+in ``__init__``, learned state with a trailing ``_``, so ``sklearn.base.clone`` and
+``get_params``/``set_params`` work) that runs on the CPU or on a CUDA device.
 
 Why not the published MiniBatchKMeans
 -------------------------------------
@@ -44,6 +45,8 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
 from layerprobe.devices import resolve_device
 
@@ -57,7 +60,7 @@ DEFAULT_INIT_SIZE = 4096
 AUTO_KMEANS_PLUSPLUS_MAX = 1000
 
 
-class LloydKMeans:
+class LloydKMeans(BaseEstimator):
     """k-means by Lloyd's algorithm in float32, with distances as matrix multiplies.
 
     Parameters
@@ -218,8 +221,7 @@ class LloydKMeans:
     # -- pieces
 
     def _labels_and_distances(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
-        if not hasattr(self, "cluster_centers_"):
-            raise AttributeError("this LloydKMeans is not fitted yet; call fit() first")
+        check_is_fitted(self, "cluster_centers_", msg="this %(name)s is not fitted yet; call fit() first")
         data = _as_rows(X, "X")
         if data.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {data.shape[1]} features, the centres {self.n_features_in_}")

@@ -44,7 +44,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator
 from sklearn.metrics import mutual_info_score
+from sklearn.utils.validation import check_is_fitted
 
 from layerprobe.analysis.kmeans import DEFAULT_TOL, INITS, LloydKMeans
 from layerprobe.devices import resolve_device
@@ -156,7 +158,7 @@ class ClusterMIResult:
         return values
 
 
-class ClusterMI:
+class ClusterMI(BaseEstimator):
     """k-means fitted on training features, scored by ``I(C;L)/H(L)`` on labelled instances.
 
     Parameters
@@ -328,8 +330,7 @@ class ClusterMI:
         )
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "kmeans_"):
-            raise AttributeError("this ClusterMI is not fitted yet; call fit() first")
+        check_is_fitted(self, "kmeans_", msg="this %(name)s is not fitted yet; call fit() first")
 
     def _check_params(self) -> None:
         check_options(

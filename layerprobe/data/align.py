@@ -13,6 +13,9 @@ folder-of-wav+TextGrid corpus the rest of layerprobe reads.  The pieces:
 * :func:`align_corpus` aligns a whole folder, writes one TextGrid per aligned utterance and a JSON
   report of what happened to each utterance, and returns it as an :class:`AlignReport`.
 
+The transcript and dictionary readers live in :mod:`layerprobe.data.align_text`, the report in
+:mod:`layerprobe.data.align_report`; both are importable from here as before.
+
 PocketSphinx does not verify a transcript: any word sequence that fits in the audio gets aligned
 (with its default beams some wrong transcripts fail and others align, so they are no check
 either), so transcripts must be right.  It fails only when the words cannot fit, and those
@@ -26,16 +29,32 @@ shorter than 30 ms, except where the last one is clipped to the end of the audio
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import unicodedata
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable, Literal, Mapping, Sequence
 
 import numpy as np
 
+from layerprobe.data.align_report import (
+    OOV_G2P,
+    OOV_SKIPPED,
+    OOV_UNPRONOUNCEABLE,
+    REPORT_NAME,
+    AlignReport,
+    UtteranceResult,
+    UtteranceStatus,  # noqa: F401  (re-exported)
+    _count,
+    write_report,
+)
+from layerprobe.data.align_text import (
+    _VARIANT_SUFFIX,
+    _digit_warnings,
+    _espeak_pronunciation,
+    normalize_transcript,
+    read_pronunciations,
+    read_transcript_file,
+    read_transcripts,
+)
 from layerprobe.data.labels import is_silence, phone_class
 from layerprobe.errors import (
     AlignmentError,
@@ -53,25 +72,10 @@ from layerprobe.io.audio import AUDIO_SUFFIXES, SAMPLE_RATE, load_audio
 OovPolicy = Literal["g2p", "skip", "error"]
 OOV_POLICIES: tuple[str, ...] = ("g2p", "skip", "error")
 
-#: Utterance outcomes in the report.
-UtteranceStatus = Literal["aligned", "skipped", "failed"]
-
-#: How an out-of-dictionary word was handled, as written in the report.
-OOV_G2P = "g2p"
-OOV_SKIPPED = "skipped"
-OOV_UNPRONOUNCEABLE = "no pronunciation"
-
-#: File name of the JSON report written next to the TextGrids.
-REPORT_NAME = "align_report.json"
-
 INSTALL_HINT = 'pip install "layerprobe[align]"'
 
 #: PocketSphinx pruning beams for alignment (much wider than its decoding defaults of ~1e-48).
 ALIGNMENT_BEAMS = {"beam": 1e-300, "pbeam": 1e-300, "wbeam": 1e-250, "lpbeam": 1e-200, "lponlybeam": 1e-200, "maxhmmpf": -1}
-
-_APOSTROPHES = str.maketrans({"\u2019": "'", "\u02bc": "'", "\u2018": "'"})
-_VARIANT_SUFFIX = re.compile(r"\(\d+\)$")
-_TIMIT_SAMPLE_RANGE = re.compile(r"^\s*\d+\s+\d+\s+")
 
 
 class OutOfVocabularyError(LayerprobeError):
@@ -90,196 +94,6 @@ class OutOfVocabularyError(LayerprobeError):
 
 class AlignmentFailedError(AlignmentError):
     """PocketSphinx found no path through the transcript for this audio (wrong text, too short)."""
-
-
-# --------------------------------------------------------------------------------------------------
-# Transcripts
-
-
-def _read_text(path: Path, kind: str) -> str:
-    if not path.exists():
-        raise CorpusError(f"no such {kind} file", path=path)
-    if not path.is_file():
-        raise CorpusError(f"{kind} path is not a file", path=path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CorpusError(f"cannot read {kind} file ({exc.strerror or exc})", path=path) from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise CorpusError(
-            f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})", path=path, where=f"line {line}"
-        ) from None
-
-
-def _check_utt_id(utt_id: str, path: Path, where: str) -> None:
-    # Utterance ids become file names: audio_dir/<id>.wav and out_dir/<id>.TextGrid.
-    if utt_id in (".", "..") or "/" in utt_id or "\\" in utt_id or "\x00" in utt_id:
-        raise CorpusError(f"utterance id {utt_id!r} cannot be used as a file name", path=path, where=where)
-
-
-def read_transcripts(path: PathLike) -> dict[str, str]:
-    """Read a transcripts file with one ``utt_id text...`` line per utterance.
-
-    Parameters
-    ----------
-    path : path-like
-        UTF-8 text file.  The id is everything before the first whitespace, the text the rest of
-        the line.  Blank lines are skipped.
-
-    Returns
-    -------
-    dict of str to str
-        Utterance id -> transcript text (stripped), in file order.
-
-    Raises
-    ------
-    CorpusError
-        When the file is missing or not UTF-8, or a line has an id but no text, repeats an earlier
-        id, or has an id that cannot be a file name; the message names the file and line.
-    """
-    path = Path(path)
-    transcripts: dict[str, str] = {}
-    first_line: dict[str, int] = {}
-    for number, line in enumerate(_read_text(path, "transcripts").splitlines(), start=1):
-        fields = line.split(maxsplit=1)
-        if not fields:
-            continue
-        where = f"line {number}"
-        utt_id = fields[0]
-        _check_utt_id(utt_id, path, where)
-        if len(fields) == 1:
-            raise CorpusError(f"utterance {utt_id!r} has no transcript text", path=path, where=where)
-        if utt_id in transcripts:
-            raise CorpusError(
-                f"duplicate utterance id {utt_id!r} (first on line {first_line[utt_id]})", path=path, where=where
-            )
-        transcripts[utt_id] = fields[1].strip()
-        first_line[utt_id] = number
-    return transcripts
-
-
-def read_transcript_file(path: PathLike) -> str:
-    """Read the transcript of one utterance from a ``.txt`` file beside its audio.
-
-    Lines are joined with spaces.  A leading TIMIT sample range (``0 46797 She had ...``) is removed.
-
-    Raises
-    ------
-    CorpusError
-        When the file is missing, not UTF-8 or holds no text.
-    """
-    path = Path(path)
-    text = " ".join(_read_text(path, "transcript").split())
-    text = _TIMIT_SAMPLE_RANGE.sub("", text, count=1).strip()
-    if not text:
-        raise CorpusError("transcript file is empty", path=path)
-    return text
-
-
-def normalize_transcript(text: str) -> list[str]:
-    """Split transcript text into lower-case dictionary words.
-
-    Letters (any script) and apostrophes are kept; everything else (spaces, punctuation, digits)
-    separates words.  Apostrophes at the ends of a word are quotation marks and are removed
-    (``'hello'`` -> ``hello``); inner ones stay (``don't``).  Typographic apostrophes become ``'``.
-
-    Parameters
-    ----------
-    text : str
-
-    Returns
-    -------
-    list of str
-        The words in order; empty when the text has no letters.
-
-    Examples
-    --------
-    >>> normalize_transcript("She had your dark suit in greasy wash-water, don't you?")
-    ['she', 'had', 'your', 'dark', 'suit', 'in', 'greasy', 'wash', 'water', "don't", 'you']
-    """
-    composed = unicodedata.normalize("NFC", text).translate(_APOSTROPHES).lower()
-    spaced = "".join(ch if ch.isalpha() or ch == "'" else " " for ch in composed)
-    return [word for word in (token.strip("'") for token in spaced.split()) if word]
-
-
-def _digit_warnings(text: str) -> tuple[str, ...]:
-    """Warnings for tokens with digits, which :func:`normalize_transcript` leaves out."""
-    tokens = [token for token in text.split() if any(ch.isdigit() for ch in token)]
-    return tuple(f"left out {token!r}: write numbers as words to align them" for token in tokens)
-
-
-# --------------------------------------------------------------------------------------------------
-# Pronunciations
-
-
-def read_pronunciations(path: PathLike) -> dict[str, list[tuple[str, ...]]]:
-    """Read a pronunciation dictionary in CMU format (``WORD PH1 PH2 ...`` per line).
-
-    Stress digits are removed (``AH0`` -> ``AH``), ``WORD(2)`` variants add a pronunciation to
-    ``word``, and lines starting with ``;;;`` or ``#`` are comments.
-
-    Parameters
-    ----------
-    path : path-like
-        UTF-8 text file.
-
-    Returns
-    -------
-    dict of str to list of tuple of str
-        Lower-cased word -> its pronunciations (ARPAbet-39 phones), in file order.
-
-    Raises
-    ------
-    CorpusError
-        When the file cannot be read, or a line has no phones or a phone outside ARPAbet-39.
-    """
-    path = Path(path)
-    entries: dict[str, list[tuple[str, ...]]] = {}
-    for number, line in enumerate(_read_text(path, "pronunciation dictionary").splitlines(), start=1):
-        fields = line.split()
-        if not fields or fields[0].startswith((";;;", "#")):
-            continue
-        where = f"line {number}"
-        word = _VARIANT_SUFFIX.sub("", fields[0]).lower()
-        if len(fields) == 1:
-            raise CorpusError(f"word {fields[0]!r} has no phones (expected 'WORD PH1 PH2 ...')", path=path, where=where)
-        phones = tuple(phone_class(label) or "" for label in fields[1:])
-        unknown = [label for label, phone in zip(fields[1:], phones) if not phone]
-        if unknown:
-            raise CorpusError(
-                f"word {fields[0]!r}: {', '.join(map(repr, unknown))} not ARPAbet phones (AA AE AH ... ZH, "
-                "stress digits allowed)",
-                path=path,
-                where=where,
-            )
-        known = entries.setdefault(word, [])
-        if phones not in known:
-            known.append(phones)
-    return entries
-
-
-def _espeak_pronunciation(word: str) -> tuple[str, ...]:
-    """ARPAbet-39 phones of a word from eSpeak NG; empty when eSpeak gives none that fit."""
-    try:
-        from layerprobe.data.espeak import arpabet_pronunciation
-    except ImportError as exc:
-        raise DependencyError(
-            f"pronouncing out-of-dictionary words needs layerprobe.data.espeak (eSpeak NG), which cannot be "
-            f"imported ({exc}); use the OOV policy 'skip' or 'error', or supply a pronunciation dictionary"
-        ) from None
-    try:
-        labels = arpabet_pronunciation(word)
-    except DependencyError:
-        raise
-    except LayerprobeError:
-        return ()
-    phones = tuple(phone_class(label) for label in labels)
-    if not phones or any(phone is None for phone in phones):
-        return ()
-    return phones  # type: ignore[return-value]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -479,10 +293,6 @@ def _process_utterance(decoder: Any, pcm: bytes) -> None:
     decoder.end_utt()
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
 def _checked_waveform(waveform: np.ndarray, where: str) -> np.ndarray:
     samples = np.asarray(waveform)
     if samples.ndim != 1 or samples.size == 0 or samples.dtype.kind != "f":
@@ -547,186 +357,6 @@ def _to_alignment(
 
 # --------------------------------------------------------------------------------------------------
 # Corpus
-
-
-@dataclass(frozen=True)
-class UtteranceResult:
-    """What happened to one utterance of a corpus alignment.
-
-    Attributes
-    ----------
-    utt_id : str
-    status : {"aligned", "skipped", "failed"}
-        ``skipped``: not aligned for want of input (no audio, no transcript, no words, OOV words
-        under ``"skip"`` or that eSpeak NG cannot pronounce); ``failed``: the audio could not be
-        read or PocketSphinx could not align it.
-    reason : str
-        Why it was skipped or failed; empty when aligned.
-    audio, textgrid : str or None
-        File names (inside the audio and output folders) of the audio and the TextGrid written.
-    n_words, n_phones : int
-        Intervals in the TextGrid (0 unless aligned).
-    duration_s : float or None
-        Length of the audio, when it was read.
-    oov : dict of str to str
-        Out-of-dictionary words -> ``"g2p"``, ``"skipped"`` or ``"no pronunciation"``.
-    warnings : tuple of str
-        Things the aligner left out of the transcript (tokens with digits).
-    """
-
-    utt_id: str
-    status: UtteranceStatus
-    reason: str = ""
-    audio: str | None = None
-    textgrid: str | None = None
-    n_words: int = 0
-    n_phones: int = 0
-    duration_s: float | None = None
-    oov: Mapping[str, str] = field(default_factory=dict)
-    warnings: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields (without ``utt_id``, which keys the report)."""
-        return {
-            "status": self.status,
-            "reason": self.reason,
-            "audio": self.audio,
-            "textgrid": self.textgrid,
-            "n_words": self.n_words,
-            "n_phones": self.n_phones,
-            "duration_s": self.duration_s,
-            "oov": dict(self.oov),
-            "warnings": list(self.warnings),
-        }
-
-
-@dataclass(frozen=True)
-class AlignReport:
-    """The outcome of :func:`align_corpus`, as also written to ``align_report.json``.
-
-    Attributes
-    ----------
-    utterances : tuple of UtteranceResult
-        In corpus order (transcripts file order, or sorted audio names).
-    oov_policy : str
-    pronunciations : dict of str to tuple of str
-        Words pronounced by eSpeak NG -> ARPAbet-39 phones.
-    report_path : Path
-        Where the JSON report was written.
-    """
-
-    utterances: tuple[UtteranceResult, ...]
-    oov_policy: str
-    pronunciations: Mapping[str, tuple[str, ...]]
-    report_path: Path
-
-    def _ids(self, status: str) -> list[str]:
-        return [u.utt_id for u in self.utterances if u.status == status]
-
-    @property
-    def n_utterances(self) -> int:
-        """Utterances in the corpus."""
-        return len(self.utterances)
-
-    @property
-    def aligned(self) -> list[str]:
-        """Ids of the aligned utterances."""
-        return self._ids("aligned")
-
-    @property
-    def skipped(self) -> list[str]:
-        """Ids of the utterances not attempted."""
-        return self._ids("skipped")
-
-    @property
-    def failed(self) -> list[str]:
-        """Ids of the utterances whose audio could not be read or aligned."""
-        return self._ids("failed")
-
-    @property
-    def missing_audio(self) -> list[str]:
-        """Ids of the transcribed utterances without an audio file."""
-        return [u.utt_id for u in self.utterances if u.status == "skipped" and u.audio is None]
-
-    def _oov_words(self, handling: str | None = None) -> list[str]:
-        return sorted({w for u in self.utterances for w, how in u.oov.items() if handling in (None, how)})
-
-    @property
-    def oov_words(self) -> list[str]:
-        """Every out-of-dictionary word, sorted."""
-        return self._oov_words()
-
-    @property
-    def g2p_words(self) -> list[str]:
-        """Out-of-dictionary words pronounced by eSpeak NG, sorted."""
-        return self._oov_words(OOV_G2P)
-
-    @property
-    def unaligned_oov_words(self) -> list[str]:
-        """Out-of-dictionary words whose utterances were skipped, sorted."""
-        return sorted(set(self.oov_words) - set(self.g2p_words))
-
-    def summary(self) -> str:
-        """One line for the command line, e.g. ``aligned 5 of 5 utterances; 1 word not in the ...``."""
-        parts = [f"aligned {len(self.aligned)} of {_count(self.n_utterances, 'utterance')}"]
-        if self.g2p_words:
-            parts.append(
-                f"{_count(len(self.g2p_words), 'word')} not in the dictionary ({_listing(self.g2p_words)}) "
-                "pronounced by eSpeak NG"
-            )
-        if self.unaligned_oov_words:
-            parts.append(
-                f"{_count(len(self.unaligned_oov_words), 'word')} not in the dictionary "
-                f"({_listing(self.unaligned_oov_words)}) left unaligned"
-            )
-        other_skips = len(self.skipped) - len(self.missing_audio)
-        if self.missing_audio:
-            parts.append(f"{len(self.missing_audio)} without audio")
-        if other_skips:
-            parts.append(f"{other_skips} skipped")
-        if self.failed:
-            parts.append(f"{len(self.failed)} failed")
-        return "; ".join(parts) + f" (details in {self.report_path})"
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON report: counts, OOV words and per-utterance results."""
-        from layerprobe import __version__
-
-        return {
-            "layerprobe_version": __version__,
-            "aligner": f"pocketsphinx {_pocketsphinx_version()} (en-us acoustic model, CMU dictionary)",
-            "oov_policy": self.oov_policy,
-            "counts": {
-                "utterances": self.n_utterances,
-                "aligned": len(self.aligned),
-                "skipped": len(self.skipped),
-                "failed": len(self.failed),
-                "missing_audio": len(self.missing_audio),
-                "oov_words": len(self.oov_words),
-                "g2p_words": len(self.g2p_words),
-            },
-            "oov_words": {
-                word: {
-                    "pronunciation": " ".join(self.pronunciations.get(word, ())),
-                    "utterances": [u.utt_id for u in self.utterances if word in u.oov],
-                }
-                for word in self.oov_words
-            },
-            "utterances": {u.utt_id: u.to_dict() for u in self.utterances},
-        }
-
-
-def _listing(words: Sequence[str], limit: int = 5) -> str:
-    return ", ".join(words[:limit]) + (", ..." if len(words) > limit else "")
-
-
-def _pocketsphinx_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("pocketsphinx")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def _find_audio(audio_dir: Path, utt_id: str) -> Path | None:
@@ -894,17 +524,9 @@ def align_corpus(
         for utt_id, text in tqdm(transcripts.items(), desc="align", unit="utt", disable=None if progress else True)
     )
     report = AlignReport(results, oov, aligner.g2p_pronunciations, out_dir / REPORT_NAME)
-    _write_json(report.to_dict(), report.report_path)
+    write_report(report.to_dict(), report.report_path)
     return report
 
-
-def _write_json(data: Mapping[str, Any], path: Path) -> None:
-    partial = path.with_name(path.name + ".partial")
-    try:
-        partial.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(partial, path)
-    except OSError as exc:
-        raise CorpusError(f"cannot write the report ({exc.strerror or exc})", path=path) from None
 
 
 __all__ = [

@@ -3,8 +3,8 @@
 * Hypothesis profiles: ``layerprobe-fuzz`` (the default: a bounded number of examples per target,
   derandomized, no deadline) and ``layerprobe-fuzz-deep`` (``LAYERPROBE_FUZZ_EXAMPLES=N`` examples per
   target, random inputs from a seed printed in the session header).  They are applied per test by
-  :func:`layerprobe.testing.fuzz.fuzz`, not loaded globally, so other test modules keep theirs.
-* The ledger (:data:`layerprobe.testing.fuzz.LEDGER`) counts the inputs each target was given and the
+  :func:`support.fuzz.fuzz`, not loaded globally, so other test modules keep theirs.
+* The ledger (:data:`support.fuzz.LEDGER`) counts the inputs each target was given and the
   failures each test found; with ``LAYERPROBE_FUZZ_REPORT=FILE`` it is written there as JSON when the
   session ends (``scripts/fuzz_report.py`` prints it as a table).
 """
@@ -15,7 +15,7 @@ import os
 
 import pytest
 
-from layerprobe.testing.fuzz import (
+from support.fuzz import (
     EXAMPLES_ENV,
     LEDGER,
     REPORT_ENV,

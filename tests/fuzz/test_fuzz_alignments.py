@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from layerprobe.errors import AlignmentError
 from layerprobe.io.alignments import Alignment, Interval, read_librispeech_alignment, read_textgrid, read_timit, write_textgrid
-from layerprobe.testing.corpora import make_utterance
-from layerprobe.testing.fuzz import fuzz, mutated_bytes, mutated_lines, number_text, refuses, word_text
+from support.corpora import make_utterance
+from support.fuzz import fuzz, mutated_bytes, mutated_lines, number_text, refuses, word_text
 
 
 def check_alignment(alignment: Alignment, duration: float | None = None) -> None:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from layerprobe.errors import AudioError
 from layerprobe.io.audio import SAMPLE_RATE, audio_duration, load_audio
-from layerprobe.testing.fuzz import fuzz, mutated_bytes, refuses
+from support.fuzz import fuzz, mutated_bytes, refuses
 
 
 def _check_accepted(result, path) -> None:

@@ -34,7 +34,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from layerprobe.cli import cli, main
-from layerprobe.testing.fuzz import LEDGER, fuzz, junk_text, mutated_bytes, mutated_lines, number_text
+from support.fuzz import LEDGER, fuzz, junk_text, mutated_bytes, mutated_lines, number_text
 
 # --------------------------------------------------------------------------------------------------
 # running a command

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from layerprobe.data.corpora import open_corpus, summarize_split
 from layerprobe.errors import LayerprobeError
-from layerprobe.testing.corpora import make_folder_corpus, make_librispeech_corpus, make_timit_corpus
-from layerprobe.testing.fuzz import LEDGER, check_error_message, fuzz, junk_text, mutated_bytes, mutated_lines
+from support.corpora import make_folder_corpus, make_librispeech_corpus, make_timit_corpus
+from support.fuzz import LEDGER, check_error_message, fuzz, junk_text, mutated_bytes, mutated_lines
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from layerprobe.analysis.embeddings import read_embeddings
 from layerprobe.analysis.wordvec import read_word_vectors
 from layerprobe.errors import ConfigError
-from layerprobe.testing.fuzz import fuzz, mutated_bytes, mutated_lines, number_text, refuses, word_text
+from support.fuzz import fuzz, mutated_bytes, mutated_lines, number_text, refuses, word_text
 
 FORMATS = ["auto", "word2vec", "word2vec-binary", "glove"]
 
@@ -184,7 +184,7 @@ def test_damaged_kv_files(kv_bytes, tmp_path_factory, data):
 @pytest.fixture(scope="module")
 def word_store(tmp_path_factory):
     """A tiny word store at its canonical path, and the wordvec files of its layer T1 (bytes)."""
-    from layerprobe.analysis.wordvec import run_wordvec, word_store_path
+    from layerprobe.experiments.wordvec import run_wordvec, word_store_path
     from layerprobe.io.store import FeatureStore
 
     features = tmp_path_factory.mktemp("word-features")
@@ -207,9 +207,9 @@ def word_store(tmp_path_factory):
 def test_damaged_wordvec_files(word_store, tmp_path_factory, data, which):
     import json
 
-    from layerprobe.analysis.wordvec import cached_word_vectors
+    from layerprobe.experiments.wordvec import cached_word_vectors
     from layerprobe.io.store import FeatureStore
-    from layerprobe.testing.fuzz import dump_json, json_mutation
+    from support.fuzz import dump_json, json_mutation
 
     path, kv, sidecar = word_store
     folder = tmp_path_factory.mktemp("wordvec")

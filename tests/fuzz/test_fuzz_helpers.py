@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from layerprobe.errors import AudioError, ConfigError
-from layerprobe.testing import fuzz as F
+from support import fuzz as F
 
 
 @pytest.fixture(autouse=True)

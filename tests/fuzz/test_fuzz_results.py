@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from layerprobe.errors import LayerprobeError, ResultError
 from layerprobe.results import COLUMNS, ResultTable
-from layerprobe.testing.fuzz import dump_json, fuzz, json_mutation, json_values, mutated_bytes, mutated_lines, refuses
+from support.fuzz import dump_json, fuzz, json_mutation, json_values, mutated_bytes, mutated_lines, refuses
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from layerprobe.errors import ConfigError
 from layerprobe.extract import Shard
 from layerprobe.layers import parse_layer_id, parse_layers
-from layerprobe.testing.fuzz import fuzz, junk_text, number_text, refuses
+from support.fuzz import fuzz, junk_text, number_text, refuses
 
 WAV2VEC2_LAYERS = [f"C{i}" for i in range(1, 8)] + [f"T{i}" for i in range(0, 13)]
 
@@ -228,7 +228,7 @@ def tiny_config():
 @given(data=st.data())
 def test_hf_model_directories(tiny_config, tmp_path_factory, data):
     from layerprobe.models import load_model
-    from layerprobe.testing.fuzz import dump_json, json_mutation
+    from support.fuzz import dump_json, json_mutation
 
     config, source = tiny_config
     mutated = data.draw(json_mutation(config, max_edits=2))

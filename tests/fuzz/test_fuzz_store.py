@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from layerprobe.errors import LayerprobeError, StoreError
 from layerprobe.io.store import FeatureStore
-from layerprobe.testing.fuzz import LEDGER, StoreWorker, check_error_message, fuzz, json_values, mutated_bytes, read_whole_store, refuses
+from support.fuzz import LEDGER, StoreWorker, check_error_message, fuzz, json_values, mutated_bytes, read_whole_store, refuses
 
 DIMS = {"T0": 4, "T1": 4, "C7": 3}
 

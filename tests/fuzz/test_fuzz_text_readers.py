@@ -18,7 +18,7 @@ from layerprobe.data.align import read_pronunciations, read_transcript_file, rea
 from layerprobe.data.labels import ARPABET39
 from layerprobe.data.samples import SampleManifest, read_label_list, read_manifest
 from layerprobe.errors import ConfigError, CorpusError, SampleError
-from layerprobe.testing.fuzz import (
+from support.fuzz import (
     dump_json,
     fuzz,
     json_mutation,
@@ -50,7 +50,7 @@ def manifest_texts(tmp_path_factory):
     """The JSON text of a phone and a frame manifest drawn from a miniature corpus."""
     from layerprobe.data.corpora import open_corpus
     from layerprobe.data.samples import SamplingRule, draw_sample
-    from layerprobe.testing.corpora import make_folder_corpus
+    from support.corpora import make_folder_corpus
 
     root = tmp_path_factory.mktemp("manifests")
     make_folder_corpus(root / "mini", splits=("train",), per_split=2)

@@ -160,7 +160,7 @@ def test_bad_input(manifests, tmp_path):
 
 def test_audio_shorter_than_a_frame_is_an_error(tmp_path):
     from layerprobe.io.audio import write_audio
-    from layerprobe.testing.corpora import make_folder_corpus
+    from support.corpora import make_folder_corpus
 
     written = make_folder_corpus(tmp_path / "c", splits=("train",), per_split=2)
     write_audio(tmp_path / "c" / "train" / f"{written['train'][1].utt_id}.wav", np.zeros(200, dtype=np.float32))

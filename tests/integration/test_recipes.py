@@ -23,7 +23,7 @@ from layerprobe.data.corpora import open_corpus
 from layerprobe.data.labels import ARPABET39, phone_class
 from layerprobe.io.store import FeatureStore
 from layerprobe.results import ResultTable
-from layerprobe.testing.corpora import make_synth_librispeech_corpus
+from support.corpora import make_synth_librispeech_corpus
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -105,7 +105,7 @@ def test_demo_recipe_runs_every_experiment_and_plots(demo_run):
 def test_demo_recipe_rows_are_the_analyses_of_its_stores(demo_run):
     # The recipe passed the right stores, split, sample and seed: the library, run on the stores the
     # recipe wrote, gives exactly the numbers in its tables.
-    from layerprobe.analysis.experiments import run_cca
+    from layerprobe.experiments.cca import run_cca
 
     out, result, _ = demo_run
     assert_ok(result)

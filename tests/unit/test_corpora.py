@@ -18,7 +18,7 @@ from layerprobe.data.corpora import (
 )
 from layerprobe.errors import ConfigError, CorpusError
 from layerprobe.io.audio import SAMPLE_RATE, write_audio
-from layerprobe.testing.corpora import make_folder_corpus, make_librispeech_corpus, make_timit_corpus
+from support.corpora import make_folder_corpus, make_librispeech_corpus, make_timit_corpus
 
 
 def test_folder_corpus(tmp_path):

@@ -1,6 +1,6 @@
 """CTC fine-tuning (layerprobe.training.finetune) on seeded tiny models and a corpus of tones.
 
-The tone corpus (layerprobe.testing.corpora) is not speech: these tests check the mechanics
+The tone corpus (tests/support/corpora.py) is not speech: these tests check the mechanics
 (inputs, re-initialisation, local attention in training, rows, restoring the model, resuming a
 killed run), not learning; tests/integration/test_finetune_synth.py checks learning on speech.
 """
@@ -22,8 +22,6 @@ import torch
 from layerprobe.errors import ConfigError
 from layerprobe.models.tiny import build_tiny_model, load_tiny_model
 from layerprobe.results import ResultTable
-from layerprobe.testing.corpora import WORDS, make_folder_corpus
-from layerprobe.testing.signals import speech_like_wave
 from layerprobe.training.data import WaveformCTCData, collate_ctc
 from layerprobe.training.finetune import (
     CTCFineTuneModel,
@@ -36,16 +34,14 @@ from layerprobe.training.finetune import (
 )
 from layerprobe.training.trainer import CHECKPOINT_NAME, TrainConfig, ctc_loss, load_checkpoint
 from modellib_addons import hf_local_attention
+from support.corpora import WORDS, make_folder_corpus
+from support.hooks import n_hooks
+from support.signals import speech_like_wave
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -72,10 +68,6 @@ def _perturbed(adapter, seed=0):
         for parameter in adapter.module.parameters():
             parameter.add_(0.05 * torch.randn(parameter.shape, generator=generator))
     return {key: value.clone() for key, value in adapter.module.state_dict().items()}
-
-
-def _hooks(module: torch.nn.Module) -> int:
-    return sum(len(m._forward_pre_hooks) + len(m._forward_hooks) for m in module.modules())
 
 
 # ------------------------------------------------------------------------------ blocks
@@ -212,7 +204,7 @@ def test_local_attention_applies_in_training_with_padding_and_gradients(tiny_roo
     assert torch.equal(allowed[0, 0], band)  # the long item: the band only
     assert torch.equal(allowed[1, 0][:, :real], band[:, :real]) and not allowed[1, 0][:, real:].any()  # + padding
     assert attention.q_proj.weight.grad is not None and attention.q_proj.weight.grad.abs().sum() > 0
-    assert not hf_local_attention.banded_modules() and _hooks(adapter.module) == 0
+    assert not hf_local_attention.banded_modules() and n_hooks(adapter.module) == 0
 
 
 # ------------------------------------------------------------------------------ finetune
@@ -275,7 +267,7 @@ def test_finetune_rows_checkpoints_and_the_adapter_restored(tiny_root, data, tmp
     restored = adapter.module.state_dict()
     assert all(torch.equal(original[key], restored[key]) for key in original)
     assert [p.requires_grad for p in adapter.module.parameters()] == flags
-    assert not hf_local_attention.banded_modules() and _hooks(adapter.module) == 0
+    assert not hf_local_attention.banded_modules() and n_hooks(adapter.module) == 0
     # a rerun finds the finished checkpoints and gives the same numbers without training
     again = finetune(adapter, *data, **{**kwargs, "untrained_baseline": False})
     assert all(again.train_results[s].resumed for s in (0, 1)) and again.test_metrics == result.test_metrics
@@ -304,7 +296,7 @@ def test_finetune_restores_the_model_after_an_error(tiny_root, data, tmp_path):
                  config=TrainConfig(epochs=1, freeze_epochs=0, max_batch_frames=16_000), progress=False)  # fmt: skip
     restored = adapter.module.state_dict()
     assert all(torch.equal(original[key], restored[key]) for key in original)
-    assert not hf_local_attention.banded_modules() and _hooks(adapter.module) == 0
+    assert not hf_local_attention.banded_modules() and n_hooks(adapter.module) == 0
     with pytest.raises(ConfigError):
         finetune(adapter, *data, reinit="T0", out_dir=tmp_path, progress=False)
     with pytest.raises(ConfigError, match="seed"):

@@ -27,7 +27,8 @@ from layerprobe.models.hf import (  # noqa: E402
     model_classes,
 )
 from layerprobe.models.tiny import build_tiny_model, load_tiny_model, tiny_model_dir  # noqa: E402
-from layerprobe.testing.signals import speech_like_wave  # noqa: E402
+from support.signals import speech_like_wave  # noqa: E402
+from support.hooks import hook_counts  # noqa: E402
 
 TINY = ("wav2vec2", "wav2vec2-large-style", "hubert", "wavlm", "data2vec-audio", "whisper")
 CONV_TINY = tuple(name for name in TINY if name != "whisper")
@@ -70,10 +71,6 @@ def _expected_frames(adapter: HFAdapter, n_samples: int) -> int:
     if adapter.family == "whisper":
         return -(-(n_samples // 160) // 2)  # ceil(mel frames / 2)
     return conv_output_length(n_samples, (10, 3, 3, 3, 3, 2, 2), (5, 2, 2, 2, 2, 2, 2))
-
-
-def _hook_counts(module: torch.nn.Module) -> dict[str, tuple[int, int]]:
-    return {name: (len(m._forward_hooks), len(m._forward_pre_hooks)) for name, m in module.named_modules()}
 
 
 # ------------------------------------------------------------------------------ layers and frames
@@ -301,7 +298,7 @@ def test_hooks_and_attention_settings_do_not_leak_after_an_exception(adapters, n
     adapter = adapters(name)
     wave = speech_like_wave(8_000, seed=7)
     before = adapter.forward(wave, layers=["C1", "T1"])  # transformers installs its own recorders once
-    hooks = _hook_counts(adapter.module)
+    hooks = hook_counts(adapter.module)
     original_implementation = adapter.module.config._attn_implementation
     blocks = adapter.module.layers if name == "whisper" else adapter.module.encoder.layers
     if name == "whisper":
@@ -311,7 +308,7 @@ def test_hooks_and_attention_settings_do_not_leak_after_an_exception(adapters, n
     during = {}
 
     def broken(*args, **kwargs):
-        during["hooks"] = _hook_counts(adapter.module)
+        during["hooks"] = hook_counts(adapter.module)
         during["implementation"] = adapter.module.config._attn_implementation
         raise RuntimeError("block failed")
 
@@ -323,7 +320,7 @@ def test_hooks_and_attention_settings_do_not_leak_after_an_exception(adapters, n
     assert sum(count[0] for count in during["hooks"].values()) >= sum(count[0] for count in hooks.values()) + 2
     assert during["implementation"] != original_implementation or name == "wavlm"
     # ... and took all of it down
-    assert _hook_counts(adapter.module) == hooks
+    assert hook_counts(adapter.module) == hooks
     assert all(len(block._forward_hooks) == 0 for block in conv_blocks)
     assert adapter.module.config._attn_implementation == original_implementation
     after = adapter.forward(wave, layers=["C1", "T1"])

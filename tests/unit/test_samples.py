@@ -19,7 +19,7 @@ from layerprobe.data.samples import (
     write_manifest,
 )
 from layerprobe.errors import AlignmentError, ConfigError, SampleError
-from layerprobe.testing.corpora import make_folder_corpus, make_librispeech_corpus
+from support.corpora import make_folder_corpus, make_librispeech_corpus
 
 
 @pytest.fixture(scope="module")

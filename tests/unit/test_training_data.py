@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from layerprobe.data.corpora import open_corpus
 from layerprobe.errors import ConfigError, CorpusError, StoreError
 from layerprobe.io.store import FeatureStore
-from layerprobe.testing.corpora import make_folder_corpus, make_librispeech_corpus
 from layerprobe.training.ctc import CharVocabulary
 from layerprobe.training.data import (
     FeatureCTCData,
@@ -21,6 +20,7 @@ from layerprobe.training.data import (
     read_transcripts,
     read_utterance_list,
 )
+from support.corpora import make_folder_corpus, make_librispeech_corpus
 
 VOCAB = CharVocabulary.default()
 

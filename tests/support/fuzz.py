@@ -332,11 +332,13 @@ def read_whole_store(store: Any) -> None:
 
 #: A worker that opens and reads stores in a separate process: libhdf5 can loop forever (or crash)
 #: on a byte-damaged file, inside C code no signal interrupts.  One path per line in, one JSON line out.
+#: Its one argument is the ``tests`` folder, put on ``sys.path`` for :mod:`support.fuzz`.
 STORE_WORKER = """
 import json, sys
+sys.path.insert(0, sys.argv[1])
 from layerprobe.errors import LayerprobeError
 from layerprobe.io.store import FeatureStore
-from layerprobe.testing.fuzz import check_error_message, read_whole_store
+from support.fuzz import check_error_message, read_whole_store
 for line in sys.stdin:
     path = line.rstrip("\\n")
     try:
@@ -371,7 +373,7 @@ class StoreWorker:
         import sys
 
         self._process = subprocess.Popen(
-            [sys.executable, "-c", STORE_WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+            [sys.executable, "-c", STORE_WORKER, str(Path(__file__).resolve().parents[1])], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
         )
         return self._process
 
