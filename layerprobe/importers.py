@@ -84,7 +84,7 @@ FORMATS: dict[str, str] = {
 
 #: Metric of the reference's CCA score, and of the score computed with ``mean_score=True``.
 CCA_METRIC, CCA_MEAN_METRIC = "pwcca", "pwcca_mean"
-#: Metric of the mutual-information scores (as :mod:`layerprobe.analysis.mi_experiments` names it).
+#: Metric of the mutual-information scores (as :mod:`layerprobe.experiments.mi` names it).
 MI_METRIC = "nmi"
 #: Seed of rows whose reference run had none (its CCA splits are unseeded).
 UNSEEDED = 0

@@ -1,4 +1,4 @@
-"""Word similarity of layer-derived word vectors: benchmarks, Spearman scores, and the experiment.
+"""Word similarity of word vectors: benchmarks and Spearman scores (the experiment is in :mod:`layerprobe.experiments.wordsim`).
 
 REFERENCE.md section 5.  For each benchmark (a list of word pairs with human similarity scores),
 the score of a set of word vectors is the Spearman correlation (average ranks for ties,
@@ -385,19 +385,6 @@ def _unit_vectors(table: Mapping[str, np.ndarray]) -> dict[str, np.ndarray | Non
         norm = float(np.linalg.norm(vector))
         unit[word] = vector / norm if norm > 0 else None
     return unit
-
-
-# TRANSITIONAL SHIM (issue 13): removed by the lead -- the experiment moved to layerprobe.experiments.wordsim;
-# these names are looked up there on first use (no import cycle).
-_MOVED = frozenset({"LayerWordSim", "parse_vector_files", "run_wordsim"})
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:  # TRANSITIONAL SHIM (issue 13): removed by the lead
-        from layerprobe.experiments import wordsim
-
-        return getattr(wordsim, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [

@@ -368,20 +368,6 @@ def file_sha256(path: PathLike) -> str:
     return digest.hexdigest()
 
 
-# TRANSITIONAL SHIM (issue 13): removed by the lead -- the runner and its file bookkeeping moved to
-# layerprobe.experiments.wordvec; these names are looked up there on first use (no import cycle).
-_MOVED = frozenset({"FOLDER", "REP", "WordVectorFile", "cached_word_vectors", "choose_layers", "run_wordvec",
-                    "store_fingerprint", "word_store_path", "wordvec_dir"})
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:  # TRANSITIONAL SHIM (issue 13): removed by the lead
-        from layerprobe.experiments import wordvec
-
-        return getattr(wordvec, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 __all__ = [
     "FORMATS",
     "MAX_INSTANCES",

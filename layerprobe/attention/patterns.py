@@ -452,7 +452,7 @@ def patterns_figure(store_or_maps: Any, patterns: Sequence[BlockPattern], *, n_u
     matplotlib Figure
     """
     from layerprobe.attention.maps import load_map
-    from layerprobe.plots import plot_attention_grid
+    from layerprobe.attention.figures import plot_attention_grid
 
     if n_utterances < 1:
         raise ConfigError(f"the figure needs at least one utterance, got {n_utterances}")
@@ -470,16 +470,3 @@ def patterns_figure(store_or_maps: Any, patterns: Sequence[BlockPattern], *, n_u
     scores = {p.block: {"diag": p.scores.diagonal, "vert": p.scores.vertical, "cons": p.scores.consistency,
                         "ent": p.scores.entropy} for p in patterns}  # fmt: skip
     return plot_attention_grid(grid, classes=classes, scores=scores, figure=figure)
-
-
-# TRANSITIONAL SHIM (issue 13): removed by the lead -- the experiment moved to layerprobe.experiments.patterns;
-# these names are looked up there on first use (no import cycle).
-_MOVED = frozenset({"EXPERIMENT", "PatternsReport", "run_patterns"})
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:  # TRANSITIONAL SHIM (issue 13): removed by the lead
-        from layerprobe.experiments import patterns
-
-        return getattr(patterns, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

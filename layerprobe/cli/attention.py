@@ -74,7 +74,7 @@ def attention_maps_command(
     """
     from layerprobe.data.corpora import corpus_name, format_seconds
     from layerprobe.data.samples import manifest_path, read_manifest
-    from layerprobe.extract import extract
+    from layerprobe.extraction import extract
     from layerprobe.models import load_model
 
     manifest = manifest_path(samples_dir, corpus_name(Path(corpus).name), split, span, sample_id)
@@ -124,7 +124,7 @@ def attention_patterns_command(
       layerprobe attention patterns --model tiny:wav2vec2 --corpus demo --split train --figure patterns.png
       layerprobe attention patterns --model hf:/models/whisper-base --corpus timit --split test --radius 5
     """
-    from layerprobe.attention.patterns import EXPERIMENT, run_patterns
+    from layerprobe.experiments.patterns import EXPERIMENT, run_patterns
     from layerprobe.data.corpora import corpus_name
 
     if radius < 0:

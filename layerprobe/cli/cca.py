@@ -86,7 +86,7 @@ def cca_command(
                      vocabulary_size=vocabulary_size, base_layer=base_layer, null_directions=null_directions,
                      progress=progress)  # fmt: skip
     if launcher["launcher"] != "none":
-        from layerprobe.analysis.experiments import cca_layers
+        from layerprobe.experiments.cca import cca_layers
         from layerprobe.cli.launching import run_launch, task
 
         chosen = cca_layers(experiment, features=features, model=model_spec, corpus=corpus, split=split, sample=sample_id,

@@ -90,7 +90,7 @@ def mi_command(
                      max_iter=max_iter, algorithm=algorithm, init=init, tol=tol, device=device, features=features, out=out,
                      progress=progress)  # fmt: skip
     if launcher["launcher"] != "none":
-        from layerprobe.analysis.mi_experiments import mi_layers
+        from layerprobe.experiments.mi import mi_layers
         from layerprobe.cli.launching import run_launch, task
 
         chosen = mi_layers(span, features=features, model=model_spec, corpus=corpus, train_split=train_split,

@@ -58,7 +58,7 @@ def wordvec_command(
       layerprobe wordvec --model hf:facebook/wav2vec2-base --corpus LibriSpeech --split dev-clean \\
           --layer T6 --format word2vec --out vectors/
     """
-    from layerprobe.analysis.wordvec import run_wordvec
+    from layerprobe.experiments.wordvec import run_wordvec
 
     def report(written) -> None:
         click.echo(f"wordvec {written.layer}: {written.n_words} words from {written.n_instances} of {written.n_rows} instances -> {written.path}")
@@ -96,7 +96,8 @@ def wordsim_command(
           --benchmark simlex999 --benchmark my_pairs.tsv --out results/wordsim.csv
       layerprobe plot results/wordsim.csv --metric spearman_micro --out wordsim.png
     """
-    from layerprobe.analysis.wordsim import DEFAULT_BENCHMARKS, run_wordsim
+    from layerprobe.analysis.wordsim import DEFAULT_BENCHMARKS
+    from layerprobe.experiments.wordsim import run_wordsim
 
     def report(score) -> None:
         result = score.result

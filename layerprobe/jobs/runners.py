@@ -45,7 +45,7 @@ def extract_task(
     """
     from layerprobe.data.corpora import format_seconds
     from layerprobe.data.samples import read_manifest
-    from layerprobe.extract import Shard, extract
+    from layerprobe.extraction import Shard, extract
 
     echo = echo or _print
     if sample_set is None:
@@ -98,7 +98,7 @@ def cca_task(
     echo: Echo | None = None,
 ) -> list:
     """``layerprobe cca`` for some layers: one PWCCA row per layer into ``out``, a line per layer and a total."""
-    from layerprobe.analysis.experiments import run_cca
+    from layerprobe.experiments.cca import run_cca
 
     echo = echo or _print
 
@@ -156,7 +156,7 @@ def mi_task(
     echo: Echo | None = None,
 ) -> list:
     """``layerprobe mi`` for some layers and iterations (seeds): one NMI row each into ``out``, a line each and a total."""
-    from layerprobe.analysis.mi_experiments import run_mi
+    from layerprobe.experiments.mi import run_mi
 
     echo = echo or _print
 

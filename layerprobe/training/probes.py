@@ -372,19 +372,6 @@ def train_probe(
     )
 
 
-# TRANSITIONAL SHIM (issue 13): removed by the lead -- running probes over stores moved to
-# layerprobe.experiments.probe; these names are looked up there on first use (no import cycle).
-_MOVED = frozenset({"EXPERIMENT", "probe_layers", "probe_store_path", "run_probe", "split_transcripts"})
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:  # TRANSITIONAL SHIM (issue 13): removed by the lead
-        from layerprobe.experiments import probe
-
-        return getattr(probe, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 __all__ = [
     "BiLSTMProbe",
     "ProbeResult",
