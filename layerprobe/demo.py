@@ -21,7 +21,7 @@ from typing import Iterator
 
 from layerprobe.data.corpora import format_seconds, open_corpus, summarize_split
 from layerprobe.data.samples import SamplingRule, draw_sample, manifest_path, write_manifest
-from layerprobe.extract import extract
+from layerprobe.extraction import extract
 from layerprobe.layers import layer_kind
 from layerprobe.models import load_model
 
@@ -112,8 +112,8 @@ def run_demo(
         what = f"{model} {rep}" if layer_source is not None else "log-mel baseline"
         yield f"[3/5] extract: {what}, {manifest.split} {manifest.span} span: {report.n_rows} rows -> {report.path}"
 
-    from layerprobe.analysis.experiments import run_cca
-    from layerprobe.analysis.mi_experiments import run_mi
+    from layerprobe.experiments.cca import run_cca
+    from layerprobe.experiments.mi import run_mi
     from layerprobe.plots import plot_trends, save_figure
     from layerprobe.results import ResultTable
 

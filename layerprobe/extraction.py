@@ -247,7 +247,7 @@ def extract(
     adapter: ModelAdapter | None,
     out_dir: str | Path,
     *,
-    rep: str,
+    rep: str = "contextualized",
     layers: str | Sequence[str] = "all",
     dtype: str = "float32",
     shard: Shard | None = None,
@@ -269,6 +269,8 @@ def extract(
         Root of the feature stores; the file goes to
         ``out_dir/<model_tag>/<corpus>_<split>_sample<k>/<rep>_<span>[.shard-...].h5``.
     rep : {"local", "contextualized", "mel"}, keyword-only
+        Which layers: the conv blocks, the transformer layers (default), or the log-mel baseline
+        (``adapter`` None).
     layers : str or sequence of str, keyword-only
         Layer spec (``"all"``, ``"T0-T12"``, ...) within the rep.
     dtype : {"float32", "float16"}, keyword-only

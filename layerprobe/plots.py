@@ -63,7 +63,7 @@ def metric_label(metric: str) -> str:
 
 
 def plot_layer_trend(
-    table: ResultTable | Iterable[Mapping[str, Any]],
+    table: "ResultTable | Iterable[Mapping[str, Any]] | Iterable[Any]",
     *,
     experiment: str | None = None,
     metric: str = "pwcca",
@@ -75,9 +75,10 @@ def plot_layer_trend(
 
     Parameters
     ----------
-    table : ResultTable or iterable of mapping
+    table : ResultTable, iterable of mapping, or a runner's records
         Result rows (mappings with at least ``model``, ``experiment``, ``layer``, ``metric`` and
-        ``value``).
+        ``value``), or the per-layer records a runner returned (``run_cca(...)``: anything with a
+        ``rows()`` method giving such mappings).
     experiment : str, optional
         The experiment to draw; may be left out when the rows hold only one.
     metric : str
@@ -244,14 +245,23 @@ def _check_spread(spread: str) -> None:
         raise ConfigError(f"spread must be one of {', '.join(SPREADS)}, not {spread!r}")
 
 
-def _rows_of(table: ResultTable | Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The rows with the columns a plot needs, layer ids normalised and values as floats."""
+def _rows_of(table: "ResultTable | Iterable[Mapping[str, Any]] | Iterable[Any]") -> list[dict[str, Any]]:
+    """The rows with the columns a plot needs, layer ids normalised and values as floats.
+
+    ``table`` is a ResultTable, an iterable of row mappings, or what a runner returned: records
+    (or a report) with a ``rows()`` method giving such mappings.
+    """
     if isinstance(table, ResultTable):
         return table.rows
     if isinstance(table, Mapping):
         raise ConfigError("plots take a ResultTable or an iterable of rows, not a single row")
+    if callable(getattr(table, "rows", None)):
+        table = table.rows()
+    given = []
+    for item in table:
+        given.extend(item.rows() if callable(getattr(item, "rows", None)) else [item])
     rows = []
-    for number, row in enumerate(table, start=1):
+    for number, row in enumerate(given, start=1):
         if not isinstance(row, Mapping):
             raise ResultError(f"row {number} is a {type(row).__name__}, not a mapping of column -> value")
         missing = [column for column in _NEEDED if column not in row]

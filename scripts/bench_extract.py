@@ -60,7 +60,7 @@ def bare_forward_seconds(adapter, waveforms) -> float:
 
 
 def extraction_seconds(manifest, adapter, out: Path) -> tuple[float, object]:
-    from layerprobe.extract import extract
+    from layerprobe.extraction import extract
 
     adapter.forward(np.zeros(16000, dtype=np.float32))  # the same warm-up as the bare forward had
     started = time.perf_counter()
@@ -73,7 +73,7 @@ def peak_memory_child(manifest_path: Path, model: str, n_utterances: int, out: P
     code = f"""
 import resource
 from layerprobe.data.samples import read_manifest
-from layerprobe.extract import extract
+from layerprobe.extraction import extract
 from layerprobe.models import load_model
 from dataclasses import replace
 m = read_manifest({str(manifest_path)!r})

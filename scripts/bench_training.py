@@ -52,7 +52,7 @@ def build_corpus(work: Path, seconds: float):
 
 
 def bench_probe(work: Path, corpus_dir: Path, manifest, *, hidden_size: int, device: str, epochs: int) -> list[dict]:
-    from layerprobe.extract import extract
+    from layerprobe.extraction import extract
     from layerprobe.io.store import FeatureStore
     from layerprobe.training.ctc import CharVocabulary
     from layerprobe.training.data import FeatureCTCData, read_transcripts

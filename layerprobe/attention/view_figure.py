@@ -130,7 +130,7 @@ def render_png(
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    from layerprobe.plots import save_figure
+    from layerprobe.io.figures import save_figure
 
     out = Path(out)
     if out.suffix.lower() != ".png":

@@ -29,7 +29,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from layerprobe.errors import AudioError, ConfigError, ResultError
-from layerprobe.io.atomic import atomic_path
+from layerprobe.io.atomic import atomic_path, json_text
 
 PathLike = str | os.PathLike[str]
 
@@ -109,7 +109,7 @@ def write_audiation(
     from layerprobe.audiation.examples import example_clip
     from layerprobe.audiation.figures import audiation_figure
     from layerprobe.io.audio import write_audio
-    from layerprobe.plots import save_figure
+    from layerprobe.io.figures import save_figure
 
     wav = Path(out_wav)
     if wav.suffix.lower() != ".wav":
@@ -148,7 +148,7 @@ def write_audiation(
                     entry["clip"] = f"{clips_dir.name}/{name}"
                     clip_names.append(name)
                 data["examples"].append(entry)
-            temporary[sidecar].write_text(json.dumps(data, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+            temporary[sidecar].write_text(json_text(data, indent=1, allow_nan=False), encoding="utf-8")
             shutil.rmtree(clips_dir, ignore_errors=True)  # clips of an earlier result of this name
             if clip_names:
                 os.replace(temporary_clips, clips_dir)

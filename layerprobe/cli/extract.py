@@ -109,7 +109,7 @@ def extract_command(
         if shards is None or shard is not None:
             raise click.UsageError("--launcher submitit takes --shards N (and no --shard)")
         from layerprobe.cli.launching import run_launch, task
-        from layerprobe.extract import Shard, extraction_path
+        from layerprobe.extraction import Shard, extraction_path
 
         manifest = manifest.absolute()
         tasks = [

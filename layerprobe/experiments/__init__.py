@@ -20,8 +20,8 @@ Shared pieces
     :class:`~.query.StoreQuery` (features root, model, corpus, split, sample, rep, span;
     ``.path`` is the store file) and :func:`~.query.resolve_store`.  Every runner takes, as its
     first argument after the experiment name, a StoreQuery, a
-    :class:`~layerprobe.io.store.FeatureStore`, the :class:`~layerprobe.extract.ExtractionReport`
-    that :func:`~layerprobe.extract.extract` returned, or a store path, in place of (or besides)
+    :class:`~layerprobe.io.store.FeatureStore`, the :class:`~layerprobe.extraction.ExtractionReport`
+    that :func:`~layerprobe.extraction.extract` returned, or a store path, in place of (or besides)
     the keyword arguments ``features``, ``model``, ``corpus``, ``split``, ``sample``; keyword
     arguments given override the store's parts.  The runner derives the stores it reads (rep,
     span, other splits, the log-mel baseline) from it.

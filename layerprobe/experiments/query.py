@@ -3,7 +3,7 @@
 A store lives at ``<features>/<model tag>/<corpus>_<split>_sample<k>/<rep>_<span>.h5`` (the
 extraction layout, :func:`layerprobe.io.store_paths.store_path`).  A :class:`StoreQuery` names one
 by those seven parts; a runner takes one (or a :class:`~layerprobe.io.store.FeatureStore`, the
-:class:`~layerprobe.extract.ExtractionReport` that :func:`~layerprobe.extract.extract` returned, or
+:class:`~layerprobe.extraction.ExtractionReport` that :func:`~layerprobe.extraction.extract` returned, or
 a store path) in place of the path strings, and derives the other stores it needs (another rep,
 span or split, the log-mel baseline) with :meth:`StoreQuery.replace` and :meth:`StoreQuery.mel`.
 

@@ -681,7 +681,7 @@ def view_store(tmp_path_factory):
     from layerprobe.data.corpora import open_corpus
     from layerprobe.data.samples import SamplingRule, draw_sample, manifest_path, write_manifest
     from layerprobe.data.synth import synthesize_corpus
-    from layerprobe.extract import extract
+    from layerprobe.extraction import extract
     from layerprobe.models import load_model
 
     base = tmp_path_factory.mktemp("view")

@@ -15,7 +15,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from layerprobe.errors import ConfigError
-from layerprobe.extract import Shard
+from layerprobe.extraction import Shard
 from layerprobe.layers import parse_layer_id, parse_layers
 from support.fuzz import fuzz, junk_text, number_text, refuses
 

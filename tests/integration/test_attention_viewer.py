@@ -22,7 +22,7 @@ from layerprobe.attention.view import (
 from layerprobe.data.corpora import open_corpus
 from layerprobe.data.samples import SamplingRule, draw_sample, manifest_path, write_manifest
 from layerprobe.data.synth import synthesize_corpus
-from layerprobe.extract import extract
+from layerprobe.extraction import extract
 from layerprobe.io.alignments import Alignment, Interval
 from layerprobe.io.store import FeatureStore
 from layerprobe.models import load_model

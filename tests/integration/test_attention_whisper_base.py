@@ -19,7 +19,7 @@ pytest.importorskip("transformers")
 from layerprobe.attention.patterns import CLASSES, SCORE_NAMES, block_patterns, patterns_figure  # noqa: E402
 from layerprobe.data.corpora import open_corpus  # noqa: E402
 from layerprobe.data.samples import SamplingRule, draw_sample  # noqa: E402
-from layerprobe.extract import extract  # noqa: E402
+from layerprobe.extraction import extract  # noqa: E402
 from layerprobe.io.store import FeatureStore  # noqa: E402
 from layerprobe.models import load_model  # noqa: E402
 from layerprobe.plots import save_figure  # noqa: E402

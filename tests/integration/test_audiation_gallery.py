@@ -28,7 +28,7 @@ def frame_store(tmp_path_factory, one_thread):
     from layerprobe.data.corpora import open_corpus
     from layerprobe.data.samples import SamplingRule, draw_sample, manifest_path, write_manifest
     from layerprobe.data.synth import synthesize_corpus
-    from layerprobe.extract import extract
+    from layerprobe.extraction import extract
     from layerprobe.models import load_model
 
     base = tmp_path_factory.mktemp("audiation")

@@ -27,7 +27,7 @@ from layerprobe.data.corpora import open_corpus
 from layerprobe.data.samples import SamplingRule, draw_sample, manifest_path, write_manifest
 from layerprobe.data.synth import synthesize_corpus
 from layerprobe.errors import ConfigError, LayerprobeError, StoreError
-from layerprobe.extract import extract
+from layerprobe.extraction import extract
 from layerprobe.io.store import FeatureStore
 from layerprobe.io.store_paths import store_path
 from layerprobe.models import load_model

@@ -21,7 +21,7 @@ from layerprobe.data.corpora import open_corpus
 from layerprobe.data.samples import SamplingRule, draw_sample, manifest_path, write_manifest
 from layerprobe.data.synth import synthesize_corpus
 from layerprobe.errors import AudioError, ConfigError
-from layerprobe.extract import Shard, extract
+from layerprobe.extraction import Shard, extract
 from layerprobe.features.frames import segment_frames
 from layerprobe.io.audio import load_audio
 from layerprobe.io.store import FeatureStore, merge_shards
@@ -279,7 +279,7 @@ def test_whisper_base_store_equals_a_direct_encoder_forward(timit_sample, shared
 def test_batches_count_the_padded_length():
     from types import SimpleNamespace
 
-    from layerprobe.extract import _batches
+    from layerprobe.extraction import _batches
 
     items = [(None, np.zeros(16000 * seconds, dtype=np.float32)) for seconds in (3, 9, 3, 5, 3, 3)]
     whisper_like = SimpleNamespace(supports_batching=True, max_seconds=30.0)  # pads every item to 30 s

@@ -9,7 +9,7 @@ from layerprobe.analysis.views import mel_views
 from layerprobe.data.corpora import open_corpus
 from layerprobe.data.samples import SamplingRule, draw_sample
 from layerprobe.data.synth import synthesize_corpus
-from layerprobe.extract import extract
+from layerprobe.extraction import extract
 from layerprobe.features.mel import log_mel
 from layerprobe.io.audio import load_audio
 from layerprobe.io.store import FeatureStore

@@ -14,7 +14,7 @@ from layerprobe.cli import main
 from layerprobe.data.corpora import open_corpus
 from layerprobe.data.samples import SamplingRule, draw_sample, manifest_path, write_manifest
 from layerprobe.data.synth import synthesize_corpus
-from layerprobe.extract import extract
+from layerprobe.extraction import extract
 from layerprobe.results import ResultTable
 
 

@@ -193,7 +193,7 @@ def tiny(tmp_path_factory):
     from layerprobe.data.corpora import open_corpus
     from layerprobe.data.samples import SamplingRule, draw_sample, manifest_path, write_manifest
     from layerprobe.data.synth import synthesize_corpus
-    from layerprobe.extract import extract
+    from layerprobe.extraction import extract
     from layerprobe.models import load_model
 
     root = tmp_path_factory.mktemp("wordvec")

@@ -354,12 +354,12 @@ def test_write_audiation_writes_a_peak_normalised_wav_a_sidecar_and_a_png(runs, 
 
 
 def test_a_failed_write_leaves_no_files(runs, tmp_path, monkeypatch):
-    import layerprobe.plots
+    import layerprobe.io.figures
 
     def broken(*args, **kwargs):
         raise ResultError("disk full on purpose")
 
-    monkeypatch.setattr(layerprobe.plots, "save_figure", broken)
+    monkeypatch.setattr(layerprobe.io.figures, "save_figure", broken)
     with pytest.raises(ResultError, match="on purpose"):
         write_audiation(runs["default"][0], tmp_path / "u.wav")
     assert list(tmp_path.iterdir()) == []
