@@ -55,7 +55,7 @@ import numpy as np
 
 from layerprobe import __version__
 from layerprobe.errors import ConfigError, DependencyError, LayerprobeError, ResultError
-from layerprobe.io.atomic import HeldLock, atomic_path, lock_path
+from layerprobe.io.atomic import HeldLock, atomic_path, json_text, lock_path
 from layerprobe.layers import layer_sort_key, parse_layer_id
 
 if TYPE_CHECKING:
@@ -316,7 +316,7 @@ class ResultTable:
             runs.append({**dict(zip(RUN_COLUMNS, run)), **{field: entry.get(field, {}) for field in METADATA_FIELDS}})
         document = {"layerprobe_version": __version__, "columns": list(COLUMNS), "runs": runs}
         try:
-            return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+            return json_text(document, indent=2, ensure_ascii=False, allow_nan=False)
         except (TypeError, ValueError) as exc:  # only reachable if the metadata was changed behind add()'s back
             raise ResultError(f"the run metadata cannot be written as JSON ({exc})", path=self.sidecar_path) from None
 

@@ -222,6 +222,15 @@ def utterances_option(help: str, *, default: str, allow_all: bool, empty: str) -
                         show_default=True, help=help)  # fmt: skip
 
 
+def training_splits_options(train_help: str, dev_help: str, test_help: str = "Split scored into the result table.") -> Decorator:
+    """``--train``, ``--dev`` and ``--test``: the splits a CTC training run (probe, fine-tune) reads."""
+    return stack(
+        click.option("--train", "train_split", default="train", show_default=True, help=train_help),
+        click.option("--dev", "dev_split", default="dev", show_default=True, help=dev_help),
+        click.option("--test", "test_split", default="test", show_default=True, help=test_help),
+    )
+
+
 def train_list_option(help: str) -> Decorator:
     return click.option("--train-list", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help=help)
 

@@ -25,6 +25,7 @@ from layerprobe.cli.options import (
     samples_dir_option,
     seed_option,
     train_list_option,
+    training_splits_options,
     untrained_baseline_option,
 )
 
@@ -32,9 +33,7 @@ from layerprobe.cli.options import (
 @click.command("probe", context_settings=CONTEXT_SETTINGS, short_help="Train BiLSTM CTC probes on frozen stored layers; test WER per layer.")
 @model_option("Model spec the features were extracted with (not needed for --layers mel).", required=False)
 @corpus_option("Corpus name (or its directory) of the data-sample sets.")
-@click.option("--train", "train_split", default="train", show_default=True, help="Split whose frame store trains the probe.")
-@click.option("--dev", "dev_split", default="dev", show_default=True, help="Split for early stopping (see --stop-metric).")
-@click.option("--test", "test_split", default="test", show_default=True, help="Split scored into the result table.")
+@training_splits_options("Split whose frame store trains the probe.", "Split for early stopping (see --stop-metric).")
 @sample_option("Sample id k of the three frame data-sample sets.")
 @layers_option("all (the model's stored layers), mel (log-mel baseline), T8, T1-T12, mel,T4 ...")
 @features_option()
@@ -102,7 +101,7 @@ def probe_command(
           --dev dev-clean --test test-clean --layer T8 --device cuda --lm 4-gram.arpa
       layerprobe plot results/probe.csv --metric wer --out probe_wer.png
     """
-    from layerprobe.training.probes import run_probe
+    from layerprobe.experiments.probe import run_probe
 
     def report(result) -> None:
         metrics = result.test_metrics
@@ -151,9 +150,7 @@ def probe_command(
 @click.command("finetune", context_settings=CONTEXT_SETTINGS, short_help="CTC fine-tuning with re-initialised blocks or local attention; test WER.")
 @model_option()
 @corpus_dir_option("corpus_dir", "Corpus directory with transcripts (LibriSpeech, TIMIT, folder, synthesized).")
-@click.option("--train", "train_split", default="train", show_default=True, help="Split to train on.")
-@click.option("--dev", "dev_split", default="dev", show_default=True, help="Split evaluated after every epoch (history only); none to skip.")
-@click.option("--test", "test_split", default="test", show_default=True, help="Split scored into the result table.")
+@training_splits_options("Split to train on.", "Split evaluated after every epoch (history only); none to skip.")
 @train_list_option("Train only on the utterance ids in this file (one per line), e.g. a LibriSpeech 10 h subset.")
 @click.option("--reinit", default=None, help="Re-initialise these transformer blocks before fine-tuning, e.g. T10-T12.")
 @click.option("--local-attention", "local_attention", default=None, help="Restrict these blocks to local attention, e.g. T2-T12.")

@@ -6,13 +6,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
 
 from layerprobe.errors import CorpusError
-from layerprobe.io.atomic import atomic_write
+from layerprobe.io.atomic import write_json
 
 #: Utterance outcomes in the report.
 UtteranceStatus = Literal["aligned", "skipped", "failed"]
@@ -220,7 +219,7 @@ def write_report(data: Mapping[str, Any], path: Path) -> None:
         When the file cannot be written.
     """
     try:
-        atomic_write(path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+        write_json(path, data, indent=2, sort_keys=True, ensure_ascii=False)
     except OSError as exc:
         raise CorpusError(f"cannot write the report ({exc.strerror or exc})", path=path) from None
 

@@ -103,14 +103,16 @@ def atomic_write(path: PathLike, data: str | bytes, *, encoding: str = "utf-8") 
     return target
 
 
-def json_text(document: Any, *, indent: int | None = 2, sort_keys: bool = False,
-              default: Callable[[Any], Any] | None = None) -> str:
+def json_text(document: Any, *, indent: int | None = 2, sort_keys: bool = False, ensure_ascii: bool = True,
+              allow_nan: bool = True, default: Callable[[Any], Any] | None = None) -> str:
     """The JSON text layerprobe writes: ``json.dumps`` with the given options and a final newline."""
-    return json.dumps(document, indent=indent, sort_keys=sort_keys, default=default) + "\n"
+    return json.dumps(document, indent=indent, sort_keys=sort_keys, ensure_ascii=ensure_ascii, allow_nan=allow_nan,
+                      default=default) + "\n"  # fmt: skip
 
 
 def write_json(path: PathLike, document: Mapping[str, Any] | list[Any], *, indent: int | None = 2,
-               sort_keys: bool = False, default: Callable[[Any], Any] | None = None) -> Path:
+               sort_keys: bool = False, ensure_ascii: bool = True, allow_nan: bool = True,
+               default: Callable[[Any], Any] | None = None) -> Path:
     """Write ``document`` as JSON (:func:`json_text`) to ``path`` atomically and return the path.
 
     Raises
@@ -120,7 +122,8 @@ def write_json(path: PathLike, document: Mapping[str, Any] | list[Any], *, inden
     TypeError, ValueError
         When the document is not JSON-serialisable (nothing is written then).
     """
-    return atomic_write(path, json_text(document, indent=indent, sort_keys=sort_keys, default=default))
+    text = json_text(document, indent=indent, sort_keys=sort_keys, ensure_ascii=ensure_ascii, allow_nan=allow_nan, default=default)
+    return atomic_write(path, text)
 
 
 def lock_path(path: PathLike) -> Path:
