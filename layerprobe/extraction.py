@@ -400,6 +400,8 @@ def _store_attrs(plan: ExtractionPlan, adapter: ModelAdapter | None, manifest: S
         "sample_rate": SAMPLE_RATE,
         "layer_ids": list(plan.layers),
         "manifest_hash": manifest_hash,
+        # the content of the weight files (not their path): a resume or reuse with replaced weights is refused
+        "weights_fingerprint": (getattr(adapter, "weights_fingerprint", None) or "") if adapter is not None else "",
         "config": {
             "dtype": plan.dtype,
             "layers": list(plan.layers),

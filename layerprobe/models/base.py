@@ -68,6 +68,11 @@ class ModelAdapter(Protocol):
         Where the module runs.
     num_layers : int
         Number of transformer blocks L.
+    weights_fingerprint : str or None
+        A content fingerprint of the weight files the model was loaded from
+        (:mod:`layerprobe.models.fingerprint`: ``hf:DIR`` and ``tiny:`` directories, fairseq
+        checkpoints; ``hub:<commit>`` for a cached hub id), None when unknown.  Stores, checkpoints
+        and fine-tuning results record it, so that a rerun with replaced weights is refused.
 
     Notes
     -----
@@ -88,6 +93,7 @@ class ModelAdapter(Protocol):
     module: Any
     device: Any
     num_layers: int
+    weights_fingerprint: str | None
 
     def layer_frame_rate(self, layer_id: str) -> float:
         """Native frame rate of a layer in Hz (C layers run faster than the transformer)."""

@@ -20,6 +20,7 @@ from layerprobe.devices import resolve_device
 from layerprobe.errors import AudioError, ConfigError
 from layerprobe.layers import CONTEXTUALIZED, LOCAL, parse_layer_id, parse_layers
 from layerprobe.models.base import LayerOutputs
+from layerprobe.models.fingerprint import directory_fingerprint
 from layerprobe.models.hf_capture import _LayerCapture
 from layerprobe.models.hf_loading import (
     SAMPLE_RATE,
@@ -50,6 +51,7 @@ class _Provenance:
     feature_settings: dict[str, Any]
     feature_settings_source: str
     extra: dict[str, Any] = field(default_factory=dict)
+    weights_fingerprint: str | None = None
 
 
 class HFAdapter(_LayerCapture):
@@ -80,6 +82,8 @@ class HFAdapter(_LayerCapture):
         self.feature_extractor = feature_extractor
         self.device = device
         self._provenance = provenance
+        #: Content fingerprint of the weight files (:mod:`layerprobe.models.fingerprint`), None when unknown.
+        self.weights_fingerprint = provenance.weights_fingerprint
         self.num_layers = int(module.config.num_hidden_layers)
         conv_ids = tuple(f"{LOCAL}{i + 1}" for i in range(len(self._conv_modules())))
         self.layer_ids = conv_ids + tuple(f"{CONTEXTUALIZED}{i}" for i in range(self.num_layers + 1))
@@ -127,6 +131,11 @@ class HFAdapter(_LayerCapture):
         family = family_of_config(config, where=location if kind == "dir" else None)
         module = _load_module(family, location, kind, revision=revision, local_files_only=local_files_only)
         settings = _read_preprocessor_config(location, kind, revision=revision, local_files_only=local_files_only)
+        if kind == "dir":
+            fingerprint = directory_fingerprint(location)
+        else:
+            commit = getattr(module.config, "_commit_hash", None)
+            fingerprint = f"hub:{commit}" if commit else None
         return cls.from_module(
             module,
             spec=spec,
@@ -135,6 +144,7 @@ class HFAdapter(_LayerCapture):
             source=location,
             revision=revision,
             device=resolved_device,
+            weights_fingerprint=fingerprint,
         )
 
     @classmethod
@@ -148,6 +158,7 @@ class HFAdapter(_LayerCapture):
         source: str | os.PathLike[str] | None = None,
         revision: str | None = None,
         device: str | torch.device = "cpu",
+        weights_fingerprint: str | None = None,
     ) -> "HFAdapter":
         """Wrap an already-built transformers module.
 
@@ -169,6 +180,9 @@ class HFAdapter(_LayerCapture):
             ``"defaults"`` when there are none).
         source, revision : optional
             Recorded in :meth:`describe`.
+        weights_fingerprint : str, optional
+            The content fingerprint of the files the weights came from
+            (:mod:`layerprobe.models.fingerprint`), exposed as ``weights_fingerprint``.
         device : str or torch.device
 
         Raises
@@ -197,6 +211,7 @@ class HFAdapter(_LayerCapture):
             feature_settings=_json_settings(extractor),
             feature_settings_source=settings_source,
             extra={"source_details": details} if details else {},
+            weights_fingerprint=weights_fingerprint,
         )
         from layerprobe.models.hf_families import ConvEncoderAdapter, WhisperEncoderAdapter
 
@@ -360,6 +375,7 @@ class HFAdapter(_LayerCapture):
             "revision": provenance.revision,
             "commit_hash": provenance.commit_hash,
             "config_sha256": provenance.config_sha256,
+            "weights_fingerprint": provenance.weights_fingerprint,
             "transformers_version": transformers.__version__,
             "torch_version": torch.__version__,
             "dtype": "float32",

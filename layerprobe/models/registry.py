@@ -105,7 +105,12 @@ def _load_fairseq(path: str, *, spec: str, device) -> "ModelAdapter":
     from layerprobe.models.hf import HFAdapter
 
     module, feature_settings = fairseq_reader.load_fairseq_checkpoint(path)
-    return HFAdapter.from_module(module, spec=spec, feature_settings=feature_settings, source=path, device=device)
+    from layerprobe.models.fingerprint import files_fingerprint
+
+    return HFAdapter.from_module(
+        module, spec=spec, feature_settings=feature_settings, source=path, device=device,
+        weights_fingerprint=files_fingerprint([path]),
+    )  # fmt: skip
 
 
 __all__ = ["SPEC_FORMS", "SCHEMES", "load_model"]

@@ -343,3 +343,86 @@ def test_streamed_attention_of_a_long_utterance_keeps_memory_to_about_one_block(
     assert peak < all_blocks / 2, (peak, all_blocks)
     with FeatureStore.open(tmp_path / "s.h5") as stored:
         assert stored.attention("long", f"T{adapter.num_layers}").shape == (heads, frames, frames)
+
+
+class _KilledAfter:
+    """An adapter that dies (KeyboardInterrupt, as a kill would) after ``n`` utterances."""
+
+    def __init__(self, adapter, n: int):
+        self._adapter, self._left = adapter, n
+
+    def __getattr__(self, name):
+        return getattr(self._adapter, name)
+
+    def forward(self, *args, **kwargs):
+        if self._left == 0:
+            raise KeyboardInterrupt
+        self._left -= 1
+        return self._adapter.forward(*args, **kwargs)
+
+
+def _replace_weights(model_dir: Path, name: str, seed: int) -> None:
+    import shutil
+
+    from layerprobe.models.tiny import build_tiny_model
+
+    shutil.copy(build_tiny_model(name, seed=seed) / "model.safetensors", model_dir / "model.safetensors")
+
+
+@pytest.fixture
+def model_dir(tmp_path):
+    import shutil
+
+    from layerprobe.models.tiny import build_tiny_model
+
+    target = tmp_path / "model"
+    shutil.copytree(build_tiny_model("wav2vec2"), target)
+    return target
+
+
+def test_the_weights_fingerprint_is_of_the_content_not_the_path(model_dir, tmp_path):
+    import shutil
+
+    first = load_model(f"hf:{model_dir}")
+    shutil.copytree(model_dir, tmp_path / "renamed")
+    assert load_model(f"hf:{tmp_path / 'renamed'}").weights_fingerprint == first.weights_fingerprint
+    assert len(first.weights_fingerprint) == 64
+    _replace_weights(model_dir, "wav2vec2", seed=1)
+    assert load_model(f"hf:{model_dir}").weights_fingerprint != first.weights_fingerprint
+    assert load_model("tiny:wav2vec2").weights_fingerprint == first.weights_fingerprint
+
+
+def test_a_partial_store_of_replaced_weights_is_not_resumed(manifests, model_dir, tmp_path):
+    from layerprobe.errors import StoreError
+
+    old = load_model(f"hf:{model_dir}")
+    with pytest.raises(KeyboardInterrupt):
+        extract(manifests["frame"], _KilledAfter(old, 2), tmp_path / "out", progress=False)
+    (partial,) = (tmp_path / "out").rglob("*.h5.partial")
+    _replace_weights(model_dir, "wav2vec2", seed=1)
+    new = load_model(f"hf:{model_dir}")
+    with pytest.raises(StoreError) as caught:
+        extract(manifests["frame"], new, tmp_path / "out", progress=False)
+    assert str(caught.value) == (
+        f"{partial}: was written with other model weights (fingerprint {old.weights_fingerprint[:12]} vs "
+        f"{new.weights_fingerprint[:12]}); rerun with --overwrite to start again"
+    )
+    assert partial.exists() and not list((tmp_path / "out").rglob("*.h5"))
+    report = extract(manifests["frame"], new, tmp_path / "out", progress=False, overwrite=True)
+    assert report.n_skipped == 0
+    with FeatureStore.open(report.path) as store:
+        assert store.attrs["weights_fingerprint"] == new.weights_fingerprint
+
+
+def test_a_complete_store_of_other_weights_is_named_as_such(manifests, model_dir, tmp_path):
+    from layerprobe.errors import StoreError
+
+    old = load_model(f"hf:{model_dir}")
+    report = extract(manifests["word"], old, tmp_path / "out", progress=False)
+    _replace_weights(model_dir, "wav2vec2", seed=1)
+    new = load_model(f"hf:{model_dir}")
+    with pytest.raises(StoreError, match="was written with other model weights .*; rerun with --overwrite to replace it"):
+        extract(manifests["word"], new, tmp_path / "out", progress=False)
+    with pytest.raises(StoreError, match="a complete store exists already"):
+        extract(manifests["word"], old, tmp_path / "out", progress=False)
+    assert report.path.exists()

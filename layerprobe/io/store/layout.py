@@ -251,6 +251,14 @@ def _decode_attrs(raw: Mapping[str, Any]) -> dict[str, Any]:
     return decoded
 
 
+def _weights_changed(found: Mapping[str, Any], wanted: Mapping[str, Any], *, action: str) -> str | None:
+    """The message for a store written from other model weights (both fingerprints known), else None."""
+    old, new = found.get("weights_fingerprint"), wanted.get("weights_fingerprint")
+    if not old or not new or old == new:
+        return None
+    return f"was written with other model weights (fingerprint {str(old)[:12]} vs {str(new)[:12]}); rerun with --overwrite {action}"
+
+
 def _identity_differences(found: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
     """Attr names (other than ``complete``) whose values differ between two raw attr sets."""
     keys = sorted((set(found) | set(wanted)) - {"complete"})

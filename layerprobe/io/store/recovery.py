@@ -28,6 +28,7 @@ from layerprobe.io.store.layout import (
     _read_raw_attrs,
     _strings,
     _valid_prefix,
+    _weights_changed,
 )
 from layerprobe.io.store.writer import StoreWriter, _copy_rows
 from layerprobe.io.store_paths import partial_path
@@ -118,6 +119,9 @@ def _resume(
             damage = f"is damaged ({exc})"
         else:
             differences = _identity_differences(found_attrs, encoded) + layout.differences(found_layout)
+            weights = _weights_changed(found_attrs, encoded, action="to start again")
+            if weights is not None:
+                raise StoreError(weights, path=partial)
             if differences:
                 raise StoreError(
                     f"is a partial store written with other options (differing: {', '.join(differences)}); "

@@ -30,7 +30,10 @@ from layerprobe.io.store.layout import (
     _extend,
     _Layout,
     _make_layout,
+    _open_h5,
     _positive_number,
+    _read_raw_attrs,
+    _weights_changed,
 )
 from layerprobe.io.store_paths import REPS, SPANS, parse_shard_path, partial_path
 
@@ -554,6 +557,16 @@ def _copy_rows(
         _extend(target, values + shift if shift else values)
 
 
+def _existing_store_problem(path: Path, encoded: Mapping[str, Any]) -> str:
+    """Why a complete store at ``path`` is in the way: other model weights, or simply its existence."""
+    try:
+        with _open_h5(path, "r") as file:
+            found = _read_raw_attrs(file.attrs)
+    except (OSError, KeyError, ValueError, TypeError):
+        return _EXISTS
+    return _weights_changed(found, encoded, action="to replace it") or _EXISTS
+
+
 def create(
     path: PathLike,
     *,
@@ -630,7 +643,7 @@ def create(
     parsed = parse_shard_path(path)
     encoded = _encode_attrs(attrs, layout, parsed[1:] if parsed else None)
     if path.exists() and not overwrite:
-        raise StoreError(_EXISTS, path=path)
+        raise StoreError(_existing_store_problem(path, encoded), path=path)
     options = {"flush_every": flush_every, "flush_seconds": float(flush_seconds)}
     # imported here: recovery builds StoreWriters, so it imports this module
     from layerprobe.io.store.recovery import _create_or_resume, _WriterLock
