@@ -20,6 +20,7 @@ from layerprobe.cli.options import (
     model_option,
     out_dir_option,
     out_file_option,
+    overwrite_option,
     progress_option,
     sample_option,
     samples_dir_option,
@@ -170,6 +171,7 @@ def probe_command(
 @lm_options("KenLM n-gram model (ARPA or binary): also report LM beam-search WER and CER (wer_lm, cer_lm).")
 @untrained_baseline_option("Also score each seed's untrained model (random CTC head) on test: the chance level, in the sidecar.")
 @out_dir_option("Folder of the checkpoints: OUT/seed<k>/checkpoint.pt and result.json; a rerun resumes there.", default=Path("finetune"))
+@overwrite_option("Start each seed afresh, removing its checkpoints and result.json in OUT (a run of other options or weights there is otherwise refused).")
 @out_file_option("results/finetune.csv", flag="--results")
 @progress_option
 def finetune_command(
@@ -200,6 +202,7 @@ def finetune_command(
     lm_beta: float,
     untrained_baseline: bool,
     out: Path,
+    overwrite: bool,
     results: Path,
     progress: bool,
 ) -> None:
@@ -257,7 +260,7 @@ def finetune_command(
         model_spec, train, dev, test, reinit=reinit, local_attention=local_attention, radius=radius, config=config,
         seeds=seeds, out_dir=out, lm_path=lm_path, beam_width=beam_width, lm_alpha=lm_alpha, lm_beta=lm_beta,
         results=results, test_split=test_split, untrained_baseline=untrained_baseline, progress=progress,
-        on_epoch_end=report,
+        on_epoch_end=report, overwrite=overwrite,
     )  # fmt: skip
     if not main_process:
         return

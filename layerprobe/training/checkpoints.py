@@ -106,15 +106,54 @@ def _check_resumable(saved: Mapping[str, Any], config: TrainConfig, path: Path) 
         )
 
 
+def _check_identity(saved: Mapping[str, Any] | None, identity: Mapping[str, Any] | None, path: Path, *, what: str) -> None:
+    """Refuse a checkpoint or finished result of another run (other weights, reinit, local attention, radius).
+
+    ``saved`` is the identity the file recorded (None for files written before identities were
+    recorded: they are not compared); ``identity`` the current run's (None: nothing to compare).
+    """
+    if saved is None or identity is None:
+        return
+    changed = []
+    for key in sorted(set(saved) | set(identity)):
+        before, now = saved.get(key), identity.get(key)
+        if before == now:
+            continue
+        if key == "weights_fingerprint":
+            changed.append(f"model weights {str(before)[:12] if before else 'unknown'} -> {str(now)[:12] if now else 'unknown'}")
+        else:
+            changed.append(f"{key} {before!r} -> {now!r}")
+    if changed:
+        raise ConfigError(
+            f"holds {what} of another run ({'; '.join(changed)}); use another --out, or pass --overwrite to start again",
+            path=path.parent,
+        )
+
+
 def _load_model_state(model: nn.Module, state: Mapping[str, torch.Tensor], path: Path) -> None:
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
+    problems = _state_problems(model.state_dict(), state)
+    if problems:
         raise LayerprobeError(
-            f"the checkpoint does not fit this model ({' '.join(str(exc).split())[:200]}); "
-            "was it written for another model?",
-            path=path,
-        ) from None
+            f"the checkpoint does not fit this model ({problems}); was it written for another model?", path=path
+        )
+    model.load_state_dict(state)
+
+
+def _state_problems(expected: Mapping[str, torch.Tensor], found: Mapping[str, torch.Tensor], shown: int = 3) -> str:
+    """A complete one-line summary of how a state dict differs from a model's ('' when it fits)."""
+    missing = [key for key in expected if key not in found]
+    unexpected = [key for key in found if key not in expected]
+    shapes = [
+        f"{key} {tuple(found[key].shape)} vs {tuple(expected[key].shape)} here"
+        for key in expected
+        if key in found and tuple(found[key].shape) != tuple(expected[key].shape)
+    ]
+    parts = []
+    for label, items in (("shape mismatch", shapes), ("missing", missing), ("unexpected", unexpected)):
+        if items:
+            more = f" and {len(items) - shown} more" if len(items) > shown else ""
+            parts.append(f"{label}: {', '.join(items[:shown])}{more}")
+    return "; ".join(parts)
 
 
 __all__ = ["CHECKPOINT_NAME", "BEST_NAME", "CHECKPOINT_FORMAT", "atomic_torch_save", "load_checkpoint"]

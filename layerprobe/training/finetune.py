@@ -46,6 +46,7 @@ Example
 from __future__ import annotations
 
 import logging
+import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -393,6 +394,7 @@ def finetune(
     vocab: CharVocabulary | None = None,
     progress: bool = True,
     on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
+    overwrite: bool = False,
 ) -> FineTuneResult:
     """CTC fine-tuning of a model for each seed, scored on the test data.
 
@@ -437,6 +439,11 @@ def finetune(
     progress : bool
     on_epoch_end : callable, optional
         ``on_epoch_end(seed, record)`` after each epoch.
+    overwrite : bool
+        Start each seed afresh: its checkpoints and summary in ``out_dir/seed<k>`` are removed
+        first.  Without it, a checkpoint or ``result.json`` there of another run (other model
+        weights, re-initialised blocks, local attention or radius: :func:`run_identity`; other
+        training options) is refused, never resumed or reported as this run's.
 
     Returns
     -------
@@ -461,6 +468,9 @@ def finetune(
     if local_blocks and (isinstance(radius, bool) or not isinstance(radius, (int, np.integer)) or radius < 0):
         raise ConfigError(f"the local-attention radius must be a non-negative integer number of frames, got {radius!r}")
     experiment = experiment_name(reinit=reinit_blocks, local_attention=local_blocks, radius=radius)
+    identity = run_identity(adapter, reinit=reinit_blocks, local_attention=local_blocks, radius=radius)
+    for seed in seeds:
+        _check_finished_run(seed_dir(out, seed), identity, config, overwrite=overwrite)
     decoder = (BeamSearchDecoder(vocab, lm_path=lm_path, beam_width=beam_width, alpha=lm_alpha, beta=lm_beta)
                if lm_path is not None else None)  # fmt: skip
     original = {key: value.detach().clone() for key, value in adapter.module.state_dict().items()}
@@ -479,7 +489,8 @@ def finetune(
             try:
                 train_results[seed], test_metrics[seed], untrained = _run_seed(
                     adapter, train_data, dev_data, test_data, replace(config, seed=seed), vocab, decoder,
-                    seed_dir(out, seed), progress=progress, experiment=experiment, untrained_baseline=untrained_baseline,
+                    seed_dir(out, seed), progress=progress, experiment=experiment, identity=identity,
+                    untrained_baseline=untrained_baseline,
                     on_epoch_end=(lambda record, s=seed: on_epoch_end(s, record)) if on_epoch_end else None,
                 )  # fmt: skip
                 if untrained is not None:
@@ -530,6 +541,7 @@ def _run_seed(
     *,
     progress: bool,
     experiment: str,
+    identity: Mapping[str, Any],
     untrained_baseline: bool,
     on_epoch_end: Callable[[dict[str, Any]], None] | None,
 ) -> tuple[TrainResult, dict[str, float], dict[str, float] | None]:
@@ -544,7 +556,8 @@ def _run_seed(
                                  accelerator=make_accelerator(config.device), progress=progress,
                                  desc=f"untrained seed {config.seed}")  # fmt: skip
     result = train_ctc(model, train_data, dev_data, config, vocab=vocab, frozen=model.transformer_parameters(),
-                       checkpoint_dir=directory, progress=progress, on_epoch_end=on_epoch_end)  # fmt: skip
+                       checkpoint_dir=directory, progress=progress, on_epoch_end=on_epoch_end,
+                       identity=identity)  # fmt: skip
     accelerator = make_accelerator(config.device)
     metrics = evaluate_ctc(model, test_data, vocab, decoder=decoder, max_batch_frames=eval_frames,
                            accelerator=accelerator, progress=progress, desc=f"test seed {config.seed}")  # fmt: skip
@@ -553,6 +566,7 @@ def _run_seed(
             "layerprobe_version": __version__,
             "model": adapter.spec,
             "experiment": experiment,
+            "identity": dict(identity),
             "seed": config.seed,
             "config": config.to_dict(),
             "test": metrics,
@@ -562,6 +576,43 @@ def _run_seed(
         }
         _write_json(directory / SUMMARY_NAME, summary)
     return result, metrics, untrained
+
+
+def run_identity(adapter: Any, *, reinit: Sequence[str], local_attention: Sequence[str], radius: int) -> dict[str, Any]:
+    """What makes a fine-tuning run's result what it is besides its :class:`TrainConfig`.
+
+    The model weights (their content fingerprint; the spec when the fingerprint is unknown), the
+    re-initialised blocks, the local-attention blocks and radius.  Recorded in every checkpoint and
+    ``result.json``; a rerun into the same output folder must match it.
+    """
+    fingerprint = getattr(adapter, "weights_fingerprint", None)
+    return {
+        "weights_fingerprint": fingerprint or f"spec:{adapter.spec}",
+        "reinit": compact_blocks(reinit) if reinit else "",
+        "local_attention": compact_blocks(local_attention) if local_attention else "",
+        "radius": int(radius) if local_attention else None,
+    }
+
+
+def _check_finished_run(directory: Path, identity: Mapping[str, Any], config: TrainConfig, *, overwrite: bool) -> None:
+    """Refuse a seed folder holding a summary of another run; with ``overwrite`` clear the folder's run files."""
+    from layerprobe.training.checkpoints import BEST_NAME, CHECKPOINT_NAME, _check_identity
+
+    names = (CHECKPOINT_NAME, BEST_NAME, SUMMARY_NAME)
+    if overwrite:
+        if make_accelerator(config.device).is_main_process:
+            for name in names:
+                (directory / name).unlink(missing_ok=True)
+        return
+    summary = directory / SUMMARY_NAME
+    if not summary.is_file():
+        return
+    try:
+        saved = json.loads(summary.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # rewritten when the seed is evaluated again
+    if isinstance(saved, dict):
+        _check_identity(saved.get("identity"), identity, summary, what="the finished result")
 
 
 def _load_adapter(model: str | Any) -> Any:
@@ -701,4 +752,5 @@ __all__ = [
     "FineTuneResult",
     "seed_dir",
     "finetune",
+    "run_identity",
 ]

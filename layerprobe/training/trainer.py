@@ -67,7 +67,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -78,6 +78,7 @@ from layerprobe.training.checkpoints import (
     BEST_NAME,
     CHECKPOINT_FORMAT,
     CHECKPOINT_NAME,
+    _check_identity,
     _check_resumable,
     _load_model_state,
     _rng_state,
@@ -340,6 +341,7 @@ def train_ctc(
     progress: bool = True,
     on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
     on_step: Callable[[int, dict[str, Any]], None] | None = None,
+    identity: Mapping[str, Any] | None = None,
 ) -> TrainResult:
     """Train a CTC model: Adam, tri-stage schedule, clipping, freezing, checkpoints, early stopping.
 
@@ -373,6 +375,10 @@ def train_ctc(
     on_step : callable, optional
         Called as ``on_step(step, info)`` after every update (and after its checkpoint, if one was
         due), ``info`` holding ``epoch``, ``batch``, ``loss``, ``lr``.
+    identity : mapping, optional
+        What else makes this run what it is beyond ``config`` (the model weights' fingerprint,
+        re-initialised blocks, local attention ...): recorded in the checkpoint, and a checkpoint
+        of another identity is refused rather than resumed or reused.
 
     Returns
     -------
@@ -382,7 +388,7 @@ def train_ctc(
     ------
     ConfigError
         For empty training data, ``patience`` without dev data, a model without trainable
-        parameters, or a checkpoint written with other options.
+        parameters, or a checkpoint written with other options or of another ``identity``.
     LayerprobeError
         For an unreadable checkpoint, or one that does not fit the model.
     """
@@ -404,7 +410,7 @@ def train_ctc(
         for parameter in frozen_params:
             parameter.requires_grad_(True)  # all trainable while the model is wrapped for data parallel
         return _train(model, train_data, dev_data, config, vocab, accelerator, trainable, frozen_params, directory,
-                      progress=progress, on_epoch_end=on_epoch_end, on_step=on_step)  # fmt: skip
+                      progress=progress, on_epoch_end=on_epoch_end, on_step=on_step, identity=identity)  # fmt: skip
     finally:
         for parameter, flag in flags:
             parameter.requires_grad_(flag)
@@ -425,6 +431,7 @@ def _train(
     progress: bool,
     on_epoch_end: Callable[[dict[str, Any]], None] | None,
     on_step: Callable[[int, dict[str, Any]], None] | None,
+    identity: Mapping[str, Any] | None = None,
 ) -> TrainResult:
     from tqdm.auto import tqdm
 
@@ -447,6 +454,7 @@ def _train(
     best_path = directory / BEST_NAME if directory is not None else None
     if checkpoint_path is not None and checkpoint_path.is_file():
         state = load_checkpoint(checkpoint_path, map_location=accelerator.device)
+        _check_identity(state.get("identity"), identity, checkpoint_path, what="a checkpoint")
         _check_resumable(state["config"], config, checkpoint_path)
         if state.get("data") != data_summary:
             raise ConfigError(
@@ -477,6 +485,7 @@ def _train(
                     "format": CHECKPOINT_FORMAT,
                     "config": config.to_dict(),
                     "data": data_summary,
+                    "identity": dict(identity) if identity is not None else None,
                     "model": unwrapped.state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(),

@@ -373,3 +373,88 @@ def test_command_line_errors_are_one_line(corpus, tiny_root, monkeypatch, capsys
             main([*base, *extra])
         err = capsys.readouterr().err
         assert caught.value.code == status and message in err and len(err.strip().splitlines()) == 1, err
+
+
+# ------------------------------------------------------------------------------ a run's identity
+
+_SMALL = dict(config=TrainConfig(epochs=1, freeze_epochs=0, peak_lr=1e-3, max_batch_frames=24_000), progress=False)
+
+
+def _refusal(out: Path, what: str, changes: str) -> str:
+    return f"{out / 'seed0'}: holds {what} of another run ({changes}); use another --out, or pass --overwrite to start again"
+
+
+@pytest.mark.parametrize(
+    ("extra", "changes"),
+    [({"reinit": "T2-T3"}, "reinit '' -> 'T2-T3'"),
+     ({"local_attention": "T1-T2", "radius": 5}, "local_attention '' -> 'T1-T2'; radius None -> 5")],
+)  # fmt: skip
+def test_a_finished_run_is_not_reported_as_a_variant(tiny_root, data, tmp_path, extra, changes):
+    adapter = _fresh(tiny_root, "wav2vec2")
+    plain = finetune(adapter, *data, out_dir=tmp_path / "ft", **_SMALL)
+    with pytest.raises(ConfigError) as caught:
+        finetune(adapter, *data, out_dir=tmp_path / "ft", **_SMALL, **extra)
+    assert str(caught.value) == _refusal(tmp_path / "ft", "the finished result", changes)
+    # the checkpoint alone (no result.json) is refused too
+    (tmp_path / "ft" / "seed0" / "result.json").unlink()
+    with pytest.raises(ConfigError) as caught:
+        finetune(adapter, *data, out_dir=tmp_path / "ft", **_SMALL, **extra)
+    assert str(caught.value) == _refusal(tmp_path / "ft", "a checkpoint", changes)
+    variant = finetune(adapter, *data, out_dir=tmp_path / "ft", **_SMALL, **extra, overwrite=True)
+    assert not variant.train_results[0].resumed and variant.test_metrics != plain.test_metrics
+
+
+def test_a_killed_run_is_not_resumed_with_local_attention_added(tiny_root, data, tmp_path):
+    adapter = _fresh(tiny_root, "wav2vec2")
+    config = TrainConfig(epochs=2, freeze_epochs=0, peak_lr=1e-3, max_batch_frames=24_000)
+
+    def killed(seed, record):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        finetune(adapter, *data, out_dir=tmp_path / "ft", config=config, progress=False, on_epoch_end=killed)
+    assert (tmp_path / "ft" / "seed0" / CHECKPOINT_NAME).is_file()
+    with pytest.raises(ConfigError) as caught:
+        finetune(adapter, *data, out_dir=tmp_path / "ft", config=config, progress=False, local_attention="T2", radius=3)
+    assert str(caught.value) == _refusal(tmp_path / "ft", "a checkpoint", "local_attention '' -> 'T2'; radius None -> 3")
+
+
+def test_a_finished_run_of_other_weights_is_not_reported(tiny_root, data, tmp_path):
+    import shutil
+
+    from layerprobe.models import load_model
+
+    first, second = tmp_path / "A", tmp_path / "B"
+    shutil.copytree(build_tiny_model("wav2vec2", root=tiny_root), first)
+    shutil.copytree(build_tiny_model("wav2vec2", seed=1, root=tiny_root), second)
+    a, b = load_model(f"hf:{first}"), load_model(f"hf:{second}")
+    finetune(a, *data, out_dir=tmp_path / "ft", **_SMALL)
+    with pytest.raises(ConfigError) as caught:
+        finetune(b, *data, out_dir=tmp_path / "ft", **_SMALL)
+    changes = f"model weights {a.weights_fingerprint[:12]} -> {b.weights_fingerprint[:12]}"
+    assert str(caught.value) == _refusal(tmp_path / "ft", "the finished result", changes)
+    # the same weights under another path are the same run
+    shutil.copytree(first, tmp_path / "A2")
+    again = finetune(load_model(f"hf:{tmp_path / 'A2'}"), *data, out_dir=tmp_path / "ft", **_SMALL)
+    assert again.train_results[0].resumed
+
+
+def test_finetune_overwrite_is_on_the_command_line(corpus, tiny_root, tmp_path, monkeypatch, capsys):
+    from layerprobe.cli import main
+
+    monkeypatch.setenv("LAYERPROBE_CACHE", str(tiny_root))
+    base = ["finetune", "--model", "tiny:wav2vec2", "--corpus", str(corpus), "--no-progress", "--epochs", "1",
+            "--freeze-epochs", "0", "--batch-seconds", "1.5", "--out", str(tmp_path / "ft"), "--results", str(tmp_path / "r.csv")]  # fmt: skip
+    with pytest.raises(SystemExit) as caught:
+        main(base)
+    assert caught.value.code == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as caught:
+        main([*base, "--reinit", "T2-T3"])
+    err = capsys.readouterr().err
+    assert caught.value.code == 1 and err.strip().splitlines() == [
+        "layerprobe: error: " + _refusal(tmp_path / "ft", "the finished result", "reinit '' -> 'T2-T3'")
+    ], err
+    with pytest.raises(SystemExit) as caught:
+        main([*base, "--reinit", "T2-T3", "--overwrite"])
+    assert caught.value.code == 0

@@ -314,3 +314,42 @@ def test_an_unwritable_checkpoint_folder_is_a_one_line_error(toy, tmp_path):
     blocker.write_text("a file where the checkpoint folder should be")
     with pytest.raises(LayerprobeError, match="cannot write the checkpoint"):
         train_ctc(ToyModel(), train, None, _config(epochs=1), checkpoint_dir=blocker / "run", progress=False)
+
+
+class _WiderToy(ToyModel):
+    """The toy model with a wider head: its checkpoint does not fit ToyModel."""
+
+    def __init__(self, seed: int = 0):
+        super().__init__(seed=seed)
+        self.head = nn.Linear(len(VOCAB), len(VOCAB) + 3)
+        self.extra = nn.Linear(2, 2)
+
+    def forward(self, inputs, lengths):
+        hidden = self.dropout(inputs + self.encoder(inputs))
+        return torch.log_softmax(self.head(hidden)[..., : len(VOCAB)], dim=-1), lengths
+
+
+def test_a_checkpoint_of_another_model_is_refused_with_a_complete_line(toy, tmp_path):
+    train, _ = toy
+    train_ctc(_WiderToy(), train, None, _config(epochs=1), checkpoint_dir=tmp_path, progress=False)
+    with pytest.raises(LayerprobeError) as caught:
+        train_ctc(ToyModel(), train, None, _config(epochs=1), checkpoint_dir=tmp_path, progress=False)
+    n = len(VOCAB)
+    assert str(caught.value) == (
+        f"{tmp_path / CHECKPOINT_NAME}: the checkpoint does not fit this model (shape mismatch: head.weight "
+        f"({n + 3}, {n}) vs ({n}, {n}) here, head.bias ({n + 3},) vs ({n},) here; unexpected: extra.weight, "
+        "extra.bias); was it written for another model?"
+    )
+
+
+def test_a_checkpoint_of_another_identity_is_refused(toy, tmp_path):
+    train, _ = toy
+    train_ctc(ToyModel(), train, None, _config(epochs=1), checkpoint_dir=tmp_path, progress=False,
+              identity={"weights_fingerprint": "a" * 64, "reinit": ""})  # fmt: skip
+    with pytest.raises(ConfigError) as caught:
+        train_ctc(ToyModel(), train, None, _config(epochs=1), checkpoint_dir=tmp_path, progress=False,
+                  identity={"weights_fingerprint": "b" * 64, "reinit": "T1"})  # fmt: skip
+    assert str(caught.value) == (
+        f"{tmp_path}: holds a checkpoint of another run (reinit '' -> 'T1'; model weights aaaaaaaaaaaa -> "
+        "bbbbbbbbbbbb); use another --out, or pass --overwrite to start again"
+    )
