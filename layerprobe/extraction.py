@@ -400,6 +400,9 @@ def _store_attrs(plan: ExtractionPlan, adapter: ModelAdapter | None, manifest: S
         "sample_rate": SAMPLE_RATE,
         "layer_ids": list(plan.layers),
         "manifest_hash": manifest_hash,
+        # where the manifest was read from (not part of the store's identity): a runner opening the store
+        # compares manifest_hash with that file, so a redrawn sample is not analysed with stale features
+        "manifest_file": "" if manifest_path is None else os.fspath(Path(manifest_path).absolute()),
         # the content of the weight files (not their path): a resume or reuse with replaced weights is refused
         "weights_fingerprint": (getattr(adapter, "weights_fingerprint", None) or "") if adapter is not None else "",
         "config": {

@@ -40,7 +40,7 @@ from typing import Any, ClassVar
 
 from layerprobe.analysis.cca import NULL_DIRECTION_MODES, CCAResult, cca_experiment
 from layerprobe.errors import ConfigError, StoreError
-from layerprobe.experiments.query import MEL_TAG, StoreQuery, open_stores, resolve_store
+from layerprobe.experiments.query import MEL_TAG, StoreQuery, missing_hint, open_stores, resolve_store
 from layerprobe.experiments.records import RunKey, ScoredRecord, open_table, provenance, score_layers, store_entry
 from layerprobe.io.store import FeatureStore
 from layerprobe.layers import layer_index, layer_kind, parse_layers, sort_layers
@@ -283,7 +283,8 @@ def _open_stores(stack: ExitStack, spec: Experiment, query: StoreQuery) -> dict[
     stores = open_stores(stack, queries, required=spec.name != "cca_mel")
     if not stores:
         missing = " or ".join(str(q.path) for q in queries.values())
-        raise ConfigError(f"no feature store for {spec.name}: extract one first ({missing})")
+        hint = f"; {missing_hint(query)}" if not query.is_mel else ""
+        raise ConfigError(f"no feature store for {spec.name}: extract one first ({missing}{hint})")
     return stores
 
 

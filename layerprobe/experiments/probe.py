@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from layerprobe.errors import ConfigError
-from layerprobe.experiments.query import MEL_TAG, StoreQuery, store_exists
+from layerprobe.experiments.query import MEL_TAG, StoreQuery, open_store, store_exists
 from layerprobe.experiments.records import RowsMixin, RunKey, open_table, provenance, score_layers, store_entry
 from layerprobe.io.store import FeatureStore
 from layerprobe.io.store_paths import model_tag
@@ -246,7 +246,7 @@ def run_probe(
         def store_for(split: str, layer: str) -> FeatureStore:
             path = probe_store_path(features, model, name, split, sample, layer)
             if path not in opened:
-                opened[path] = stack.enter_context(FeatureStore.open(path))
+                opened[path] = stack.enter_context(open_store(path))
             return opened[path]
 
         def stores_of(layer: str) -> dict[str, FeatureStore]:

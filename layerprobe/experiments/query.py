@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from layerprobe.errors import ConfigError
+from layerprobe.errors import ConfigError, StoreError
 from layerprobe.io.store import FeatureStore
 from layerprobe.io.store_paths import find_shards, model_tag, parse_shard_path, partial_path, store_path
 
@@ -100,8 +100,14 @@ class StoreQuery:
         return store_exists(self.path, partial=partial)
 
     def open(self, stack: ExitStack | None = None) -> FeatureStore:
-        """Open the store (entered into ``stack`` when given).  StoreError names a missing store."""
-        store = FeatureStore.open(self.path)
+        """Open the store (entered into ``stack`` when given).
+
+        StoreError names a missing store, and one extracted from an older draw of its data-sample
+        set (:func:`stale_manifest`).
+        """
+        if not self.is_mel and not self.exists():
+            explain_missing(self)
+        store = open_store(self.path)
         return stack.enter_context(store) if stack is not None else store
 
     @classmethod
@@ -151,6 +157,98 @@ class StoreQuery:
         tag = base.parent.parent.name
         model = (attrs or {}).get("model") or tag
         return cls(base.parent.parent.parent, str(model), corpus, split, int(folder["sample"]), name["rep"], name["span"], tag=tag)
+
+
+def explain_missing(query: StoreQuery) -> None:
+    """Raise the clearest error for a query whose store is not on disk.
+
+    A model spec that is not valid (an unknown ``tiny:`` name, a missing ``hf:`` directory ...) is
+    named as such (ConfigError); for a valid one the StoreError lists the model folders that exist
+    under the features root.
+    """
+    raise StoreError(f"no such feature store (and no shards of it); extract it first ({missing_hint(query)})", path=query.path)
+
+
+def missing_hint(query: StoreQuery) -> str:
+    """For a store not on disk: ConfigError for an invalid model spec, else the model folders there are."""
+    from layerprobe.models.registry import check_spec
+
+    if ":" in query.model and query.tag is None:
+        check_spec(query.model)
+    root = query.features
+    folders = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    return f"model folders under {root}: {', '.join(folders)}" if folders else f"no model folders under {root}"
+
+
+def open_store(path: PathLike) -> FeatureStore:
+    """Open a store for an experiment: StoreError for a missing one, and for one extracted from an
+    older draw of its data-sample set (:func:`stale_manifest`)."""
+    store = FeatureStore.open(path)
+    problem = stale_manifest(store.attrs)
+    if problem is not None:
+        store.close()
+        raise StoreError(problem, path=path)
+    return store
+
+
+def manifest_candidates(attrs: Mapping[str, Any], samples_dir: PathLike | None = None) -> list[Path]:
+    """Where the manifest a store was extracted from may be: the file recorded at extraction
+    (``manifest_file``), then ``<samples_dir>/<corpus>/<split>_<span>_sample<k>.json`` (``data_samples``
+    under the working directory by default)."""
+    candidates = [Path(attrs["manifest_file"])] if attrs.get("manifest_file") else []
+    config = attrs.get("config")
+    manifest = config.get("manifest") if isinstance(config, Mapping) else None
+    if isinstance(manifest, Mapping) and manifest.get("corpus") and manifest.get("split"):
+        name = manifest.get("file") or f"{manifest['split']}_{manifest.get('span')}_sample{manifest.get('sample')}.json"
+        candidates.append(Path(samples_dir if samples_dir is not None else "data_samples") / str(manifest["corpus"]) / str(name))
+    return candidates
+
+
+def stale_manifest(attrs: Mapping[str, Any], samples_dir: PathLike | None = None) -> str | None:
+    """Why a store's features are stale: its manifest file was redrawn after extraction, else None.
+
+    The store's ``manifest_hash`` is compared with the hash of the first manifest file found
+    (:func:`manifest_candidates`); when none is found or it cannot be read, nothing is said.
+    """
+    recorded = attrs.get("manifest_hash")
+    if not recorded:
+        return None
+    from layerprobe.errors import LayerprobeError
+
+    for candidate in manifest_candidates(attrs, samples_dir):
+        if not candidate.is_file():
+            continue
+        try:
+            current = _manifest_hash(candidate)
+        except (LayerprobeError, OSError, ValueError):
+            return None
+        if current == recorded:
+            return None
+        shown = os.path.relpath(candidate) if not candidate.is_absolute() else _short_path(candidate)
+        return f"was extracted from an older draw of {shown} (manifest changed); re-extract with --overwrite"
+    return None
+
+
+_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def _manifest_hash(path: Path) -> str:
+    """The content hash of a manifest file (cached by path, size and modification time)."""
+    from layerprobe.data.samples import read_manifest
+
+    stat = path.stat()
+    key = (os.fspath(path.absolute()), stat.st_size, stat.st_mtime_ns)
+    if key not in _HASHES:
+        _HASHES[key] = read_manifest(path).content_hash()
+    return _HASHES[key]
+
+
+def _short_path(path: Path) -> str:
+    """A path relative to the working directory when it is under it, else as it is."""
+    try:
+        return os.fspath(path.relative_to(Path.cwd()))
+    except ValueError:
+        return os.fspath(path)
 
 
 def store_exists(path: PathLike, *, partial: bool = True) -> bool:
@@ -216,4 +314,4 @@ def resolve_store(
     return query.replace(**changes) if changes else query
 
 
-__all__ = ["MEL_TAG", "StoreQuery", "open_stores", "resolve_store", "store_exists"]
+__all__ = ["MEL_TAG", "StoreQuery", "explain_missing", "manifest_candidates", "missing_hint", "open_store", "open_stores", "resolve_store", "stale_manifest", "store_exists"]

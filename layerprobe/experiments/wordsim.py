@@ -39,9 +39,9 @@ from layerprobe.analysis.wordsim import (
 )
 from layerprobe.analysis.wordvec import MAX_INSTANCES, check_word_store, read_word_vectors, select_instances
 from layerprobe.errors import ConfigError, LayerprobeError
+from layerprobe.experiments.query import open_store
 from layerprobe.experiments.records import RowsMixin, RunKey, open_table, provenance, score_layers
 from layerprobe.experiments.wordvec import FOLDER, cached_word_vectors, choose_layers, store_fingerprint, word_store_query
-from layerprobe.io.store import FeatureStore
 from layerprobe.layers import parse_layer_id, parse_layers, sort_layers
 from layerprobe.results import ResultTable
 
@@ -222,7 +222,7 @@ def run_wordsim(
     else:
         path = query.path
         folder = Path(wordvec) if wordvec is not None else path.parent / FOLDER
-        with FeatureStore.open(path) as opened:
+        with open_store(path) as opened:
             check_word_store(opened)
             chosen = choose_layers(opened, layers)
             selection = select_instances(opened.labels, max_instances=max_instances, seed=seed)

@@ -44,7 +44,7 @@ from layerprobe.analysis.wordvec import (
     write_word_vectors,
 )
 from layerprobe.errors import ConfigError
-from layerprobe.experiments.query import StoreQuery, resolve_store
+from layerprobe.experiments.query import StoreQuery, open_store, resolve_store
 from layerprobe.experiments.records import score_layers
 from layerprobe.io.store import FeatureStore
 from layerprobe.layers import parse_layers, sort_layers
@@ -300,7 +300,7 @@ def run_wordvec(
     path = word_store_query(store, features=features, model=model, corpus=corpus, split=split, sample=sample,
                             what="run_wordvec").path  # fmt: skip
     folder = Path(out) if out is not None else path.parent / FOLDER
-    with FeatureStore.open(path) as opened:
+    with open_store(path) as opened:
         check_word_store(opened)
         chosen = choose_layers(opened, layers)
         selection = select_instances(opened.labels, max_instances=max_instances, seed=seed)

@@ -1,13 +1,16 @@
 """What is done under a directory: feature stores and their shards, result tables, launched jobs.
 
-:func:`collect_status` reads only names, sizes and small files (result CSVs, launch records); it
-opens no HDF5 file, so it is safe to run while jobs are writing.  ``layerprobe status DIR`` prints
+:func:`collect_status` reads names, sizes and small files (result CSVs, launch records), and the
+attrs of complete stores only (which are never written again: a rerun writes a ``.partial`` and
+renames it), so it is safe to run while jobs are writing.  ``layerprobe status DIR`` prints
 :func:`format_status`.
 
 A store is *complete* when its ``<rep>_<span>.h5`` exists (stores are renamed into place only when
 finished), *partial* while only ``.h5.partial`` exists (a running or interrupted extraction, which
 resumes where it stopped), and *sharded* while its shards ``<rep>_<span>.shard-I-of-N.h5`` are being
-written: the report lists the shards that are finished, partial and missing.
+written: the report lists the shards that are finished, partial and missing.  A complete store is
+*stale* when its data-sample manifest was redrawn after extraction (its ``manifest_hash`` differs
+from the manifest file's: :func:`layerprobe.experiments.query.stale_manifest`); experiments refuse it.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class StoreStatus:
     shard_count: int | None = None
     shards_done: list[int] = field(default_factory=list)
     shards_partial: list[int] = field(default_factory=list)
+    stale: bool = False
 
     @property
     def shards_missing(self) -> list[int]:
@@ -46,7 +50,7 @@ class StoreStatus:
     @property
     def state(self) -> str:
         if self.complete:
-            return "complete"
+            return "stale (manifest redrawn; re-extract with --overwrite)" if self.stale else "complete"
         if self.shard_count is not None:
             if len(self.shards_done) == self.shard_count:
                 return "shards complete (merge them)"
@@ -98,7 +102,23 @@ def collect_status(directory: str | os.PathLike[str]) -> StatusReport:
             elif name == "launch.json":
                 launches.append((path, _launch_record(path)))
     ordered = [stores[key] for key in sorted(stores)]
+    for store in ordered:
+        if store.complete:
+            store.stale = _is_stale(store.path)
     return StatusReport(root, ordered, results, launches)
+
+
+def _is_stale(path: Path) -> bool:
+    """Whether a complete store was extracted from an older draw of its manifest (False when unknown)."""
+    from layerprobe.experiments.query import stale_manifest
+    from layerprobe.io.store import FeatureStore
+
+    try:
+        with FeatureStore.open(path) as store:
+            attrs = store.attrs
+    except (LayerprobeError, OSError):
+        return False
+    return stale_manifest(attrs) is not None
 
 
 def _note_store(stores: dict[Path, StoreStatus], path: Path) -> None:

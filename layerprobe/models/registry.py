@@ -15,6 +15,7 @@ Heavy imports (torch, transformers) happen only when a model is loaded.
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from layerprobe.errors import ConfigError, DependencyError
@@ -75,6 +76,36 @@ def load_model(spec: str, *, revision: str | None = None, device: str = "cpu") -
     return _load_fairseq(target, spec=spec, device=resolved)
 
 
+def check_spec(spec: str, *, option: str = "--model") -> None:
+    """Check a spec without loading the model: the scheme, a ``tiny:`` name and seed, that an
+    ``hf:`` path or a ``fairseq:`` checkpoint exists (a hub id cannot be checked without the hub).
+
+    Raises
+    ------
+    ConfigError
+        Naming the option and the spec: ``--model tiny:wav2vec: unknown tiny model (known: ...)``.
+    """
+    scheme, target = _split_spec(spec)
+    if scheme == "tiny":
+        from layerprobe.models.tiny import TINY_MODEL_NAMES, parse_tiny_name
+
+        if target.partition("@")[0] not in TINY_MODEL_NAMES:
+            raise ConfigError(f"{option} {spec}: unknown tiny model (known: {', '.join(TINY_MODEL_NAMES)})")
+        try:
+            parse_tiny_name(target)
+        except ConfigError as exc:
+            raise ConfigError(f"{option} {exc}") from None
+    elif scheme == "fairseq" and not Path(target).expanduser().is_file():
+        raise ConfigError(f"{option} {spec}: no such checkpoint file")
+    elif scheme == "hf":
+        from layerprobe.models.hf_loading import _classify_source
+
+        try:
+            _classify_source(target)
+        except ConfigError as exc:
+            raise ConfigError(f"{option} {spec}: {exc.problem}") from None
+
+
 def _split_spec(spec: str) -> tuple[str, str]:
     """(scheme, target) of a spec.
 
@@ -113,4 +144,4 @@ def _load_fairseq(path: str, *, spec: str, device) -> "ModelAdapter":
     )  # fmt: skip
 
 
-__all__ = ["SPEC_FORMS", "SCHEMES", "load_model"]
+__all__ = ["SPEC_FORMS", "SCHEMES", "check_spec", "load_model"]

@@ -377,3 +377,63 @@ def test_cca_mel_reads_whichever_frame_stores_exist(data, tmp_path):
     with pytest.raises(ConfigError) as caught:
         run_cca("cca_mel", layers="C3,T1", **options)
     assert str(caught.value) == f"layer C3 is not in the stores ({sample_dir / 'contextualized_frame.h5'}); extract it first"
+
+
+# ------------------------------------------------------------------------------ stale stores, unknown models
+
+
+def test_a_store_of_an_older_draw_of_its_sample_is_refused(data, tmp_path, monkeypatch):
+    from layerprobe.jobs.status import collect_status, format_status
+
+    monkeypatch.chdir(tmp_path)
+    corpus = open_corpus(data.root / "synth")
+    rule = SamplingRule.default("phone", "train", **RULES["phone"])
+    manifest = draw_sample(corpus, SPLIT, span="phone", rule=rule, progress=False)
+    path = write_manifest(manifest, manifest_path(Path("data_samples"), corpus.name, SPLIT, "phone", 1))
+    report = extract(manifest, load_model(MODEL), Path("features"), progress=False, manifest_path=path)
+    options = dict(features=Path("features"), model=MODEL, corpus=corpus.name, split=SPLIT, layers="T1", progress=False)
+    assert run_cca("cca_phone", **options)
+    # `layerprobe sample --overwrite` draws again (another seed): the store is of the old draw
+    redrawn = draw_sample(corpus, SPLIT, span="phone", rule=rule, seed=7, progress=False)
+    assert redrawn.content_hash() != manifest.content_hash()
+    write_manifest(redrawn, path, overwrite=True)
+    with pytest.raises(StoreError) as caught:
+        run_cca("cca_phone", **options)
+    assert str(caught.value) == (
+        f"{report.path}: was extracted from an older draw of data_samples/{corpus.name}/train_phone_sample1.json "
+        "(manifest changed); re-extract with --overwrite"
+    )
+    (store,) = collect_status(Path("features")).stores
+    assert store.stale and store.state.startswith("stale")
+    assert any(line.endswith("contextualized_phone.h5: stale (manifest redrawn; re-extract with --overwrite)")
+               for line in format_status(collect_status(Path("features"))))  # fmt: skip
+    # the manifest cannot be found: nothing is said
+    path.unlink()
+    assert run_cca("cca_phone", **options)
+    assert not collect_status(Path("features")).stores[0].stale
+
+
+def test_an_unknown_model_spec_is_named_rather_than_a_missing_store(data, tmp_path):
+    known = "wav2vec2, wav2vec2-large-style, hubert, wavlm, data2vec-audio, whisper"
+    for experiment, error in (("cca_phone", ConfigError), ("cca_mel", ConfigError)):
+        with pytest.raises(error) as caught:
+            run_cca(experiment, features=data.features, model="tiny:wav2vec", corpus=data.corpus, split=SPLIT, progress=False)
+        assert str(caught.value).startswith(f"--model tiny:wav2vec: unknown tiny model (known: {known}, "), caught.value
+    # a valid spec without a store: the model folders that exist are listed
+    with pytest.raises(StoreError) as caught:
+        run_cca("cca_phone", features=data.features, model="tiny:hubert", corpus=data.corpus, split=SPLIT, progress=False)
+    assert str(caught.value).endswith(f"extract it first (model folders under {data.features}: logmel, tiny_wav2vec2)")
+    with pytest.raises(ConfigError) as caught:
+        run_cca("cca_mel", features=data.features, model="tiny:hubert", corpus=data.corpus, split=SPLIT, progress=False)
+    assert str(caught.value).endswith(f"; model folders under {data.features}: logmel, tiny_wav2vec2)")
+
+
+def test_an_unknown_model_spec_is_one_line_on_the_command_line(data, capsys):
+    from layerprobe.cli import main
+
+    with pytest.raises(SystemExit) as caught:
+        main(["cca", "--exp", "cca_mel", "--model", "tiny:wav2vec", "--corpus", data.corpus, "--split", SPLIT,
+              "--features", str(data.features), "--no-progress"])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert caught.value.code == 1 and len(err) == 1
+    assert err[0].startswith("layerprobe: error: --model tiny:wav2vec: unknown tiny model (known: wav2vec2, ")

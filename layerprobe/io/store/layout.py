@@ -259,9 +259,13 @@ def _weights_changed(found: Mapping[str, Any], wanted: Mapping[str, Any], *, act
     return f"was written with other model weights (fingerprint {str(old)[:12]} vs {str(new)[:12]}); rerun with --overwrite {action}"
 
 
+#: Attrs that say where things were, not what the store holds: not compared between a resume's or shards' files.
+_LOCATION_ATTRS = frozenset({"complete", "manifest_file"})
+
+
 def _identity_differences(found: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
-    """Attr names (other than ``complete``) whose values differ between two raw attr sets."""
-    keys = sorted((set(found) | set(wanted)) - {"complete"})
+    """Attr names (other than ``complete`` and ``manifest_file``) whose values differ between two raw attr sets."""
+    keys = sorted((set(found) | set(wanted)) - _LOCATION_ATTRS)
     return [key for key in keys if found.get(key) != wanted.get(key)]
 
 
