@@ -9,9 +9,12 @@ public names.
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import random
+import resource
+import shutil
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -56,6 +59,10 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)  # every device's generator
 
 
+#: What torch's zip writer says when a write of the file fails (its errno is lost on the way).
+_TORCH_WRITE_FAILURES = ("unexpected pos", "file write failed", "failed writing")
+
+
 def atomic_torch_save(obj: Any, path: Path) -> None:
     """``torch.save`` to a temporary file in the same folder, then ``os.replace`` onto ``path``
     (:func:`layerprobe.io.atomic.atomic_path`).
@@ -63,13 +70,46 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     Raises
     ------
     LayerprobeError
-        When the folder cannot be written (a full disk, no permission); ``path`` is left as it was.
+        When the folder cannot be written (a full disk, a file-size limit, no permission); ``path``
+        is left as it was.
     """
     try:
         with atomic_path(path, suffix=".tmp") as temporary:
             torch.save(obj, temporary)
     except (OSError, RuntimeError) as exc:
+        no_room = _no_room(exc, Path(path).parent)
+        if no_room is not None:
+            raise LayerprobeError(f"cannot write the checkpoint: {no_room}", path=path) from None
         raise LayerprobeError(f"cannot write the checkpoint ({' '.join(str(exc).split())[:200]})", path=path) from None
+
+
+def _no_room(exc: BaseException, folder: Path) -> str | None:
+    """What to tell the user when ``exc`` is a write refused for want of room, else None.
+
+    torch's zip writer turns a failed ``write`` (ENOSPC, EFBIG) into a RuntimeError such as
+    ``[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598``; an OSError keeps its errno.
+    """
+    if isinstance(exc, OSError):
+        if exc.errno not in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            return None
+    elif not any(text in str(exc) for text in _TORCH_WRITE_FAILURES):
+        return None
+    try:
+        free: int | None = shutil.disk_usage(folder).free
+    except OSError:
+        free = None
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    limited = limit != resource.RLIM_INFINITY and (free is None or limit < free)
+    if (isinstance(exc, OSError) and exc.errno == errno.EFBIG) or (not isinstance(exc, OSError) and limited):
+        if limit != resource.RLIM_INFINITY:
+            return (
+                f"the process's file-size limit (ulimit -f) is {limit} bytes; raise it (ulimit -f unlimited) "
+                "and rerun, it resumes from the last checkpoint"
+            )
+    if isinstance(exc, OSError) and exc.errno == errno.EDQUOT:
+        return "the disk quota is exceeded; free space and rerun, it resumes from the last checkpoint"
+    room = f" ({free} bytes free)" if free is not None else ""
+    return f"no space left on the device{room}; free space and rerun, it resumes from the last checkpoint"
 
 
 def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu") -> dict[str, Any]:

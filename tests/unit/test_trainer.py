@@ -353,3 +353,68 @@ def test_a_checkpoint_of_another_identity_is_refused(toy, tmp_path):
         f"{tmp_path}: holds a checkpoint of another run (reinit '' -> 'T1'; model weights aaaaaaaaaaaa -> "
         "bbbbbbbbbbbb); use another --out, or pass --overwrite to start again"
     )
+
+
+# -- a full disk or a file-size limit while a checkpoint is saved: say so, and that a rerun resumes
+
+_TORCH_FULL_DISK = "[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598"
+
+
+def _disk_with_free(monkeypatch, free: int) -> None:
+    import resource
+
+    Disk = type("Disk", (), {"free": free})
+    monkeypatch.setattr("layerprobe.training.checkpoints.shutil.disk_usage", lambda where: Disk())
+    monkeypatch.setattr("layerprobe.training.checkpoints.resource.getrlimit", lambda what: (resource.RLIM_INFINITY,) * 2)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [RuntimeError(_TORCH_FULL_DISK), RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed"),
+     OSError(28, "No space left on device")],
+    ids=["unexpected-pos", "file-write-failed", "ENOSPC"],
+)  # fmt: skip
+def test_a_full_disk_during_a_checkpoint_save_says_no_space_left(toy, tmp_path, monkeypatch, error):
+    train, _ = toy
+    _disk_with_free(monkeypatch, 4096)
+
+    def full_disk(obj, where, *args, **kwargs):
+        with open(where, "wb") as handle:
+            handle.write(b"PK\x03\x04")  # a few bytes got out before the disk filled up
+        raise error
+
+    monkeypatch.setattr("layerprobe.training.checkpoints.torch.save", full_disk)
+    run = tmp_path / "run"
+    with pytest.raises(LayerprobeError) as caught:
+        train_ctc(ToyModel(), train, None, _config(epochs=1), checkpoint_dir=run, progress=False)
+    assert str(caught.value) == (
+        f"{run / CHECKPOINT_NAME}: cannot write the checkpoint: no space left on the device (4096 bytes free); "
+        "free space and rerun, it resumes from the last checkpoint"
+    )
+    assert sorted(p.name for p in run.iterdir()) == []  # no temporary file left behind
+
+
+def test_a_file_size_limit_during_a_checkpoint_save_names_ulimit(tmp_path):
+    """A genuine refused write: RLIMIT_FSIZE in a child process, torch's own error from its zip writer."""
+    import subprocess
+    import sys
+
+    target = tmp_path / "run" / CHECKPOINT_NAME
+    script = (
+        "import resource, sys, torch\n"
+        "from pathlib import Path\n"
+        "from layerprobe.errors import LayerprobeError\n"
+        "from layerprobe.training.checkpoints import atomic_torch_save\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (100000, resource.RLIM_INFINITY))\n"
+        "try:\n"
+        "    atomic_torch_save({'w': torch.zeros(100000)}, Path(sys.argv[1]))\n"
+        "except LayerprobeError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(target)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (
+        f"{target}: cannot write the checkpoint: the process's file-size limit (ulimit -f) is 100000 bytes; "
+        "raise it (ulimit -f unlimited) and rerun, it resumes from the last checkpoint\n"
+    )
+    assert list(target.parent.iterdir()) == []
