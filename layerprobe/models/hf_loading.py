@@ -188,28 +188,83 @@ def _hub_offline() -> bool:
     return bool(constants.HF_HUB_OFFLINE)
 
 
-def _not_downloadable(source: str, cause: BaseException | None) -> LayerprobeError:
-    reason = f" ({' '.join(str(cause).split())[:200]})" if cause is not None else ""
+def _hub_reachable(timeout_s: float = 3.0) -> bool:
+    """Whether a TCP connection to the hub's endpoint opens within ``timeout_s``, with no retries.
+
+    The connection goes to the HTTPS proxy instead where the environment names one for the hub's
+    host (``HTTPS_PROXY``, ``NO_PROXY``), as the hub client would.  Checked before a download is
+    tried, because the hub client retries an unreachable hub for about half a minute, logging every try.
+    """
+    import socket
+    import urllib.parse
+    import urllib.request
+
+    from huggingface_hub import constants
+
+    endpoint = urllib.parse.urlsplit(constants.ENDPOINT)
+    host, port = endpoint.hostname, endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    if not host:
+        return True  # not a URL we can check: let the hub client try
+    proxy = urllib.request.getproxies().get(endpoint.scheme)
+    if proxy and not urllib.request.proxy_bypass(host):
+        parsed = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        if not parsed.hostname:
+            return True
+        host, port = parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def _downloads_off(local_files_only: bool | None) -> str | None:
+    """Why no download may be tried (offline mode, ``local_files_only``, an unreachable hub), or None."""
+    if local_files_only:
+        return "downloads are off (local_files_only=True)"
+    if local_files_only is None and _hub_offline():
+        return "the hub cannot be reached (offline mode: HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE is set)"
+    if not _hub_reachable():
+        return "the hub cannot be reached"
+    return None
+
+
+def _not_cached(source: str, revision: str | None, why: str) -> LayerprobeError:
+    from huggingface_hub import constants
+
+    download = f"hf download {source}" + (f" --revision {revision}" if revision else "")
     return ConfigError(
-        f"hf:{source} is not in the local Hugging Face cache and cannot be downloaded here{reason}; "
-        "download it where there is network access, or pass a local directory (hf:/path/to/model)"
+        f"not in the local Hugging Face cache ({constants.HF_HUB_CACHE}) and {why}; download it on a machine "
+        f"with network ({download}) or give a local directory (hf:/path/to/model)",
+        path=f"hf:{source}",
+    )
+
+
+def _not_downloadable(source: str, cause: BaseException) -> LayerprobeError:
+    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+    reason = lines[0] if lines else type(cause).__name__
+    return ConfigError(
+        f"cannot be downloaded from the hub ({reason}); check the id and --revision, log in (hf auth login) for a "
+        "private model, or give a local directory (hf:/path/to/model)",
+        path=f"hf:{source}",
     )
 
 
 def _from_hub_or_dir(loader, source: str, kind: str, *, revision: str | None, local_files_only: bool | None):
     """Call ``loader(source, revision=..., local_files_only=...)``: the cache first, then the network.
 
-    A hub id is tried in the local cache first, and downloaded only when that fails and neither
-    ``local_files_only`` nor hub offline mode forbids it.
+    A hub id is tried in the local cache first, and downloaded only when that fails, neither
+    ``local_files_only`` nor hub offline mode forbids it and the hub can be reached (checked once,
+    without retries: see :func:`_hub_reachable`).
     """
     if kind == "dir":
         return loader(source, revision=revision, local_files_only=True)
     try:
         return loader(source, revision=revision, local_files_only=True)
     except OSError as exc:
-        offline = _hub_offline() if local_files_only is None else local_files_only
-        if offline:
-            raise _not_downloadable(source, None) from exc
+        why = _downloads_off(local_files_only)
+        if why is not None:
+            raise _not_cached(source, revision, why) from exc
     try:
         return loader(source, revision=revision, local_files_only=False)
     except OSError as exc:
@@ -233,9 +288,10 @@ def _read_preprocessor_config(
             raise ConfigError(f"cannot read preprocessor config ({exc})", path=path) from None
     from transformers.utils import cached_file
 
-    offline = _hub_offline() if local_files_only is None else local_files_only
     resolved = None
-    for cache_only in (True,) if offline else (True, False):
+    for cache_only in (True, False):
+        if not cache_only and _downloads_off(local_files_only) is not None:
+            break
         resolved = cached_file(
             source,
             "preprocessor_config.json",

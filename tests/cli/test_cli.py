@@ -734,3 +734,23 @@ def test_attention_view_errors_are_one_line(view_store, tmp_path, capsys, extra,
     code, _, err = run(["attention", "view", str(store), "--out", str(tmp_path / "p.html"), *extra], capsys)
     assert code == 1 and fragment in err, err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_an_uncached_hub_model_offline_is_one_line_without_retries(tmp_path):
+    """No network in the test: offline mode and an empty cache, as on a compute node without access."""
+    import os
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    env.pop("HF_HUB_CACHE", None)
+    env.pop("HUGGINGFACE_HUB_CACHE", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "layerprobe", "audiate", "--model", "hf:nobody/nothing", "--layer", "T1", "--unit", "0",
+         "--steps", "1", "--out", str(tmp_path / "u.wav")],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"layerprobe: error: hf:nobody/nothing: not in the local Hugging Face cache ({tmp_path / 'hf' / 'hub'}) and the "
+        "hub cannot be reached (offline mode: HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE is set); download it on a machine "
+        "with network (hf download nobody/nothing) or give a local directory (hf:/path/to/model)\n"
+    )

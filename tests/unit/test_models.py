@@ -529,8 +529,55 @@ def test_uncached_hub_id_offline_is_a_clear_error(monkeypatch):
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    with pytest.raises(ConfigError, match="cannot be downloaded here.*pass a local directory"):
+    with pytest.raises(ConfigError) as caught:
         load_model("hf:layerprobe-test/no-such-model")
+    assert str(caught.value) == (
+        f"hf:layerprobe-test/no-such-model: not in the local Hugging Face cache ({huggingface_hub.constants.HF_HUB_CACHE}) "
+        "and the hub cannot be reached (offline mode: HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE is set); download it on "
+        "a machine with network (hf download layerprobe-test/no-such-model) or give a local directory (hf:/path/to/model)"
+    )
+
+
+def test_uncached_hub_id_with_an_unreachable_hub_fails_at_once_without_trying_to_download(monkeypatch, tmp_path):
+    import huggingface_hub.constants
+
+    from layerprobe.models import hf_loading
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(hf_loading, "_hub_reachable", lambda timeout_s=3.0: False)
+    tries = []
+
+    def cache_only(source, **kwargs):
+        tries.append(kwargs["local_files_only"])
+        raise OSError(f"{source} is not in the cache")
+
+    with pytest.raises(ConfigError) as caught:
+        hf_loading._from_hub_or_dir(cache_only, "nobody/nothing", "hub", revision="v2", local_files_only=None)
+    assert tries == [True]  # the cache only: no download, so no retries
+    assert str(caught.value) == (
+        f"hf:nobody/nothing: not in the local Hugging Face cache ({tmp_path / 'hub'}) and the hub cannot be reached; "
+        "download it on a machine with network (hf download nobody/nothing --revision v2) or give a local directory "
+        "(hf:/path/to/model)"
+    )
+
+
+def test_hub_reachability_is_one_quick_connection_attempt(monkeypatch):
+    import socket
+
+    from layerprobe.models import hf_loading
+
+    attempts = []
+
+    def refuse(address, timeout=None):
+        attempts.append((address, timeout))
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert hf_loading._hub_reachable() is False
+    assert len(attempts) == 1 and attempts[0][1] == 3.0  # one attempt, never the hub client's retries
 
 
 def test_revision_only_for_hf_and_unavailable_cuda(tmp_path):
