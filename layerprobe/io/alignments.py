@@ -186,6 +186,37 @@ def _tier_intervals(textgrid, name: str, path) -> list[Interval]:
     return [Interval(float(e.start), float(e.end), str(e.label)) for e in entries if str(e.label).strip()]
 
 
+def _interval_text(interval: Interval) -> str:
+    return f'"{interval.label}" ({interval.start:.3f}-{interval.end:.3f} s)'
+
+
+def _overlapping_intervals(path: Path) -> tuple[str, Interval, Interval] | None:
+    """The first two overlapping intervals of an interval tier (tier name, earlier, later), or None.
+
+    praatio refuses such a file and names the intervals only on a second line of its message, so
+    the file is parsed again without building tiers to find them.
+    """
+    from praatio.utilities import textgrid_io
+
+    try:
+        try:
+            text = path.read_text(encoding="utf-16")
+        except UnicodeError:
+            text = path.read_text(encoding="utf-8")
+        parsed = textgrid_io.parseTextgridStr(text, False)
+        for tier in parsed["tiers"]:
+            if tier.get("class") != "IntervalTier":
+                continue
+            entries = sorted((Interval(float(e[0]), float(e[1]), str(e[2])) for e in tier["entries"]),
+                             key=lambda interval: (interval.start, interval.end))  # fmt: skip
+            for before, after in zip(entries, entries[1:]):
+                if after.start < before.end:
+                    return str(tier["name"]), before, after
+    except Exception:  # not parseable at all: the caller reports praatio's own message
+        return None
+    return None
+
+
 def read_textgrid(
     path: str | os.PathLike[str],
     *,
@@ -225,7 +256,16 @@ def read_textgrid(
     try:
         grid = praat_textgrid.openTextgrid(os.fspath(path), includeEmptyIntervals=False, reportingMode="error")
     except Exception as exc:  # praatio raises many kinds (ValueError, IndexError, its own) on bad input
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        overlap = _overlapping_intervals(path)
+        if overlap is not None:
+            tier, first, second = overlap
+            raise AlignmentError(
+                f"{_interval_text(first)} and {_interval_text(second)} overlap in time; a tier's intervals must not "
+                "overlap: correct their times in the TextGrid",
+                path=path,
+                where=f"tier {tier!r}",
+            ) from None
+        message = " ".join(str(exc).split()) or type(exc).__name__
         raise AlignmentError(f"not a readable TextGrid ({message})", path=path) from None
     names = list(grid.tierNames)
     phones = _tier_intervals(grid, _find_tier(names, phone_tier, PHONE_TIER_NAMES, "phone", path), path)

@@ -194,6 +194,17 @@ def test_file_errors_name_the_file_and_interval(tmp_path):
         read_textgrid(tmp_path / "p.TextGrid", duration=0.5)
 
 
+def test_overlapping_words_in_a_textgrid_name_both_intervals_and_their_times(tmp_path):
+    text = _textgrid({"words": [(0.12, 0.35, "the"), (0.3, 0.61, "cat")], "phones": [(0.12, 0.35, "DH")]}, 1.0)
+    (tmp_path / "o.TextGrid").write_text(text)
+    with pytest.raises(AlignmentError) as caught:
+        read_textgrid(tmp_path / "o.TextGrid")
+    assert str(caught.value) == (
+        f"{tmp_path / 'o.TextGrid'}: tier 'words': \"the\" (0.120-0.350 s) and \"cat\" (0.300-0.610 s) overlap in "
+        "time; a tier's intervals must not overlap: correct their times in the TextGrid"
+    )
+
+
 def test_phones_in_word():
     alignment = Alignment(
         "u", 1.0, phones=(Interval(0.1, 0.2, "HH"), Interval(0.2, 0.3, "AY"), Interval(0.4, 0.5, "Y")),
