@@ -1,12 +1,14 @@
 """What is done under a directory: feature stores and their shards, result tables, launched jobs.
 
-:func:`collect_status` reads names, sizes and small files (result CSVs, launch records), and the
-attrs of complete stores only (which are never written again: a rerun writes a ``.partial`` and
-renames it), so it is safe to run while jobs are writing.  ``layerprobe status DIR`` prints
+:func:`collect_status` reads names, sizes, small files (result CSVs, launch records) and, of each
+finished store file, its HDF5 signature, superblock, ``complete`` attr and attrs (never rows, never a
+``.partial``; complete stores are never written again: a rerun writes a ``.partial`` and renames it),
+so it is cheap and safe to run while jobs are writing.  ``layerprobe status DIR`` prints
 :func:`format_status`.
 
 A store is *complete* when its ``<rep>_<span>.h5`` exists (stores are renamed into place only when
-finished), *partial* while only ``.h5.partial`` exists (a running or interrupted extraction, which
+finished), *damaged* when that file is not a readable, complete store (truncated by a copy, a
+full disk or a killed transfer: :func:`layerprobe.io.store.store_file_problem` says why), *partial* while only ``.h5.partial`` exists (a running or interrupted extraction, which
 resumes where it stopped), and *sharded* while its shards ``<rep>_<span>.shard-I-of-N.h5`` are being
 written: the report lists the shards that are finished, partial and missing.  A complete store is
 *stale* when its data-sample manifest was redrawn after extraction (its ``manifest_hash`` differs
@@ -39,17 +41,22 @@ class StoreStatus:
     shards_done: list[int] = field(default_factory=list)
     shards_partial: list[int] = field(default_factory=list)
     stale: bool = False
+    problem: str | None = None
+    shards_damaged: dict[int, str] = field(default_factory=dict)
+    shard_files: dict[int, Path] = field(default_factory=dict)
 
     @property
     def shards_missing(self) -> list[int]:
         if self.shard_count is None:
             return []
-        started = set(self.shards_done) | set(self.shards_partial)
+        started = set(self.shards_done) | set(self.shards_partial) | set(self.shards_damaged)
         return [index for index in range(1, self.shard_count + 1) if index not in started]
 
     @property
     def state(self) -> str:
         if self.complete:
+            if self.problem is not None:
+                return "damaged"
             return "stale (manifest redrawn; re-extract with --overwrite)" if self.stale else "complete"
         if self.shard_count is not None:
             if len(self.shards_done) == self.shard_count:
@@ -102,9 +109,10 @@ def collect_status(directory: str | os.PathLike[str]) -> StatusReport:
             elif name == "launch.json":
                 launches.append((path, _launch_record(path)))
     ordered = [stores[key] for key in sorted(stores)]
-    for store in ordered:
-        if store.complete:
-            store.stale = _is_stale(store.path)
+    for status in ordered:
+        _check_finished_files(status)
+        if status.complete and status.problem is None:
+            status.stale = _is_stale(status.path)
     return StatusReport(root, ordered, results, launches)
 
 
@@ -134,6 +142,21 @@ def _note_store(stores: dict[Path, StoreStatus], path: Path) -> None:
     _, index, count = shard
     status.shard_count = max(status.shard_count or 0, count)
     (status.shards_partial if partial else status.shards_done).append(index)
+    if not partial:
+        status.shard_files[index] = final
+
+
+def _check_finished_files(status: StoreStatus) -> None:
+    """Look into the finished files of a store (cheaply): a damaged one is no longer counted as done."""
+    from layerprobe.io.store import store_file_problem
+
+    if status.complete:
+        status.problem = store_file_problem(status.path)
+    for index in list(status.shards_done):
+        problem = store_file_problem(status.shard_files[index])
+        if problem is not None:
+            status.shards_done.remove(index)
+            status.shards_damaged[index] = problem
 
 
 def _result_status(path: Path) -> ResultStatus:
@@ -172,8 +195,11 @@ def format_status(report: StatusReport) -> list[str]:
         lines.append("feature stores:")
         for store in report.stores:
             detail = ""
-            if store.shard_count is not None and not store.complete:
-                parts = []
+            if store.complete and store.problem is not None:
+                detail = f" ({store.problem}); delete it and rerun the extraction"
+            elif store.shard_count is not None and not store.complete:
+                parts = [f"damaged {index} ({problem}; delete it and rerun the shard)"
+                         for index, problem in sorted(store.shards_damaged.items())]  # fmt: skip
                 if store.shards_partial:
                     parts.append(f"partial {_ranges(store.shards_partial)}")
                 if store.shards_missing:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
@@ -111,3 +112,50 @@ def test_status_reports_an_unreadable_table_without_failing(tmp_path):
 def test_status_of_a_missing_directory_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="is not a directory"):
         collect_status(tmp_path / "nope")
+
+
+def _finished_store(path: Path, *, shard: tuple[int, int] | None = None) -> Path:
+    import numpy as np
+
+    from layerprobe.io.store import FeatureStore, shard_path
+
+    if shard is not None:
+        path = shard_path(path, *shard)
+    attrs = {"model": "tiny:wav2vec2", "rep": "contextualized", "span": "frame", "frame_rate_hz": 50.0}
+    writer = FeatureStore.create(path, attrs=attrs, layer_dims={"T0": 4, "T1": 4})
+    for number in range(20):
+        writer.append(f"u{number}", {"T0": np.ones((50, 4), np.float32), "T1": np.ones((50, 4), np.float32)})
+    return writer.finish()
+
+
+def test_status_lists_truncated_and_tiny_stores_as_damaged_with_the_reason(tmp_path):
+    good = _finished_store(tmp_path / "m" / "c" / "contextualized_frame.h5")
+    data = good.read_bytes()
+    assert len(data) > 3072
+    (good.parent / "contextualized_phone.h5").write_bytes(data[:3072])  # a copy cut short
+    (good.parent / "contextualized_word.h5").write_bytes(b"\0")
+    (good.parent / "local_frame.h5").write_bytes(data[:8] + b"\0" * 100)  # the signature, then nothing
+    lines = format_status(collect_status(tmp_path))
+    assert lines == [
+        "feature stores:",
+        "  m/c/contextualized_frame.h5: complete",
+        f"  m/c/contextualized_phone.h5: damaged (truncated to 3072 of {len(data)} bytes); delete it and rerun the extraction",
+        "  m/c/contextualized_word.h5: damaged (not an HDF5 file: no HDF5 signature in its 1 bytes); delete it and "
+        "rerun the extraction",
+        lines[4],
+    ]
+    assert re.fullmatch(r"  m/c/local_frame\.h5: damaged \(unreadable as HDF5: .+\); delete it and rerun the extraction", lines[4])
+
+
+def test_status_does_not_count_a_damaged_shard_as_done(tmp_path):
+    store = tmp_path / "contextualized_frame.h5"
+    _finished_store(store, shard=(1, 2))
+    second = _finished_store(store, shard=(2, 2))
+    size = second.stat().st_size
+    second.write_bytes(second.read_bytes()[:2000])
+    [status] = collect_status(tmp_path).stores
+    assert status.shards_done == [1] and list(status.shards_damaged) == [2]
+    assert format_status(collect_status(tmp_path)) == [
+        "feature stores:",
+        f"  contextualized_frame.h5: 1/2 shards (damaged 2 (truncated to 2000 of {size} bytes; delete it and rerun the shard))",
+    ]

@@ -139,7 +139,14 @@ from layerprobe.io.store.layout import (
     _valid_prefix,
 )
 from layerprobe.io.store.merge import merge_directory, merge_shards
-from layerprobe.io.store.reader import FeatureStore, _check_consistent, _format_bytes, _ordered_shard_set, _StoreFile
+from layerprobe.io.store.reader import (
+    FeatureStore,
+    _check_consistent,
+    _format_bytes,
+    _ordered_shard_set,
+    _StoreFile,
+    store_file_problem,
+)
 from layerprobe.io.store.recovery import (
     _copy_intact_prefix,
     _create_or_resume,
@@ -184,4 +191,5 @@ __all__ = [
     "partial_path",
     "merge_shards",
     "merge_directory",
+    "store_file_problem",
 ]

@@ -8,6 +8,7 @@ as float32 in bounded blocks.  See :mod:`layerprobe.io.store` for the layout.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -31,6 +32,44 @@ from layerprobe.io.store.layout import (
 )
 from layerprobe.io.store.writer import create
 from layerprobe.io.store_paths import _PARTIAL, find_shards, parse_shard_path, partial_path, shard_path
+
+
+# --------------------------------------------------------------------------------------------------
+# A cheap check of a finished file (layerprobe status)
+
+#: The 8 bytes every HDF5 file starts with (the stores have no user block).
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def store_file_problem(path: PathLike) -> str | None:
+    """Why a finished store file (``<rep>_<span>.h5`` or a shard) is not a readable, complete store, or None.
+
+    Cheap: the HDF5 signature, the superblock (HDF5 refuses a file shorter than the size it
+    records, so a truncated copy is caught) and the ``complete`` attr; no rows are read.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            head = handle.read(len(HDF5_SIGNATURE))
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror or exc}"
+    if head != HDF5_SIGNATURE:
+        return f"not an HDF5 file: no HDF5 signature in its {size} bytes"
+    try:
+        with h5py.File(path, "r", locking=False) as file:
+            complete = file.attrs.get("complete")
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:
+        message = " ".join(str(exc).split())
+        truncated = re.search(r"truncated file: eof = (\d+).*stored_eof = (\d+)", message)
+        if truncated:
+            return f"truncated to {truncated.group(1)} of {truncated.group(2)} bytes"
+        return f"unreadable as HDF5: {message}"
+    if complete is None:
+        return "not a layerprobe feature store: no 'complete' attr"
+    if not bool(complete):
+        return "incomplete: complete=False"
+    return None
 
 
 # --------------------------------------------------------------------------------------------------
