@@ -123,10 +123,19 @@ def corpus_align(
 
     report = align_corpus(audio_dir, transcripts, out, oov=oov, dictionary=dictionary, progress=progress)
     click.echo(report.summary())
+    for line in report.reason_lines():
+        click.echo(line)
     if not report.aligned:
+        from layerprobe.data.align import REPORT_NAME
         from layerprobe.errors import CorpusError
 
-        raise CorpusError("no utterance was aligned (the report above and align_report.json say why)", path=out)
+        if report.lacks_transcripts and transcripts is None:
+            raise CorpusError(
+                "no utterance was aligned: no audio file has a transcript; give --transcripts FILE (lines of "
+                "'utt_id text') or put a same-named .txt beside each audio file",
+                path=audio_dir,
+            )
+        raise CorpusError(f"no utterance was aligned; the reasons are listed above and in {REPORT_NAME}", path=out)
 
 
 __all__ = ["corpus"]

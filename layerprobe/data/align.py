@@ -38,6 +38,7 @@ import numpy as np
 from layerprobe.data.align_report import (
     OOV_G2P,
     OOV_SKIPPED,
+    NO_TRANSCRIPT,
     OOV_UNPRONOUNCEABLE,
     REPORT_NAME,
     AlignReport,
@@ -423,7 +424,7 @@ def _align_utterance(
         looked_for = " or ".join(f"{utt_id}{suffix}" for suffix in AUDIO_SUFFIXES)
         return UtteranceResult(utt_id, "skipped", reason=f"no audio file ({looked_for})")
     if text is None:
-        return UtteranceResult(utt_id, "skipped", reason=f"no transcript file ({utt_id}.txt)", audio=audio.name)
+        return UtteranceResult(utt_id, "skipped", reason=f"{NO_TRANSCRIPT} ({utt_id}.txt)", audio=audio.name)
     result = UtteranceResult(utt_id, "skipped", audio=audio.name, warnings=_digit_warnings(text))
     words = normalize_transcript(text)
     if not words:

@@ -19,6 +19,8 @@ UtteranceStatus = Literal["aligned", "skipped", "failed"]
 #: How an out-of-dictionary word was handled, as written in the report.
 OOV_G2P = "g2p"
 OOV_SKIPPED = "skipped"
+#: The start of the reason of an utterance skipped for want of a transcript.
+NO_TRANSCRIPT = "no transcript file"
 OOV_UNPRONOUNCEABLE = "no pronunciation"
 
 #: File name of the JSON report written next to the TextGrids.
@@ -168,6 +170,22 @@ class AlignReport:
             parts.append(f"{len(self.failed)} failed")
         return "; ".join(parts) + f" (details in {self.report_path})"
 
+    def reason_lines(self, limit: int = 3) -> list[str]:
+        """Why the first ``limit`` unaligned utterances were not aligned, one ``  <utt>: <reason>`` line each.
+
+        A last line ``  ... and N more (see <report>)`` counts the rest; empty when all were aligned.
+        """
+        unaligned = [u for u in self.utterances if u.status != "aligned"]
+        lines = [f"  {u.utt_id}: {'failed: ' if u.status == 'failed' else ''}{u.reason}" for u in unaligned[:limit]]
+        if len(unaligned) > limit:
+            lines.append(f"  ... and {len(unaligned) - limit} more (see {self.report_path})")
+        return lines
+
+    @property
+    def lacks_transcripts(self) -> bool:
+        """Whether nothing was aligned because no audio file had a transcript."""
+        return bool(self.utterances) and all(u.reason.startswith(NO_TRANSCRIPT) for u in self.utterances)
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON report: counts, OOV words and per-utterance results."""
         from layerprobe import __version__
@@ -229,6 +247,7 @@ __all__ = [
     "OOV_G2P",
     "OOV_SKIPPED",
     "OOV_UNPRONOUNCEABLE",
+    "NO_TRANSCRIPT",
     "UtteranceResult",
     "AlignReport",
     "write_report",

@@ -754,3 +754,51 @@ def test_an_uncached_hub_model_offline_is_one_line_without_retries(tmp_path):
         "hub cannot be reached (offline mode: HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE is set); download it on a machine "
         "with network (hf download nobody/nothing) or give a local directory (hf:/path/to/model)\n"
     )
+
+
+def _silent_clips(folder, n):
+    import numpy as np
+    import soundfile as sf
+
+    folder.mkdir()
+    for number in range(n):
+        sf.write(folder / f"u{number}.wav", np.zeros(8000, dtype=np.float32), 16000)
+    return folder
+
+
+def test_corpus_align_without_transcripts_prints_the_first_reasons_and_what_to_do(tmp_path, capsys):
+    pytest.importorskip("pocketsphinx")
+    clips = _silent_clips(tmp_path / "clips", 5)
+    code, out, err = run(["corpus", "align", str(clips), "--out", str(tmp_path / "out"), "--no-progress"], capsys)
+    report = tmp_path / "out" / "align_report.json"
+    assert code == 1
+    assert out.splitlines() == [
+        f"aligned 0 of 5 utterances; 5 skipped (details in {report})",
+        "  u0: no transcript file (u0.txt)",
+        "  u1: no transcript file (u1.txt)",
+        "  u2: no transcript file (u2.txt)",
+        f"  ... and 2 more (see {report})",
+    ]
+    assert err == (
+        f"layerprobe: error: {clips}: no utterance was aligned: no audio file has a transcript; give --transcripts "
+        "FILE (lines of 'utt_id text') or put a same-named .txt beside each audio file\n"
+    )
+
+
+def test_corpus_align_with_few_unaligned_lists_each_reason(tmp_path, capsys):
+    pytest.importorskip("pocketsphinx")
+    clips = _silent_clips(tmp_path / "clips", 2)
+    (clips / "transcripts.txt").write_text("u0 zzxq\nu1 qqzx\nu7 hello\n")
+    code, out, err = run(["corpus", "align", str(clips), "--transcripts", str(clips / "transcripts.txt"), "--out",
+                          str(tmp_path / "out"), "--oov", "skip", "--no-progress"], capsys)  # fmt: skip
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[1:] == [
+        "  u0: 1 word not in the dictionary: zzxq",
+        "  u1: 1 word not in the dictionary: qqzx",
+        "  u7: no audio file (u7.wav or u7.flac)",
+    ], out
+    assert err == (
+        f"layerprobe: error: {tmp_path / 'out'}: no utterance was aligned; the reasons are listed above and in "
+        "align_report.json\n"
+    )
