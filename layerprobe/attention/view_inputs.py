@@ -149,7 +149,9 @@ def load_alignments(manifest: "SampleManifest | PathLike", utt_ids: Sequence[str
             continue
         try:
             found[utt_id] = read_alignment(path, _alignment_format(path, str(sample.corpus.get("format", ""))),
-                                           utt_id=utt_id, duration=utterance.duration_s)  # fmt: skip
+                                           utt_id=utt_id, duration=utterance.duration_s,
+                                           phone_tier=sample.corpus.get("phone_tier"),
+                                           word_tier=sample.corpus.get("word_tier"))  # fmt: skip
         except LayerprobeError as exc:
             notes.append(f"{utt_id}: {exc}")
     return found, notes

@@ -268,11 +268,29 @@ def corpus_format_options(func: Callable) -> Callable:
     )(func)  # fmt: skip
 
 
-def open_corpus_dir(path: Path, corpus_format: str, corpus_name: str | None, alignments: Path | None):
-    """The corpus the :func:`corpus_format_options` describe."""
+def tier_options(func: Callable) -> Callable:
+    """``--phone-tier`` / ``--word-tier``: the TextGrid tier names, for the commands that read alignments."""
+    return stack(
+        click.option("--phone-tier", default=None, metavar="NAME",
+                     help="TextGrid tier of the phones [default: the first of phones, phone, phonemes, ...]."),
+        click.option("--word-tier", default=None, metavar="NAME",
+                     help="TextGrid tier of the words [default: the first of words, word, wrds, wrd]."),
+    )(func)  # fmt: skip
+
+
+def open_corpus_dir(
+    path: Path,
+    corpus_format: str,
+    corpus_name: str | None,
+    alignments: Path | None,
+    phone_tier: str | None = None,
+    word_tier: str | None = None,
+):
+    """The corpus the :func:`corpus_format_options` (and :func:`tier_options`) describe."""
     from layerprobe.data.corpora import open_corpus
 
-    return open_corpus(path, format=corpus_format, name=corpus_name, alignments=alignments)
+    return open_corpus(path, format=corpus_format, name=corpus_name, alignments=alignments, phone_tier=phone_tier,
+                       word_tier=word_tier)  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------------
@@ -319,5 +337,5 @@ __all__ = [
     "features_option", "launch_options", "launcher_options", "layers_option", "lm_options", "lr_option", "manifest_option",
     "model_option", "open_corpus_dir", "out_dir_option", "overwrite_option", "pre_softmax_option", "progress_option",
     "out_file_option", "revision_option", "sample_option", "samples_dir_option", "seed_option", "span_option", "split_option",
-    "stack", "store_root_option", "train_list_option", "untrained_baseline_option", "utterances_option",
+    "stack", "store_root_option", "tier_options", "train_list_option", "untrained_baseline_option", "utterances_option",
 ]  # fmt: skip

@@ -18,6 +18,7 @@ from layerprobe.cli.options import (
     seed_option,
     span_option,
     split_option,
+    tier_options,
 )
 
 
@@ -57,6 +58,7 @@ from layerprobe.cli.options import (
 @overwrite_option("Replace an existing manifest that differs.")
 @progress_option
 @corpus_format_options
+@tier_options
 def sample_command(
     corpus_path: Path,
     split: str,
@@ -76,6 +78,8 @@ def sample_command(
     corpus_format: str,
     corpus_name: str | None,
     alignments: Path | None,
+    phone_tier: str | None,
+    word_tier: str | None,
 ) -> None:
     """Draw a reproducible data-sample set (utterances or phone/word segments) from a corpus split.
 
@@ -91,7 +95,7 @@ def sample_command(
     """
     from layerprobe.data.samples import SamplingRule, default_role, draw_sample, manifest_path, read_label_list, write_manifest
 
-    handle = open_corpus_dir(corpus_path, corpus_format, corpus_name, alignments)
+    handle = open_corpus_dir(corpus_path, corpus_format, corpus_name, alignments, phone_tier, word_tier)
     chosen_role = default_role(split) if role == "auto" else role
     rule = SamplingRule.default(
         span,

@@ -66,6 +66,9 @@ class Utterance:
         The orthographic transcript when the corpus has one.
     speaker : str or None
         Speaker identifier when the layout gives one.
+    phone_tier, word_tier : str or None
+        TextGrid tier names of the phones and words; found by the usual names when None
+        (see :func:`layerprobe.io.alignments.read_textgrid`).
     """
 
     utt_id: str
@@ -75,6 +78,8 @@ class Utterance:
     alignment_format: str = "textgrid"
     transcript: str | None = None
     speaker: str | None = None
+    phone_tier: str | None = None
+    word_tier: str | None = None
 
     def load_audio(self) -> np.ndarray:
         """The waveform, shape (n_samples,), float32, 16 kHz mono (see :func:`layerprobe.io.audio.load_audio`)."""
@@ -103,17 +108,26 @@ class Utterance:
             raise CorpusError(f"utterance {self.utt_id!r} has no alignment", path=self.audio_path)
         if duration is None:
             duration = self.duration()
-        return read_alignment(self.alignment_path, self.alignment_format, utt_id=self.utt_id, duration=duration)
+        return read_alignment(self.alignment_path, self.alignment_format, utt_id=self.utt_id, duration=duration,
+                              phone_tier=self.phone_tier, word_tier=self.word_tier)  # fmt: skip
 
 
-def read_alignment(path: Path, alignment_format: str, *, utt_id: str, duration: float | None) -> Alignment:
-    """Read an alignment file with the reader named by ``alignment_format``."""
+def read_alignment(
+    path: Path,
+    alignment_format: str,
+    *,
+    utt_id: str,
+    duration: float | None,
+    phone_tier: str | None = None,
+    word_tier: str | None = None,
+) -> Alignment:
+    """Read an alignment file with the reader named by ``alignment_format`` (tier names: TextGrids only)."""
     if alignment_format == "timit":
         return read_timit(path, utt_id=utt_id, duration=duration)
-    if alignment_format == "librispeech":
+    if alignment_format == "librispeech" and phone_tier is None and word_tier is None:
         return read_librispeech_alignment(path, utt_id=utt_id, duration=duration)
-    if alignment_format == "textgrid":
-        return read_textgrid(path, utt_id=utt_id, duration=duration)
+    if alignment_format in ("textgrid", "librispeech"):
+        return read_textgrid(path, utt_id=utt_id, duration=duration, phone_tier=phone_tier, word_tier=word_tier)
     raise ConfigError(f"unknown alignment format {alignment_format!r} (known: textgrid, librispeech, timit)")
 
 
@@ -126,15 +140,27 @@ class Corpus(abc.ABC):
         The corpus directory.
     name : str, optional
         Short name used in output paths (``data_samples/<name>/...``); the directory's name by default.
+    phone_tier, word_tier : str, optional
+        TextGrid tier names of the phones and words (``--phone-tier``, ``--word-tier``); found by the
+        usual names when omitted.
     """
 
     format: str = ""
 
-    def __init__(self, root: str | os.PathLike[str], *, name: str | None = None):
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        name: str | None = None,
+        phone_tier: str | None = None,
+        word_tier: str | None = None,
+    ):
         self.root = Path(root).resolve()
         if not self.root.is_dir():
             raise CorpusError("no such corpus directory", path=root)
         self.name = corpus_name(name or self.root.name)
+        self.phone_tier = phone_tier
+        self.word_tier = word_tier
 
     @abc.abstractmethod
     def splits(self) -> list[str]:
@@ -221,8 +247,16 @@ class LibriSpeechCorpus(Corpus):
 
     format = "librispeech"
 
-    def __init__(self, root, *, alignments: str | os.PathLike[str] | None = None, name: str | None = None):
-        super().__init__(root, name=name)
+    def __init__(
+        self,
+        root,
+        *,
+        alignments: str | os.PathLike[str] | None = None,
+        name: str | None = None,
+        phone_tier: str | None = None,
+        word_tier: str | None = None,
+    ):
+        super().__init__(root, name=name, phone_tier=phone_tier, word_tier=word_tier)
         self.alignments = Path(alignments).resolve() if alignments is not None else None
         if self.alignments is not None and not self.alignments.is_dir():
             raise CorpusError("no such alignments directory", path=alignments)
@@ -251,7 +285,8 @@ class LibriSpeechCorpus(Corpus):
                     if self.alignments is not None:
                         candidate = self.alignments / split / speaker_dir.name / chapter_dir.name / f"{utt_id}.TextGrid"
                         alignment = candidate if candidate.is_file() else None
-                    yield Utterance(utt_id, split, audio, alignment, "librispeech", text, speaker_dir.name)
+                    yield Utterance(utt_id, split, audio, alignment, "librispeech", text, speaker_dir.name,
+                                    self.phone_tier, self.word_tier)  # fmt: skip
 
 
 def _read_librispeech_transcripts(chapter_dir: Path, speaker: str) -> list[tuple[str, str]]:
@@ -365,7 +400,7 @@ class FolderCorpus(Corpus):
             text_path = _first_existing(path.parent, utt_id, (".txt", ".lab"))
             transcript = text_path.read_text(encoding="utf-8", errors="replace").strip() if text_path else None
             speaker = path.parent.name if path.parent != split_dir else None
-            yield Utterance(utt_id, split, path, alignment, "textgrid", transcript, speaker)
+            yield Utterance(utt_id, split, path, alignment, "textgrid", transcript, speaker, self.phone_tier, self.word_tier)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -445,6 +480,8 @@ def open_corpus(
     format: str = "auto",
     name: str | None = None,
     alignments: str | os.PathLike[str] | None = None,
+    phone_tier: str | None = None,
+    word_tier: str | None = None,
 ) -> Corpus:
     """Open a corpus directory with the right reader.
 
@@ -458,6 +495,9 @@ def open_corpus(
         Corpus name for output paths; the directory's name by default.
     alignments : path-like, optional
         LibriSpeech only: the directory of alignment TextGrids.
+    phone_tier, word_tier : str, optional
+        TextGrid corpora (folder, LibriSpeech): the names of the phone and word tiers, where they are
+        not one of the usual names (``phones``, ``words`` ...).
 
     Returns
     -------
@@ -477,9 +517,12 @@ def open_corpus(
         raise ConfigError(f"unknown corpus format {format!r} (known: auto, {', '.join(CORPUS_FORMATS)})")
     if alignments is not None and format != "librispeech":
         raise ConfigError(f"--alignments is for LibriSpeech corpora; {root} is a {format} corpus")
+    if format == "timit" and (phone_tier is not None or word_tier is not None):
+        option = "--phone-tier" if phone_tier is not None else "--word-tier"
+        raise ConfigError(f"{option} names a TextGrid tier; {root} is a TIMIT corpus (.phn/.wrd files), leave it out")
     if format == "librispeech":
-        return LibriSpeechCorpus(root, alignments=alignments, name=name)
-    return _READERS[format](root, name=name)
+        return LibriSpeechCorpus(root, alignments=alignments, name=name, phone_tier=phone_tier, word_tier=word_tier)
+    return _READERS[format](root, name=name, phone_tier=phone_tier, word_tier=word_tier)
 
 
 __all__ = [

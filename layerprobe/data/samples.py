@@ -353,6 +353,9 @@ def draw_sample(
         "root": corpus.root.as_posix(),
         "alignments": alignments.as_posix() if alignments is not None else None,
     }
+    for key in ("phone_tier", "word_tier"):  # only when named, so that other manifests stay as they were
+        if getattr(corpus, key, None) is not None:
+            corpus_info[key] = getattr(corpus, key)
     return SampleManifest(corpus_info, split, span, sample, seed, rule, tuple(inventory), tuple(chosen), summary)
 
 
@@ -627,6 +630,9 @@ def _manifest_from_json(data: dict[str, Any]) -> SampleManifest:
             raise TypeError(f"corpus.{key} must be a string")
     if corpus.get("alignments") is not None and not isinstance(corpus["alignments"], str):
         raise TypeError("corpus.alignments must be a string or null")
+    for key in ("phone_tier", "word_tier"):
+        if corpus.get(key) is not None and not isinstance(corpus[key], str):
+            raise TypeError(f"corpus.{key} must be a string or null")
     utterances = [_utterance_from_json(entry, number, span) for number, entry in enumerate(data["utterances"], start=1)]
     ids = Counter(utt.utt_id for utt in utterances)
     repeated = [utt_id for utt_id, n in ids.items() if n > 1]

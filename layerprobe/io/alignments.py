@@ -173,7 +173,7 @@ def _find_tier(names: Sequence[str], wanted: str | None, defaults: Sequence[str]
             return name
     raise AlignmentError(
         f"no {kind} tier found (looked for {', '.join(defaults)}; tiers: {', '.join(map(repr, names))}); "
-        f"name it with --{kind}-tier",
+        f"name it with --{kind}-tier NAME ({kind}_tier= in Python)",
         path=path,
     )
 

@@ -802,3 +802,33 @@ def test_corpus_align_with_few_unaligned_lists_each_reason(tmp_path, capsys):
         f"layerprobe: error: {tmp_path / 'out'}: no utterance was aligned; the reasons are listed above and in "
         "align_report.json\n"
     )
+
+
+def test_sample_reads_textgrids_with_other_tier_names_given_by_word_tier_and_phone_tier(corpus_dir, tmp_path, capsys):
+    for grid in (corpus_dir / "train").glob("*.TextGrid"):
+        text = grid.read_text().replace('name = "words"', 'name = "lexical"').replace('name = "phones"', 'name = "segments"')
+        grid.write_text(text)
+    argv = ["sample", "--corpus", str(corpus_dir), "--split", "train", "--span", "word", "--min-per-label", "1",
+            "--out", str(tmp_path / "ds")]  # fmt: skip
+    code, _, err = run(argv, capsys)
+    first = corpus_dir / "train" / "train-000.TextGrid"
+    assert code == 1
+    assert err == (
+        f"layerprobe: error: {first}: no phone tier found (looked for phones, phone, phonemes, phoneme, phns, phn; "
+        "tiers: 'lexical', 'segments'); name it with --phone-tier NAME (phone_tier= in Python)\n"
+    )
+    code, _, err = run([*argv, "--phone-tier", "segments"], capsys)
+    assert code == 1
+    assert err == (
+        f"layerprobe: error: {first}: no word tier found (looked for words, word, wrds, wrd; tiers: 'lexical', "
+        "'segments'); name it with --word-tier NAME (word_tier= in Python)\n"
+    )
+    code, out, err = run([*argv, "--phone-tier", "segments", "--word-tier", "lexical"], capsys)
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "ds" / "mini" / "train_word_sample1.json").read_text())
+    assert manifest["corpus"]["phone_tier"] == "segments" and manifest["corpus"]["word_tier"] == "lexical"
+    assert manifest["utterances"] and all(u["segments"] for u in manifest["utterances"])
+    from layerprobe.attention.view import load_alignments  # reads the TextGrids again, with the manifest's tier names
+
+    found, notes = load_alignments(tmp_path / "ds" / "mini" / "train_word_sample1.json", ["train-000"])
+    assert notes == [] and found["train-000"].words
