@@ -135,7 +135,11 @@ def test_status_lists_truncated_and_tiny_stores_as_damaged_with_the_reason(tmp_p
     (good.parent / "contextualized_phone.h5").write_bytes(data[:3072])  # a copy cut short
     (good.parent / "contextualized_word.h5").write_bytes(b"\0")
     (good.parent / "local_frame.h5").write_bytes(data[:8] + b"\0" * 100)  # the signature, then nothing
-    lines = format_status(collect_status(tmp_path))
+    from layerprobe.io.store import FeatureStore
+
+    with FeatureStore.open(good) as store:  # a store this process holds open is checked too, and stays usable
+        lines = format_status(collect_status(tmp_path))
+        assert store.read("T0").shape == (1000, 4)
     assert lines == [
         "feature stores:",
         "  m/c/contextualized_frame.h5: complete",

@@ -57,7 +57,8 @@ def store_file_problem(path: PathLike) -> str | None:
     if head != HDF5_SIGNATURE:
         return f"not an HDF5 file: no HDF5 signature in its {size} bytes"
     try:
-        with h5py.File(path, "r", locking=False) as file:
+        # The reader's own settings: a file this process holds open already is then shared, not refused.
+        with _open_h5(path, "r") as file:
             complete = file.attrs.get("complete")
     except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:
         message = " ".join(str(exc).split())
