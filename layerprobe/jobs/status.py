@@ -7,12 +7,13 @@ so it is cheap and safe to run while jobs are writing.  ``layerprobe status DIR`
 :func:`format_status`.
 
 A store is *complete* when its ``<rep>_<span>.h5`` exists (stores are renamed into place only when
-finished), *damaged* when that file is not a readable, complete store (truncated by a copy, a
-full disk or a killed transfer: :func:`layerprobe.io.store.store_file_problem` says why), *partial* while only ``.h5.partial`` exists (a running or interrupted extraction, which
-resumes where it stopped), and *sharded* while its shards ``<rep>_<span>.shard-I-of-N.h5`` are being
-written: the report lists the shards that are finished, partial and missing.  A complete store is
-*stale* when its data-sample manifest was redrawn after extraction (its ``manifest_hash`` differs
-from the manifest file's: :func:`layerprobe.experiments.query.stale_manifest`); experiments refuse it.
+finished), *damaged* when that file is not a readable, complete store (truncated by a copy, a full
+disk or a killed transfer: :func:`layerprobe.io.store.store_file_problem` says why), *partial* while
+only ``.h5.partial`` exists (a running or interrupted extraction, which resumes where it stopped),
+and *sharded* while its shards ``<rep>_<span>.shard-I-of-N.h5`` are being written: the report lists
+the shards that are finished, damaged, partial and missing.  A complete store is *stale* when its
+data-sample manifest was redrawn after extraction (its ``manifest_hash`` differs from the manifest
+file's: :func:`layerprobe.experiments.query.stale_manifest`); experiments refuse it.
 """
 
 from __future__ import annotations

@@ -148,7 +148,8 @@ def test_status_lists_truncated_and_tiny_stores_as_damaged_with_the_reason(tmp_p
         "rerun the extraction",
         lines[4],
     ]
-    assert re.fullmatch(r"  m/c/local_frame\.h5: damaged \(unreadable as HDF5: .+\); delete it and rerun the extraction", lines[4])
+    assert re.fullmatch(r"  m/c/local_frame\.h5: damaged \(unreadable as HDF5: .+\); delete it and rerun the extraction",
+                        lines[4])  # fmt: skip
 
 
 def test_status_does_not_count_a_damaged_shard_as_done(tmp_path):
