@@ -7,10 +7,16 @@ the same under other import modes.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
+
+# Tests never touch the network: the Hugging Face clients stay offline (set before they are imported,
+# since they read it at import).  Tests of the online paths patch huggingface_hub.constants.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
