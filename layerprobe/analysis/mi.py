@@ -54,6 +54,8 @@ from layerprobe.errors import ConfigError
 
 #: Clustering algorithms :func:`cluster_mi` knows.
 ALGORITHMS = ("lloyd", "minibatch")
+#: Shuffles of the evaluation clusters behind :attr:`ClusterMIResult.chance` (cheap: no refit).
+CHANCE_SHUFFLES = 10
 
 
 def normalized_mutual_information(clusters: Any, labels: Any) -> float:
@@ -125,6 +127,14 @@ class ClusterMIResult:
         Sum of squared distances of the training instances to their centres.
     fit_seconds, wall_seconds : float
         The k-means fit, and everything (fit, prediction, scores).
+    chance : float or None
+        Mean ``I(C;L)/H(L)`` of the evaluation clusters shuffled across instances
+        (:func:`chance_score` with ``chance_shuffles`` and ``chance_seed``): the level clusters
+        with no information reach at these sizes.  None when not measured.
+    chance_spread : float or None
+        The standard deviation (ddof=1) of the shuffled scores.
+    chance_shuffles : int
+    chance_seed : int or None
     """
 
     score: float
@@ -149,6 +159,10 @@ class ClusterMIResult:
     inertia: float
     fit_seconds: float
     wall_seconds: float
+    chance: float | None = None
+    chance_spread: float | None = None
+    chance_shuffles: int = 0
+    chance_seed: int | None = None
 
     def details(self) -> dict[str, Any]:
         """JSON-ready fields (for a result table's sidecar); times rounded to milliseconds."""
@@ -282,8 +296,10 @@ class ClusterMI(BaseEstimator):
         """``I(C;L)/H(L)`` of the predicted clusters of ``X`` and ``labels``."""
         return self.evaluate(X, labels).score
 
-    def evaluate(self, X: Any, labels: Any) -> ClusterMIResult:
-        """The held-out score of ``(X, labels)`` with the sizes and the fit's details.
+    def evaluate(
+        self, X: Any, labels: Any, *, chance_shuffles: int = CHANCE_SHUFFLES, chance_seed: int | None = None
+    ) -> ClusterMIResult:
+        """The held-out score of ``(X, labels)`` with its chance level, the sizes and the fit's details.
 
         Parameters
         ----------
@@ -291,6 +307,10 @@ class ClusterMI(BaseEstimator):
             Shape (n_eval, dim).
         labels : array-like
             Shape (n_eval,), at least two distinct values.
+        chance_shuffles : int
+            Shuffles of the predicted clusters for :attr:`ClusterMIResult.chance` (0: not measured).
+        chance_seed : int, optional
+            Seed of the shuffles (default: the estimator's ``seed``).
 
         Returns
         -------
@@ -304,6 +324,8 @@ class ClusterMI(BaseEstimator):
         score = normalized_mutual_information(clusters, labels)
         train_set = set(self.train_labels_.tolist())
         eval_labels = np.unique(labels)
+        chance_seed = self.seed if chance_seed is None else chance_seed
+        shuffled = chance_scores(clusters, labels, n_shuffles=chance_shuffles, seed=chance_seed) if chance_shuffles else None
         return ClusterMIResult(
             score=score,
             train_score=self.train_score_,
@@ -327,6 +349,10 @@ class ClusterMI(BaseEstimator):
             inertia=self.inertia_,
             fit_seconds=self.fit_seconds_,
             wall_seconds=self.fit_seconds_ + time.perf_counter() - started,
+            chance=None if shuffled is None else float(shuffled.mean()),
+            chance_spread=None if shuffled is None else float(shuffled.std(ddof=1)) if len(shuffled) > 1 else 0.0,
+            chance_shuffles=int(chance_shuffles),
+            chance_seed=None if shuffled is None else int(chance_seed),
         )
 
     def _check_fitted(self) -> None:
@@ -353,8 +379,9 @@ def cluster_mi_result(
     init: str | None = None,
     tol: float = DEFAULT_TOL,
     device: str = "cpu",
+    chance_shuffles: int = CHANCE_SHUFFLES,
 ) -> ClusterMIResult:
-    """Fit k-means on training features, score its clusters of the evaluation instances.
+    """Fit k-means on training features, score its clusters of the evaluation instances (and their chance level).
 
     Parameters
     ----------
@@ -368,6 +395,9 @@ def cluster_mi_result(
         Shape (n_eval,).
     n_clusters, batch_size, seed, max_iter, algorithm, init, tol, device
         See :class:`ClusterMI`.
+    chance_shuffles : int
+        Shuffles of the evaluation clusters, seeded with ``seed``, for ``chance`` (see
+        :meth:`ClusterMI.evaluate`).
 
     Returns
     -------
@@ -375,7 +405,7 @@ def cluster_mi_result(
     """
     estimator = ClusterMI(n_clusters, batch_size=batch_size, max_iter=max_iter, algorithm=algorithm, init=init, tol=tol,
                           seed=seed, device=device)  # fmt: skip
-    return estimator.fit(train_X, train_labels).evaluate(eval_X, eval_labels)
+    return estimator.fit(train_X, train_labels).evaluate(eval_X, eval_labels, chance_shuffles=chance_shuffles)
 
 
 def cluster_mi(
@@ -407,11 +437,23 @@ def cluster_mi(
     ).score  # fmt: skip
 
 
+def chance_scores(clusters: Any, labels: Any, *, n_shuffles: int = 5, seed: int = 0) -> np.ndarray:
+    """``I(C;L)/H(L)`` of the clusters shuffled across instances, once per shuffle, shape (n_shuffles,).
+
+    Shuffle ``i`` is the ``i``-th ``rng.permutation(clusters)`` of ``numpy.random.default_rng(seed)``.
+    """
+    clusters = _as_labels(clusters, "clusters")
+    if isinstance(n_shuffles, bool) or not isinstance(n_shuffles, (int, np.integer)) or n_shuffles < 1:
+        raise ValueError(f"n_shuffles must be a positive integer, got {n_shuffles!r}")
+    rng = np.random.default_rng(seed)
+    return np.array([normalized_mutual_information(rng.permutation(clusters), labels) for _ in range(n_shuffles)])
+
+
 def chance_score(clusters: Any, labels: Any, *, n_shuffles: int = 5, seed: int = 0) -> float:
     """Mean ``I(C;L)/H(L)`` of the clusters shuffled across instances: the score of no information.
 
     With many clusters per instance this floor is far above 0 (the plug-in bias); compare scores
-    with it.
+    with it.  The shuffles are those of :func:`chance_scores`.
 
     Parameters
     ----------
@@ -424,9 +466,7 @@ def chance_score(clusters: Any, labels: Any, *, n_shuffles: int = 5, seed: int =
     -------
     float
     """
-    clusters = _as_labels(clusters, "clusters")
-    rng = np.random.default_rng(seed)
-    return float(np.mean([normalized_mutual_information(rng.permutation(clusters), labels) for _ in range(n_shuffles)]))
+    return float(chance_scores(clusters, labels, n_shuffles=n_shuffles, seed=seed).mean())
 
 
 def check_options(
@@ -495,10 +535,12 @@ def _checked_pair(X: Any, labels: Any, which: str) -> tuple[np.ndarray, np.ndarr
 
 __all__ = [
     "ALGORITHMS",
+    "CHANCE_SHUFFLES",
     "DEFAULT_TOL",
     "ClusterMI",
     "ClusterMIResult",
     "chance_score",
+    "chance_scores",
     "check_options",
     "cluster_mi",
     "cluster_mi_result",

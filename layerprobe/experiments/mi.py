@@ -2,7 +2,10 @@
 
 REFERENCE.md section 4: k-means on the training split's contextualized phone (or word) features,
 clusters predicted for the evaluation split, score ``I(C;L)/H(L)`` (metric ``nmi``), one row per
-layer and iteration.  The iteration number is the seed, so several iterations give several seeds
+layer and iteration, and beside it the score's chance level (metric ``nmi_chance``): the mean
+score of the same evaluation clusters shuffled across instances (:data:`CHANCE_SHUFFLES` shuffles
+seeded with the iteration; no refit), which the plug-in estimate reaches with no information at
+all when clusters are many per instance.  The iteration number is the seed, so several iterations give several seeds
 of the same layer, which ``layerprobe plot`` averages (mean and spread).
 
 =========== ======================= ============ ========== ========
@@ -16,7 +19,8 @@ Stores are found under the extraction layout:
 ``<features>/<model tag>/<corpus>_<split>_sample<k>/contextualized_<span>.h5`` for the training
 split and for the evaluation split, the same sample id for both.  A row's ``split`` is the
 evaluation split, its ``seed`` the iteration; the sidecar keeps the sizes that bias the plug-in
-estimate (instances, clusters, labels), the inertia, the iterations and the times (``details``),
+estimate (instances, clusters, labels), the chance level and its spread over the shuffles, the
+inertia, the iterations, the times and the run's warnings (``details``),
 the options (with the training split) and both stores with their manifest hashes (``provenance``).
 
 Example
@@ -25,6 +29,14 @@ Example
 >>> run_mi("phone", features="features", model="tiny:wav2vec2", corpus="demo",  # doctest: +SKIP
 ...        train_split="train", eval_split="dev", iteration=0, results="results/mi.csv")
 >>> run_mi("phone", report, eval_split="dev")   # report: extract()'s of the training split's phone store
+
+Warnings
+--------
+Logged (logger ``layerprobe.experiments.mi``; the CLI prints them as ``layerprobe: ...``) and kept
+in each layer's ``details["warnings"]``: more clusters than half the training instances (k-means
+then fits little more than single points, and the plug-in score is inflated), and a score within
+noise of its chance level (``nmi - nmi_chance`` under ``max(0.02, 2 x`` the shuffles' standard
+deviation``)``).
 """
 
 from __future__ import annotations
@@ -38,7 +50,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from layerprobe.analysis.mi import DEFAULT_TOL, ClusterMIResult, check_options, cluster_mi_result
+from layerprobe.analysis.mi import CHANCE_SHUFFLES, DEFAULT_TOL, ClusterMIResult, check_options, cluster_mi_result
 from layerprobe.errors import ConfigError, StoreError
 from layerprobe.experiments.query import StoreQuery, open_stores, resolve_store
 from layerprobe.experiments.records import RunKey, ScoredRecord, open_table, provenance, score_layers, store_entry
@@ -52,6 +64,12 @@ PathLike = str | os.PathLike
 
 #: The metric name of MI results in a ResultTable.
 METRIC = "nmi"
+#: The metric of each layer's chance level (shuffled evaluation clusters), beside its ``nmi`` row.
+CHANCE_METRIC = "nmi_chance"
+#: A score less than this above its chance level (or 2 standard deviations of the shuffled scores,
+#: when larger) is within noise of chance: 0.02 is about the spread of chance over shuffles and
+#: seeds at the demo's sizes, and well under the differences between layers worth reading.
+CHANCE_MARGIN = 0.02
 #: Experiment name per span.
 EXPERIMENTS: dict[str, str] = {"phone": "mi_phone", "word": "mi_word"}
 #: REFERENCE.md section 4's k-means settings per span.
@@ -72,6 +90,12 @@ class LayerMI(ScoredRecord):
     layer: str
     result: ClusterMIResult
     run: RunKey | None = None
+    warnings: tuple[str, ...] = ()
+
+    def metrics(self) -> list[tuple[str, float]]:
+        """``nmi``, then ``nmi_chance`` when the result measured it."""
+        chance = [] if self.result.chance is None else [(CHANCE_METRIC, self.result.chance)]
+        return [(METRIC, self.result.score), *chance]
 
 
 def run_mi(
@@ -167,6 +191,9 @@ def run_mi(
             raise StoreError("the evaluation instances all have one label: I(C;L)/H(L) is undefined", path=stores["eval"].paths[0])
         chosen = _choose_layers(stores, layers)
         attrs = stores["eval"].attrs
+        run_warnings = size_warnings(experiment, n_clusters=settings["n_clusters"], n_train=n_train)
+        for warning in run_warnings:
+            log.warning(warning)
 
         def score(layer: str) -> LayerMI:
             X = {role: store.read(layer) for role, store in stores.items()}
@@ -181,7 +208,11 @@ def run_mi(
                 tol=tol, device=device, **settings,
             )  # fmt: skip
             del X
-            return LayerMI(layer, result, RunKey(str(attrs.get("model")), experiment, queries["eval"].split, queries["eval"].sample, result.seed))
+            warnings = chance_warnings(experiment, layer, result)
+            for warning in warnings:
+                log.warning(warning)
+            run = RunKey(str(attrs.get("model")), experiment, queries["eval"].split, queries["eval"].sample, result.seed)
+            return LayerMI(layer, result, run, (*run_warnings, *warnings))
 
         def metadata(score: LayerMI) -> dict[str, Any]:
             result = score.result
@@ -196,9 +227,39 @@ def run_mi(
                 "device": result.device,
             }
             stored = [store_entry(store, role=role) for role, store in stores.items()]
-            return {"options": options, "provenance": provenance(attrs=attrs, stores=stored), "details": result.details()}
+            details = {**result.details(), "warnings": list(score.warnings)}
+            return {"options": options, "provenance": provenance(attrs=attrs, stores=stored), "details": details}
 
         return score_layers(chosen, score, what=experiment, table=table, metadata=metadata, progress=progress, on_layer=on_layer)
+
+
+# --------------------------------------------------------------------------------------------------
+# Warnings
+
+
+def size_warnings(experiment: str, *, n_clusters: int, n_train: int) -> list[str]:
+    """One line when the clusters exceed half the training instances (else none)."""
+    if n_clusters <= n_train / 2:
+        return []
+    return [
+        f"{experiment}: {n_clusters} clusters exceed half of the {n_train} training instances: k-means fits little "
+        "more than single points and the plug-in I(C;L)/H(L) is biased upward; compare nmi with nmi_chance, "
+        "lower --n-clusters or draw a larger data sample"
+    ]
+
+
+def chance_warnings(experiment: str, layer: str, result: ClusterMIResult) -> list[str]:
+    """One line when the score is within noise of its chance level (else none; none when chance was not measured)."""
+    if result.chance is None:
+        return []
+    margin = max(CHANCE_MARGIN, 2 * (result.chance_spread or 0.0))
+    if result.score - result.chance >= margin:
+        return []
+    return [
+        f"{experiment} {layer}: nmi {result.score:.3f} is within noise of its chance level {result.chance:.3f} "
+        f"(shuffled clusters; margin {margin:.3f}; {result.n_clusters} clusters, {result.n_train} training / "
+        f"{result.n_eval} evaluation instances): it shows no label information"
+    ]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -261,4 +322,17 @@ def _choose_layers(stores: dict[str, FeatureStore], layers: str) -> list[str]:
     return chosen
 
 
-__all__ = ["DEFAULTS", "EXPERIMENTS", "METRIC", "REP", "LayerMI", "mi_layers", "run_mi"]
+__all__ = [
+    "CHANCE_MARGIN",
+    "CHANCE_METRIC",
+    "CHANCE_SHUFFLES",
+    "DEFAULTS",
+    "EXPERIMENTS",
+    "METRIC",
+    "REP",
+    "LayerMI",
+    "chance_warnings",
+    "mi_layers",
+    "run_mi",
+    "size_warnings",
+]

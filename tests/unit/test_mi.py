@@ -13,14 +13,17 @@ from sklearn.metrics import mutual_info_score
 
 from layerprobe.analysis.kmeans import LloydKMeans
 from layerprobe.analysis.mi import (
+    CHANCE_SHUFFLES,
     ClusterMI,
     ClusterMIResult,
     chance_score,
+    chance_scores,
     cluster_mi,
     cluster_mi_result,
     normalized_mutual_information,
 )
 from layerprobe.errors import ConfigError
+from layerprobe.experiments.mi import CHANCE_MARGIN, chance_warnings, size_warnings
 
 
 def planted(n_train, n_eval, *, n_labels, dim, noise, seed=0):
@@ -276,3 +279,56 @@ def test_cluster_mi_bad_input(change, fragment):
     with pytest.raises(ValueError) as caught:
         cluster_mi(arrays["train_X"], arrays["train_y"], arrays["eval_X"], arrays["eval_y"], **options)
     assert fragment in str(caught.value) and len(str(caught.value).splitlines()) == 1
+
+
+# --------------------------------------------------------------------------------------------------
+# chance level and warnings
+
+
+def test_the_result_carries_the_chance_of_its_shuffled_evaluation_clusters():
+    train_X, train_y, eval_X, eval_y = planted(600, 150, n_labels=6, dim=8, noise=1.5, seed=4)
+    result = cluster_mi_result(train_X, train_y, eval_X, eval_y, n_clusters=12, batch_size=256, seed=3)
+    clusters = ClusterMI(12, batch_size=256, seed=3).fit(train_X, train_y).predict(eval_X)
+    rng = np.random.default_rng(3)
+    shuffled = np.array([normalized_mutual_information(rng.permutation(clusters), eval_y) for _ in range(CHANCE_SHUFFLES)])
+    assert CHANCE_SHUFFLES == 10 and result.chance_shuffles == 10 and result.chance_seed == 3
+    assert result.chance == chance_score(clusters, eval_y, n_shuffles=10, seed=3) == float(shuffled.mean())
+    assert result.chance_spread == float(shuffled.std(ddof=1)) > 0
+    np.testing.assert_array_equal(chance_scores(clusters, eval_y, n_shuffles=10, seed=3), shuffled)
+    assert 0 < result.chance < 0.2 < result.score  # 12 clusters on 150 instances: a floor well above 0, under the score
+    details = result.details()
+    assert (details["chance"], details["chance_spread"], details["chance_shuffles"]) == (result.chance, result.chance_spread, 10)
+    unmeasured = ClusterMI(12, batch_size=256, seed=3).fit(train_X, train_y).evaluate(eval_X, eval_y, chance_shuffles=0)
+    assert unmeasured.chance is None and unmeasured.score == result.score
+
+
+def test_chance_scores_needs_a_positive_number_of_shuffles():
+    with pytest.raises(ValueError, match="n_shuffles must be a positive integer, got 0"):
+        chance_scores([0, 1], ["a", "b"], n_shuffles=0)
+
+
+def test_more_clusters_than_half_the_training_instances_warn():
+    [warning] = size_warnings("mi_phone", n_clusters=500, n_train=743)
+    assert warning == (
+        "mi_phone: 500 clusters exceed half of the 743 training instances: k-means fits little more than single "
+        "points and the plug-in I(C;L)/H(L) is biased upward; compare nmi with nmi_chance, lower --n-clusters or "
+        "draw a larger data sample"
+    )
+    assert size_warnings("mi_phone", n_clusters=371, n_train=743) == []  # 371 <= 371.5
+    assert size_warnings("mi_word", n_clusters=5000, n_train=10_000) == []
+
+
+def test_a_score_within_noise_of_chance_warns_and_a_clear_one_does_not():
+    train_X, train_y, eval_X, eval_y = planted(600, 150, n_labels=6, dim=8, noise=0.5, seed=4)
+    clear = cluster_mi_result(train_X, train_y, eval_X, eval_y, n_clusters=12, batch_size=256, seed=0)
+    assert clear.score > 0.9 and clear.chance < 0.15 and chance_warnings("mi_phone", "T3", clear) == []
+    # Features that know nothing of the labels: the score sits at its chance level.
+    noise = np.random.default_rng(1).standard_normal((150, 8)).astype(np.float32)
+    blind = cluster_mi_result(train_X, train_y, noise, eval_y, n_clusters=60, batch_size=256, seed=0)
+    margin = max(CHANCE_MARGIN, 2 * blind.chance_spread)
+    assert blind.score - blind.chance < margin
+    [warning] = chance_warnings("mi_phone", "T3", blind)
+    assert warning == (
+        f"mi_phone T3: nmi {blind.score:.3f} is within noise of its chance level {blind.chance:.3f} (shuffled clusters; "
+        f"margin {margin:.3f}; 60 clusters, 600 training / 150 evaluation instances): it shows no label information"
+    )
