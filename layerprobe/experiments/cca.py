@@ -19,6 +19,12 @@ and their manifest hashes) go to the table's JSON sidecar.  The data split is co
 set of paired rows and cached next to the table, so every layer of an experiment sees the same
 parts.
 
+Warnings, logged (logger ``layerprobe.experiments.cca``; the CLI prints them as ``layerprobe: ...``)
+and kept in each layer's ``details["warnings"]``: fewer than :data:`MIN_ROWS_PER_DIMENSION` paired
+rows per dimension of the wider view (CCA then finds correlations in noise on the training rows and
+the held-out score means little), and a PWCCA within :data:`CHANCE_PWCCA` of 0 (the held-out score of
+independent views).
+
 Example
 -------
 >>> from layerprobe.experiments.cca import run_cca                     # doctest: +SKIP
@@ -54,6 +60,14 @@ PathLike = str | os.PathLike
 METRIC = "pwcca"
 #: Parts of the protocol's split (REFERENCE.md section 3); each needs at least 2 rows.
 N_PARTS = 10
+#: Fewer paired rows than this per dimension of the wider view get a warning: with d dimensions, the
+#: training rows' covariance needs many more than d rows before CCA stops fitting noise.
+MIN_ROWS_PER_DIMENSION = 10
+#: A PWCCA below this in absolute value is within noise of chance.  The score is a held-out
+#: correlation, so independent views sit near 0 (REFERENCE.md section 2's sanity check), not at a
+#: positive floor as MI's plug-in estimate does; their scores scatter by a few hundredths on the
+#: sizes of a small data sample, which 0.05 covers.
+CHANCE_PWCCA = 0.05
 
 
 @dataclass(frozen=True)
@@ -118,6 +132,7 @@ class LayerScore(ScoredRecord):
     result: CCAResult
     n_dropped: int
     run: RunKey | None = None
+    warnings: tuple[str, ...] = ()
 
 
 def get_experiment(name: str) -> Experiment:
@@ -238,7 +253,10 @@ def run_cca(
             result = cca_experiment(views, seed=seed, n_parts=N_PARTS, split_cache=split_cache,
                                     null_directions=null_directions)  # fmt: skip
             run = RunKey(str(store.attrs.get("model")), spec.name, query.split, query.sample, result.seed)
-            return LayerScore(layer, result, views.n_dropped, run)
+            warnings = cca_warnings(spec.name, layer, result)
+            for warning in warnings:
+                log.warning(warning)
+            return LayerScore(layer, result, views.n_dropped, run, tuple(warnings))
 
         def metadata(score: LayerScore) -> dict[str, Any]:
             store = store_of(score.layer)
@@ -248,10 +266,33 @@ def run_cca(
                 "options": {**result.options, "n_parts": result.n_parts, **{k: v for k, v in options.items() if v is not None}},
                 "provenance": provenance(attrs=store.attrs, stores=[store_entry(s) for s in used],
                                          embeddings=str(embeddings) if embeddings is not None else None),  # fmt: skip
-                "details": {**result.details(), "views": result.name, "n_dropped": score.n_dropped},
+                "details": {**result.details(), "views": result.name, "n_dropped": score.n_dropped,
+                            "warnings": list(score.warnings)},  # fmt: skip
             }
 
         return score_layers(chosen, score, what=experiment, table=table, metadata=metadata, progress=progress, on_layer=on_layer)
+
+
+# --------------------------------------------------------------------------------------------------
+# Warnings
+
+
+def cca_warnings(experiment: str, layer: str, result: CCAResult) -> list[str]:
+    """The warning lines of one layer's result: too few rows per dimension, a score within noise of 0."""
+    warnings = []
+    widest = max(result.dims)
+    if result.n_rows < MIN_ROWS_PER_DIMENSION * widest:
+        warnings.append(
+            f"{experiment} {layer}: {result.n_rows} rows for views of {result.dims[0]} and {result.dims[1]} dimensions "
+            f"({result.n_rows / widest:.1f} rows per dimension, under {MIN_ROWS_PER_DIMENSION}): CCA fits noise and "
+            "PWCCA is unreliable; draw a larger data sample"
+        )
+    if abs(result.score) < CHANCE_PWCCA:
+        warnings.append(
+            f"{experiment} {layer}: PWCCA {result.score:.3f} is within {CHANCE_PWCCA} of 0, the held-out score of "
+            "independent views: it shows no shared structure"
+        )
+    return warnings
 
 
 # --------------------------------------------------------------------------------------------------
@@ -344,4 +385,17 @@ def _views(spec: Experiment, store: FeatureStore, layer: str, *, mel_store, vect
     return views.embedding_views(store, layer, vectors)
 
 
-__all__ = ["EXPERIMENTS", "METRIC", "MEL_TAG", "N_PARTS", "Experiment", "LayerScore", "cca_layers", "get_experiment", "run_cca"]
+__all__ = [
+    "CHANCE_PWCCA",
+    "EXPERIMENTS",
+    "METRIC",
+    "MEL_TAG",
+    "MIN_ROWS_PER_DIMENSION",
+    "N_PARTS",
+    "Experiment",
+    "LayerScore",
+    "cca_layers",
+    "cca_warnings",
+    "get_experiment",
+    "run_cca",
+]
