@@ -3,7 +3,10 @@
 The x axis lists the layers in model order (``mel``, ``C1``..``C7``, ``T0``..``TL``) as categories;
 models with different layer sets share the union of their layers, each line having points only
 where its model has results.  A point is the mean over the rows of that model and layer (across
-data samples and seeds); the shaded band is their spread.
+data samples and seeds); the shaded band is their spread.  Where the rows also hold the metric's
+chance level (metric ``<metric>_chance``, as ``mi_phone`` and ``mi_word`` write ``nmi_chance``) for
+the same model, experiment and layer, it is drawn as a dashed grey line under the model's line
+(its mean at each layer), labelled :data:`CHANCE_LABEL` in the legend: a score near it says nothing.
 
 Figures are made with :class:`matplotlib.figure.Figure` directly, never through pyplot: no GUI
 backend is needed and no global figure state is left behind.
@@ -45,6 +48,10 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 #: Spread bands: standard deviation, min-max range, or none.
 SPREADS: tuple[str, ...] = ("std", "range", "none")
+#: The suffix of a metric's chance level (``nmi`` -> ``nmi_chance``).
+CHANCE_SUFFIX = "_chance"
+#: The legend entry of the chance lines.
+CHANCE_LABEL = "chance (shuffled clusters)"
 
 _ACRONYMS = {"cca", "pwcca", "svcca", "mi", "nmi", "wer", "cer", "per", "ctc", "glove", "agwe", "lm"}
 _NEEDED = ("model", "experiment", "layer", "metric", "value")
@@ -97,7 +104,8 @@ def plot_layer_trend(
     matplotlib Axes
         ``ax`` (or the new one): x ticks at 0..n-1 labelled with the layer ids, one line per model
         (labelled with the model, legend when there are several), bands as ``fill_between``
-        collections.
+        collections; where rows of ``<metric>_chance`` match, a dashed grey line per model (gid
+        ``"chance"``; the first labelled :data:`CHANCE_LABEL`, and a legend).
 
     Raises
     ------
@@ -126,6 +134,10 @@ def plot_layer_trend(
     by_point: dict[str, dict[str, list[float]]] = {}
     for row in chosen:
         by_point.setdefault(row["model"], {}).setdefault(row["layer"], []).append(row["value"])
+    chance: dict[str, dict[str, list[float]]] = {}
+    for row in rows:
+        if row["experiment"] == experiment and row["metric"] == metric + CHANCE_SUFFIX and row["layer"] in by_point.get(row["model"], {}):
+            chance.setdefault(row["model"], {}).setdefault(row["layer"], []).append(row["value"])
     layers = sort_layers(layer for points in by_point.values() for layer in points)
     position = {layer: index for index, layer in enumerate(layers)}
 
@@ -162,6 +174,14 @@ def plot_layer_trend(
             if alone:
                 ax.vlines(x[alone], low[alone], high[alone], color=line.get_color(), alpha=0.35, linewidth=4, zorder=2)
             low_high += [float(np.nanmin(low)), float(np.nanmax(high))]
+        if model in chance:
+            chance_layers = sort_layers(chance[model])
+            level = np.array([np.mean(chance[model][layer]) for layer in chance_layers])
+            x, (level,) = _break_gaps(chance_layers, [float(position[layer]) for layer in chance_layers], [level])
+            first = not any(line.get_gid() == "chance" for line in ax.get_lines())
+            ax.plot(x, level, color="0.45", linestyle="--", linewidth=1.2, marker="", zorder=2.5, gid="chance",
+                    label=CHANCE_LABEL if first else "_" + CHANCE_LABEL)  # fmt: skip
+            low_high += [float(np.nanmin(level)), float(np.nanmax(level))]
 
     _style_layer_axis(ax, layers)
     bottom, top = min(low_high), max(low_high)
@@ -170,8 +190,10 @@ def plot_layer_trend(
     ax.set_ylabel(metric_label(metric))
     ax.grid(True, color="0.85", linewidth=0.6)
     ax.set_axisbelow(True)
-    if len(models) > 1:
-        ax.legend(fontsize="small", frameon=False)
+    if len(models) > 1 or chance:
+        handles, labels = ax.get_legend_handles_labels()
+        order = sorted(range(len(labels)), key=lambda i: labels[i] == CHANCE_LABEL)  # the models first, chance last
+        ax.legend([handles[i] for i in order], [labels[i] for i in order], fontsize="small", frameon=False)
     chosen_title = experiment if title is None else title
     if chosen_title:
         ax.set_title(chosen_title)
@@ -331,4 +353,4 @@ def _style_layer_axis(ax: "Axes", layers: list[str]) -> None:
             ax.axvline(index - 0.5, color="0.6", linewidth=0.8, linestyle=":", zorder=1, gid="layer-kind-boundary")
 
 
-__all__ = ["SPREADS", "FIGURE_FORMATS", "metric_label", "plot_layer_trend", "plot_trends", "save_figure", "plot_attention_grid"]
+__all__ = ["CHANCE_LABEL", "CHANCE_SUFFIX", "SPREADS", "FIGURE_FORMATS", "metric_label", "plot_layer_trend", "plot_trends", "save_figure", "plot_attention_grid"]

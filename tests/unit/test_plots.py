@@ -183,3 +183,50 @@ def test_metric_labels():
     assert metric_label("nmi") == "I(C;L) / H(L)"  # not scikit-learn's NMI
     assert metric_label("cca_mean") == "CCA mean"
     assert metric_label("spearman") == "spearman"
+
+
+# --------------------------------------------------------------------------------------------------
+# chance levels
+
+
+def test_the_chance_level_is_a_dashed_grey_line_per_model_at_the_same_layers(tmp_path):
+    from layerprobe.plots import CHANCE_LABEL
+
+    nmi = {"wav2vec2": {"T0": [0.50, 0.54], "T1": [0.60, 0.62], "T2": [0.58, 0.60]}, "hubert": {"T0": [0.40, 0.44], "T2": [0.70, 0.71]}}
+    chance = {"wav2vec2": {"T0": [0.20, 0.22], "T1": [0.21, 0.23], "T2": [0.19, 0.21]}, "hubert": {"T0": [0.10, 0.12], "T2": [0.30, 0.32]}}
+    rows = rows_for(nmi, experiment="mi_phone", metric="nmi") + rows_for(chance, experiment="mi_phone", metric="nmi_chance")
+    rows += rows_for({"wav2vec2": {"T3": [0.5]}}, experiment="mi_phone", metric="nmi_chance")  # no nmi at T3: not drawn
+    ax = plot_layer_trend(rows, experiment="mi_phone", metric="nmi")
+    assert [label.get_text() for label in ax.get_xticklabels()] == ["T0", "T1", "T2"]
+    chance_lines = [line for line in ax.get_lines() if line.get_gid() == "chance"]
+    assert len(chance_lines) == 2  # hubert, then wav2vec2
+    hubert, wav2vec2 = chance_lines
+    np.testing.assert_allclose(hubert.get_xdata(), [0, 2])
+    np.testing.assert_allclose(hubert.get_ydata(), [0.11, 0.31])
+    np.testing.assert_allclose(wav2vec2.get_xdata(), [0, 1, 2])
+    np.testing.assert_allclose(wav2vec2.get_ydata(), [0.21, 0.22, 0.20])
+    for line in chance_lines:
+        assert line.get_linestyle() == "--" and to_rgb(line.get_color()) == (0.45, 0.45, 0.45)
+    assert [line.get_label() for line in chance_lines] == [CHANCE_LABEL, "_" + CHANCE_LABEL]
+    assert CHANCE_LABEL == "chance (shuffled clusters)"
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert legend == ["hubert", "wav2vec2", CHANCE_LABEL]
+    assert [line.get_label() for line in model_lines(ax)] == ["hubert", CHANCE_LABEL, "wav2vec2"]
+    low, high = ax.get_ylim()
+    assert low < 0.11 and high > 0.71  # the chance lines are in view
+
+
+def test_one_model_with_its_chance_gets_a_legend_and_plot_trends_draws_it_in_its_panel(tmp_path):
+    from layerprobe.plots import CHANCE_LABEL
+
+    rows = rows_for({"m": {"T0": [0.5], "T1": [0.6]}}, experiment="mi_phone", metric="nmi")
+    rows += rows_for({"m": {"T0": [0.2], "T1": [0.25]}}, experiment="mi_phone", metric="nmi_chance")
+    rows += rows_for({"m": {"T0": [0.3], "T1": [0.4]}}, experiment="mi_word", metric="nmi")  # no chance rows
+    figure = plot_trends(rows, metric="nmi")
+    phone, word = figure.axes
+    assert [text.get_text() for text in phone.get_legend().get_texts()] == ["m", CHANCE_LABEL]
+    assert [line.get_gid() for line in phone.get_lines()].count("chance") == 1
+    assert not any(line.get_gid() == "chance" for line in word.get_lines()) and word.get_legend() is None
+    pwcca = plot_layer_trend(rows_for({"m": {"T0": [0.5]}}), metric="pwcca")  # no pwcca_chance rows: nothing added
+    assert len(pwcca.get_lines()) == 1 and pwcca.get_legend() is None
+    assert save_figure(figure, tmp_path / "mi.png")[0].read_bytes()[:8] == PNG_SIGNATURE
