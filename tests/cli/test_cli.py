@@ -518,7 +518,7 @@ def _mi(features, out, *extra):
 
 
 MI_LINE = re.compile(
-    r"^mi_phone (T\d): NMI (\d\.\d{4}) \(train (\d\.\d{4}); (\d+) train / (\d+) eval instances, 20 clusters, "
+    r"^mi_phone (T\d): NMI (\d\.\d{4}) \(chance (\d\.\d{4}); train (\d\.\d{4}); (\d+) train / (\d+) eval instances, 20 clusters, "
     r"(\d+) labels; (\d+) iterations; \d+\.\d s\)$"
 )
 
@@ -526,25 +526,30 @@ MI_LINE = re.compile(
 def test_mi_scores_every_layer_per_iteration_then_plot(mi_features, tmp_path, capsys):
     out = tmp_path / "mi.csv"
     code, stdout, err = run(_mi(mi_features, out, "--layers", "all", "--iter", "0"), capsys)
-    assert code == 0 and err == ""
+    assert code == 0
+    # 35 evaluation phones: the scores are at their chance level, and each layer's warning is one stderr line
+    warned = {row["layer"]: ResultTable.open(out).metadata(row)["details"]["warnings"] for row in ResultTable.open(out).rows}
+    assert err.splitlines() == [f"layerprobe: {w}" for layer in ("T0", "T1", "T2", "T3") for w in warned[layer]]
+    assert err and all("within noise of its chance level" in line for line in err.splitlines())
     lines = stdout.splitlines()
     assert lines[-1] == f"4 layers -> {out}"
     matches = [MI_LINE.match(line) for line in lines[:-1]]
     assert all(matches), lines
     assert [m.group(1) for m in matches] == ["T0", "T1", "T2", "T3"]
     table = ResultTable.open(out)
-    assert [f"{row['value']:.4f}" for row in table.rows] == [m.group(2) for m in matches]
-    details = table.metadata(table.rows[2])["details"]
+    assert [f"{row['value']:.4f}" for row in table.select(metric="nmi")] == [m.group(2) for m in matches]
+    assert [f"{row['value']:.4f}" for row in table.select(metric="nmi_chance")] == [m.group(3) for m in matches]
+    details = table.metadata(table.select(metric="nmi")[2])["details"]
     assert (details["n_train"], details["n_eval"], details["n_labels_eval"], details["n_iter"]) == tuple(
-        int(matches[2].group(i)) for i in (4, 5, 6, 7)
+        int(matches[2].group(i)) for i in (5, 6, 7, 8)
     )
     assert details["n_clusters"] == 20 and details["batch_size"] == 1500 and details["init"] == "k-means++"
     assert run(_mi(mi_features, out, "--layer", "T2", "--iter", "1"), capsys)[0] == 0
     table = ResultTable.open(out)
-    assert len(table) == 5 and table.unique("seed") == [0, 1]
-    assert {row["split"] for row in table.rows} == {"dev"} and {row["metric"] for row in table.rows} == {"nmi"}
+    assert len(table) == 10 and table.unique("seed") == [0, 1]
+    assert {row["split"] for row in table.rows} == {"dev"} and {row["metric"] for row in table.rows} == {"nmi", "nmi_chance"}
     assert run(_mi(mi_features, out, "--layer", "T2", "--iter", "1"), capsys)[0] == 0  # a rerun replaces
-    assert len(ResultTable.open(out)) == 5
+    assert len(ResultTable.open(out)) == 10
     figure = tmp_path / "mi.png"
     code, stdout, err = run(["plot", str(out), "--metric", "nmi", "--out", str(figure)], capsys)
     assert code == 0, err
