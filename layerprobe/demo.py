@@ -4,8 +4,9 @@ Each step reports what it did in one line: synthesize the corpus; draw frame, ph
 data-sample sets from its training split and a phone sample of its dev split; extract every layer of
 a model (a seeded tiny random wav2vec 2.0 by default: conv blocks C1..C7 and transformer layers
 T0..TL) and the log-mel baseline into feature stores; run the cca_mel and cca_phone experiments and
-mi_phone (k-means clusters fitted on train, scored on dev) over all layers into result tables; draw
-their layer-trend curves.  The demo is also the smoke test of the installed package.
+mi_phone (k-means clusters fitted on train, scored on dev, with each layer's shuffled-cluster chance
+level) over all layers into result tables; draw their layer-trend curves (the chance level dashed).
+The demo is also the smoke test of the installed package.
 
 Outputs under ``out``: ``corpus/``, ``data_samples/``, ``features/``, ``results/cca.csv`` and
 ``results/mi.csv`` (with their JSON sidecars) and the curves ``results/cca_trend.png`` and
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -27,15 +29,27 @@ from layerprobe.models import load_model
 
 #: The CCA experiments the demo runs over all layers (mi_phone follows them).
 DEMO_EXPERIMENTS = ("cca_mel", "cca_phone")
-#: The dev-split phone sample mi_phone is scored on (the published "up to 200 per phone", scaled down).
-DEMO_EVAL_PHONES = {"min_per_label": 1, "max_per_label": 50}
-#: Clusters of the demo's mi_phone: the published 500 would outnumber the ~1,000 training phones.
-DEMO_CLUSTERS = 50
+#: Utterances the demo synthesizes by default: 40 dev utterances (a tenth) give a dev phone sample of
+#: ~540 instances, on which mi_phone's chance level is well under its scores (with 60 utterances, 95
+#: dev phones left the scores at chance).
+DEMO_UTTERANCES = 400
+#: The dev-split phone sample mi_phone is scored on (the published "up to 200 per phone", scaled
+#: down): up to 100 per label.
+DEMO_EVAL_PHONES = {"min_per_label": 1, "max_per_label": 100}
+#: Clusters of the demo's mi_phone.  The plug-in I(C;L)/H(L) of clusters with no information is
+#: about (K - 1)(L - 1) / (2 N H(L)) for K clusters, L labels and N evaluation instances: with the
+#: published 500 (or the earlier 50) clusters on a few hundred dev phones it is most of the score,
+#: and the tiny random model's few hundredths of phone information drown in it.  10 clusters on ~540
+#: dev phones put chance near 0.10 and the scores 0.03-0.07 above it (each row has its ``nmi_chance``).
+DEMO_CLUSTERS = 10
 
-#: Per-label counts scaled to a corpus of tens of utterances (the published ones assume LibriSpeech).
+#: Per-label counts scaled to a corpus of a few hundred utterances (the published ones assume
+#: LibriSpeech).  The frame sample (cca_mel, cca_intra) stops at 48 utterances: its tens of
+#: thousands of frames are far more than 10 rows per dimension of its 80-d views, and extracting
+#: the frames of every utterance would double the demo's time for nothing.
 DEMO_RULES = {
-    "frame": {"n_utterances": 500},
-    "phone": {"min_per_label": 20, "max_per_label": 60},
+    "frame": {"n_utterances": 48},
+    "phone": {"min_per_label": 20, "max_per_label": 40},
     "word": {"n_labels": 50, "min_per_label": 5, "max_per_label": 20},
 }
 
@@ -53,7 +67,7 @@ def _corpus_matches(corpus_dir: Path, n_utterances: int, seed: int) -> bool:
 
 
 def run_demo(
-    out: Path, *, n_utterances: int = 60, seed: int = 0, model: str = "tiny:wav2vec2", progress: bool = True
+    out: Path, *, n_utterances: int = DEMO_UTTERANCES, seed: int = 0, model: str = "tiny:wav2vec2", progress: bool = True
 ) -> Iterator[str]:
     """Run the demo pipeline into ``out``, yielding one line per step.
 
@@ -108,7 +122,8 @@ def run_demo(
     if any(layer_kind(layer) == "C" for layer in adapter.layer_ids):
         jobs.insert(0, ("local", manifests["frame"], adapter))
     for rep, manifest, layer_source in jobs:
-        report = extract(manifest, layer_source, features, rep=rep, overwrite=True, progress=progress)
+        with _torch_threads(_extraction_threads(model)):
+            report = extract(manifest, layer_source, features, rep=rep, overwrite=True, progress=progress)
         what = f"{model} {rep}" if layer_source is not None else "log-mel baseline"
         yield f"[3/5] extract: {what}, {manifest.split} {manifest.span} span: {report.n_rows} rows -> {report.path}"
 
@@ -133,6 +148,7 @@ def run_demo(
     sizes = scores[0].result
     yield (f"[4/5] mi_phone ({sizes.n_clusters} clusters, {sizes.n_train} train / {sizes.n_eval} dev phones): "
            f"I(C;L)/H(L) by layer: {_curve(scores)}")  # fmt: skip
+    yield "      chance (shuffled clusters) by layer: " + "  ".join(f"{s.layer} {s.result.chance:.2f}" for s in scores)
     for table in tables.values():
         yield f"      results: {table.path} (and {table.sidecar_path.name}: options, provenance, sizes)"
 
@@ -145,9 +161,30 @@ def run_demo(
     yield f"done in {time.perf_counter() - started:.1f} s."
 
 
+def _extraction_threads(model: str) -> int | None:
+    """1 for the tiny 32-wide models, whose ops are too small for torch's worker threads (they only
+    spin: 3x slower on a busy 2-core machine); None (torch's default) for any other model."""
+    name = model.split("@", 1)[0]
+    return 1 if name.startswith("tiny:") and not name.endswith(("-base", "-large-style")) else None
+
+
+@contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """torch's intra-op threads set to ``n`` for the block (None: unchanged), restored after it."""
+    import torch
+
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _curve(scores: list) -> str:
     """``"T0 0.14  T1 0.12 ..."``: one layer's score after another."""
     return "  ".join(f"{score.layer} {score.score:.2f}" for score in scores)
 
 
-__all__ = ["DEMO_CLUSTERS", "DEMO_EVAL_PHONES", "DEMO_EXPERIMENTS", "DEMO_RULES", "run_demo"]
+__all__ = ["DEMO_CLUSTERS", "DEMO_EVAL_PHONES", "DEMO_EXPERIMENTS", "DEMO_RULES", "DEMO_UTTERANCES", "run_demo"]

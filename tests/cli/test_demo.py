@@ -34,10 +34,11 @@ def test_demo_runs_end_to_end_offline_and_reuses_its_corpus(tmp_path, capsys):
     assert all(-1 <= row["value"] <= 1 and row["model"] == "tiny:wav2vec2" for row in table.rows)
     mi = ResultTable.open(demo / "results" / "mi.csv")
     assert [(row["experiment"], row["layer"], row["split"], row["metric"]) for row in mi.rows] == [
-        ("mi_phone", layer, "dev", "nmi") for layer in ("T0", "T1", "T2", "T3")]  # fmt: skip
+        ("mi_phone", layer, "dev", metric) for layer in ("T0", "T1", "T2", "T3") for metric in ("nmi", "nmi_chance")]  # fmt: skip
     assert all(0 < row["value"] <= 1 for row in mi.rows)
-    assert mi.metadata(mi.rows[0])["details"]["n_clusters"] == 50
-    assert "[4/5] cca_mel: PWCCA by layer: C1 " in out and "[4/5] mi_phone (50 clusters" in out
+    assert mi.metadata(mi.rows[0])["details"]["n_clusters"] == 10
+    assert "[4/5] cca_mel: PWCCA by layer: C1 " in out and "[4/5] mi_phone (10 clusters" in out
+    assert "      chance (shuffled clusters) by layer: T0 " in out
     for name in ("cca_trend", "mi_trend"):
         assert f"[5/5] plot: layer-trend curves -> {demo / 'results' / (name + '.png')}" in out
         assert (demo / "results" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -46,3 +47,39 @@ def test_demo_runs_end_to_end_offline_and_reuses_its_corpus(tmp_path, capsys):
         main(argv)
     assert caught.value.code == 0 and "reusing the synthesized corpus" in capsys.readouterr().out
     assert len(ResultTable.open(demo / "results" / "cca.csv")) == len(table)  # a rerun does not add rows
+
+
+def test_the_demo_default_size_is_the_command_default():
+    from layerprobe.cli.demo import demo_command
+    from layerprobe.demo import DEMO_UTTERANCES
+
+    [n] = [param for param in demo_command.params if param.name == "n_utterances"]
+    assert n.default == DEMO_UTTERANCES == 400
+
+
+def test_the_default_demo_scores_clearly_above_chance(tmp_path, capsys):
+    """At its default size the demo's mi_phone and CCA curves say something: no score is near its chance level."""
+    from layerprobe.experiments.mi import CHANCE_MARGIN
+    from layerprobe.plots import CHANCE_LABEL, plot_trends
+
+    demo = tmp_path / "demo"
+    with pytest.raises(SystemExit) as caught:
+        main(["demo", "--out", str(demo), "--no-progress"])
+    captured = capsys.readouterr()
+    assert caught.value.code == 0 and "layerprobe:" not in captured.err  # no warning of any kind
+    assert captured.out.startswith("[1/5] corpus: synthesized 400 utterances")
+    mi = ResultTable.open(demo / "results" / "mi.csv")
+    for layer in ("T0", "T1", "T2", "T3"):
+        [score] = mi.select(layer=layer, metric="nmi")
+        [chance] = mi.select(layer=layer, metric="nmi_chance")
+        details = mi.metadata(score)["details"]
+        assert details["n_clusters"] == 10 and details["n_eval"] >= 400 and details["n_train"] >= 1000
+        assert details["chance"] == chance["value"] < 0.15 and details["warnings"] == []
+        assert score["value"] - chance["value"] >= max(1.25 * CHANCE_MARGIN, 3 * details["chance_spread"]), (layer, score, details)
+    cca = ResultTable.open(demo / "results" / "cca.csv")
+    assert all(row["value"] >= 0.1 for row in cca.rows)  # 2x the 0.05 of the near-zero warning
+    assert all(cca.metadata(row)["details"]["warnings"] == [] for row in cca.rows)
+    [ax] = plot_trends(mi, metric="nmi").axes  # the demo's mi_trend figure
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["tiny:wav2vec2", CHANCE_LABEL]
+    [chance_line] = [line for line in ax.get_lines() if line.get_gid() == "chance"]
+    assert list(chance_line.get_ydata()) == [row["value"] for row in mi.select(metric="nmi_chance")]
