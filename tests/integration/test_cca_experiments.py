@@ -437,3 +437,55 @@ def test_an_unknown_model_spec_is_one_line_on_the_command_line(data, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert caught.value.code == 1 and len(err) == 1
     assert err[0].startswith("layerprobe: error: --model tiny:wav2vec: unknown tiny model (known: wav2vec2, ")
+
+
+# --------------------------------------------------------------------------------------------------
+# 5. warnings: too few rows per dimension, a score within noise of 0
+
+
+def _result(n_rows, dims, score):
+    from layerprobe.analysis.cca import CCAResult
+
+    return CCAResult(name="T3 vs one-hot word", score=score, trials=(), n_rows=n_rows, dims=dims, seed=0, n_parts=10, wall_seconds=0.0)
+
+
+def test_the_warning_texts():
+    from layerprobe.experiments.cca import cca_warnings
+
+    assert cca_warnings("cca_word", "T3", _result(33, (32, 12), 0.4)) == [
+        "cca_word T3: 33 rows for views of 32 and 12 dimensions (1.0 rows per dimension, under 10): CCA fits noise "
+        "and PWCCA is unreliable; draw a larger data sample"
+    ]
+    assert cca_warnings("cca_phone", "T0", _result(5000, (32, 39), -0.031)) == [
+        "cca_phone T0: PWCCA -0.031 is within 0.05 of 0, the held-out score of independent views: it shows no shared structure"
+    ]
+    assert cca_warnings("cca_mel", "C1", _result(800, (80, 32), 0.05)) == []  # 10 rows per dimension, |PWCCA| 0.05
+
+
+def test_a_word_sample_of_33_rows_warns_in_the_log_and_the_sidecar(data, tmp_path, caplog):
+    """cca_word on the 33 instances of its most frequent words: far fewer than 10 rows per dimension."""
+    counts = Counter(data.words).most_common()
+    size = next(k for k in range(1, len(counts) + 1) if sum(n for _, n in counts[:k]) >= 33)
+    n_rows = sum(n for _, n in counts[:size])
+    results = tmp_path / "cca.csv"
+    with caplog.at_level("WARNING", logger="layerprobe.experiments.cca"):
+        [score] = _run(data, "cca_word", layers="T2", vocabulary_size=size, results=results)
+    assert score.result.n_rows == n_rows and 33 <= n_rows < 33 + counts[size - 1][1]
+    assert score.result.dims == (32, size)
+    expected = (
+        f"cca_word T2: {n_rows} rows for views of 32 and {size} dimensions ({n_rows / 32:.1f} rows per dimension, "
+        "under 10): CCA fits noise and PWCCA is unreliable; draw a larger data sample"
+    )
+    assert score.warnings[0] == expected
+    assert [record.getMessage() for record in caplog.records] == list(score.warnings)
+    [row] = ResultTable.open(results).rows
+    assert ResultTable.open(results).metadata(row)["details"]["warnings"] == list(score.warnings)
+
+
+def test_cca_mel_on_thousands_of_frames_does_not_warn(data, tmp_path, caplog):
+    with caplog.at_level("WARNING", logger="layerprobe.experiments.cca"):
+        [score] = _run(data, "cca_mel", layers="C3", results=tmp_path / "cca.csv")
+    assert score.result.n_rows >= 10 * 80 and abs(score.score) >= 0.05
+    assert score.warnings == () and caplog.records == []
+    table = ResultTable.open(tmp_path / "cca.csv")
+    assert table.metadata(table.rows[0])["details"]["warnings"] == []

@@ -118,19 +118,36 @@ def test_a_layer_score_is_cluster_mi_on_the_stores(data, span, layer, iteration)
 # 2. the result table
 
 
-def test_the_table_has_one_nmi_row_per_layer_and_iteration(data, phone_runs):
+def test_the_table_has_an_nmi_and_an_nmi_chance_row_per_layer_and_iteration(data, phone_runs):
     table = ResultTable.open(phone_runs.path)
-    assert len(table) == 8 and table.unique("seed") == [0, 1] and table.unique("experiment") == ["mi_phone"]
+    assert len(table) == 16 and table.unique("seed") == [0, 1] and table.unique("experiment") == ["mi_phone"]
+    assert table.unique("metric") == ["nmi", "nmi_chance"]
     for iteration, scores in phone_runs.runs.items():
-        rows = table.select(seed=iteration)
-        assert rows == [{"model": MODEL, "experiment": "mi_phone", "layer": s.layer, "split": "dev", "sample": 1,
-                         "seed": iteration, "metric": "nmi", "value": s.score} for s in scores]  # fmt: skip
+        base = {"model": MODEL, "experiment": "mi_phone", "split": "dev", "sample": 1, "seed": iteration}
+        assert table.select(seed=iteration, metric="nmi") == [
+            {**base, "layer": s.layer, "metric": "nmi", "value": s.score} for s in scores]  # fmt: skip
+        assert table.select(seed=iteration, metric="nmi_chance") == [
+            {**base, "layer": s.layer, "metric": "nmi_chance", "value": s.result.chance} for s in scores]  # fmt: skip
+
+
+@pytest.mark.parametrize("layer, iteration", [("T1", 0), ("T3", 1)])
+def test_nmi_chance_is_chance_score_of_the_evaluation_clusters_with_the_iteration_seed(data, phone_runs, layer, iteration):
+    from layerprobe.analysis.mi import ClusterMI, chance_score
+
+    train_X, train_labels, eval_X, eval_labels = _arrays(data, "phone", layer)
+    clusters = ClusterMI(CLUSTERS, batch_size=1500, seed=iteration).fit(train_X, train_labels).predict(eval_X)
+    direct = chance_score(clusters, eval_labels, n_shuffles=10, seed=iteration)
+    [row] = ResultTable.open(phone_runs.path).select(layer=layer, seed=iteration, metric="nmi_chance")
+    assert row["value"] == direct
+    assert 0 < direct < 1 and direct != chance_score(clusters, eval_labels, n_shuffles=10, seed=iteration + 1)
 
 
 def test_the_sidecar_keeps_sizes_options_and_provenance(data, phone_runs):
     table = ResultTable.open(phone_runs.path)
-    [row] = table.select(layer="T2", seed=1)
+    [row] = table.select(layer="T2", seed=1, metric="nmi")
+    [chance_row] = table.select(layer="T2", seed=1, metric="nmi_chance")
     meta = table.metadata(row)
+    assert table.metadata(chance_row) == meta  # one run, one sidecar entry
     details, options, provenance = meta["details"], meta["options"], meta["provenance"]
     [score] = [s for s in phone_runs.runs[1] if s.layer == "T2"]
     with FeatureStore.open(data.paths["phone", "train"]) as train, FeatureStore.open(data.paths["phone", "dev"]) as dev:
@@ -141,6 +158,9 @@ def test_the_sidecar_keeps_sizes_options_and_provenance(data, phone_runs):
     assert details["batch_size"] == 1500 and details["seed"] == 1 and details["score"] == row["value"]
     assert details["inertia"] == score.result.inertia > 0 and details["fit_seconds"] >= 0 and details["wall_seconds"] >= 0
     assert details["n_iter"] >= 1 and 1 <= details["n_clusters_used"] <= CLUSTERS
+    assert details["chance"] == chance_row["value"] and details["chance_shuffles"] == 10 and details["chance_seed"] == 1
+    assert details["chance_spread"] == score.result.chance_spread > 0
+    assert details["warnings"] == list(score.warnings)
     assert options == {"train_split": "train", "n_clusters": CLUSTERS, "batch_size": 1500, "max_iter": 500,
                        "algorithm": "lloyd", "init": "k-means++", "tol": 1e-3, "device": "cpu"}  # fmt: skip
     assert provenance["layerprobe_version"] == __version__
@@ -156,18 +176,20 @@ def test_a_rerun_replaces_rows_and_another_iteration_adds_them(data, phone_runs,
     csv_bytes = results.read_bytes()
     again = _run(data, "phone", results=results, layers="T1-T2")
     assert [s.score for s in again] == [s.score for s in first]
-    assert results.read_bytes() == csv_bytes and len(ResultTable.open(results)) == 2
+    assert results.read_bytes() == csv_bytes and len(ResultTable.open(results)) == 4  # nmi and nmi_chance per layer
     _run(data, "phone", results=results, layers="T1-T2", iteration=1)
     both = ResultTable.open(results)
-    assert len(both) == 4 and both.unique("seed") == [0, 1]
-    assert [row["value"] for row in both.select(seed=1)] == [s.score for s in phone_runs.runs[1] if s.layer in ("T1", "T2")]
+    assert len(both) == 8 and both.unique("seed") == [0, 1]
+    assert [row["value"] for row in both.select(seed=1, metric="nmi")] == [
+        s.score for s in phone_runs.runs[1] if s.layer in ("T1", "T2")]  # fmt: skip
 
 
 def test_mi_word_uses_the_word_stores(data, tmp_path):
     results = tmp_path / "mi.csv"
     scores = _run(data, "word", results=results, layers="T1", n_clusters=15, batch_size=64, init="random")
-    [row] = ResultTable.open(results).rows
-    assert row["experiment"] == "mi_word" and row["value"] == scores[0].score
+    row, chance_row = ResultTable.open(results).rows
+    assert row["experiment"] == "mi_word" and row["metric"] == "nmi" and row["value"] == scores[0].score
+    assert chance_row["metric"] == "nmi_chance" and chance_row["value"] == scores[0].result.chance
     meta = ResultTable.open(results).metadata(row)
     assert meta["options"]["n_clusters"] == 15 and meta["options"]["batch_size"] == 64 and meta["options"]["init"] == "random"
     assert Path(meta["provenance"]["stores"][0]["path"]) == data.paths["word", "train"]
@@ -263,3 +285,44 @@ def test_labels_for_all_layers_are_read_once_per_store(data, monkeypatch):
     with FeatureStore.open(data.paths["phone", "train"]) as train, FeatureStore.open(data.paths["phone", "dev"]) as dev:
         sizes = (train.n_rows("T0"), len(train.labels), dev.n_rows("T0"), len(dev.labels))
     assert seen == [sizes, sizes] and np.all(np.asarray(sizes) > 0)
+
+
+# --------------------------------------------------------------------------------------------------
+# 4. warnings
+
+
+def test_more_clusters_than_half_the_training_instances_warn_in_the_log_and_the_sidecar(data, tmp_path, caplog):
+    with FeatureStore.open(data.paths["phone", "train"]) as train:
+        n_train = len(train.labels)
+    n_clusters = n_train // 2 + 1
+    results = tmp_path / "mi.csv"
+    with caplog.at_level("WARNING", logger="layerprobe.experiments.mi"):
+        scores = _run(data, "phone", layers="T1,T2", n_clusters=n_clusters, tol=0.5, results=results)
+    expected = (
+        f"mi_phone: {n_clusters} clusters exceed half of the {n_train} training instances: k-means fits little more "
+        "than single points and the plug-in I(C;L)/H(L) is biased upward; compare nmi with nmi_chance, lower "
+        "--n-clusters or draw a larger data sample"
+    )
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages[0] == expected and messages.count(expected) == 1  # once per run
+    assert messages[1:] == [warning for score in scores for warning in score.warnings[1:]]
+    table = ResultTable.open(results)
+    for score in scores:
+        assert score.warnings[0] == expected
+        [row] = table.select(layer=score.layer, metric="nmi")
+        assert table.metadata(row)["details"]["warnings"] == list(score.warnings)
+
+
+def test_a_run_with_few_clusters_warns_only_where_the_score_is_near_chance(data, phone_runs):
+    """CLUSTERS is under half the training instances; each layer warns exactly when nmi - nmi_chance < the margin."""
+    from layerprobe.experiments.mi import CHANCE_MARGIN
+
+    table = ResultTable.open(phone_runs.path)
+    for scores in phone_runs.runs.values():
+        for score in scores:
+            result = score.result
+            assert 2 * CLUSTERS <= result.n_train
+            near = result.score - result.chance < max(CHANCE_MARGIN, 2 * result.chance_spread)
+            assert len(score.warnings) == int(near) and all("within noise of its chance level" in w for w in score.warnings)
+            [row] = table.select(layer=score.layer, seed=result.seed, metric="nmi")
+            assert table.metadata(row)["details"]["warnings"] == list(score.warnings)
