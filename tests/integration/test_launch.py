@@ -140,9 +140,10 @@ def test_an_mi_sweep_runs_one_job_per_layer_and_iteration(project, tmp_path, cap
     names = [task["name"] for task in read_launch_record(tmp_path / "jobs")["tasks"]]
     assert names == ["layer T1 iter 0", "layer T2 iter 0", "layer T1 iter 1", "layer T2 iter 1"]
     swept = ResultTable.open(tmp_path / "mi.csv")
-    # The same sweep in this process gives the same four rows.
+    # The same sweep in this process gives the same eight rows (nmi and nmi_chance per layer and iteration).
     code, _, err = run([*argv[:-3], "--out", str(tmp_path / "plain.csv"), "--no-progress"], capsys)
     assert code == 0, err
     plain = ResultTable.open(tmp_path / "plain.csv")
-    assert [(r["layer"], r["seed"], r["value"]) for r in swept] == [(r["layer"], r["seed"], r["value"]) for r in plain]
-    assert len(plain) == 4
+    assert [(r["layer"], r["seed"], r["metric"], r["value"]) for r in swept] == [
+        (r["layer"], r["seed"], r["metric"], r["value"]) for r in plain]  # fmt: skip
+    assert len(plain) == 8 and plain.unique("metric") == ["nmi", "nmi_chance"]
