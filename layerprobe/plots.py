@@ -136,7 +136,8 @@ def plot_layer_trend(
         by_point.setdefault(row["model"], {}).setdefault(row["layer"], []).append(row["value"])
     chance: dict[str, dict[str, list[float]]] = {}
     for row in rows:
-        if row["experiment"] == experiment and row["metric"] == metric + CHANCE_SUFFIX and row["layer"] in by_point.get(row["model"], {}):
+        same_point = row["layer"] in by_point.get(row["model"], {})
+        if row["experiment"] == experiment and row["metric"] == metric + CHANCE_SUFFIX and same_point:
             chance.setdefault(row["model"], {}).setdefault(row["layer"], []).append(row["value"])
     layers = sort_layers(layer for points in by_point.values() for layer in points)
     position = {layer: index for index, layer in enumerate(layers)}
@@ -353,4 +354,7 @@ def _style_layer_axis(ax: "Axes", layers: list[str]) -> None:
             ax.axvline(index - 0.5, color="0.6", linewidth=0.8, linestyle=":", zorder=1, gid="layer-kind-boundary")
 
 
-__all__ = ["CHANCE_LABEL", "CHANCE_SUFFIX", "SPREADS", "FIGURE_FORMATS", "metric_label", "plot_layer_trend", "plot_trends", "save_figure", "plot_attention_grid"]
+__all__ = [
+    "CHANCE_LABEL", "CHANCE_SUFFIX", "SPREADS", "FIGURE_FORMATS", "metric_label", "plot_layer_trend", "plot_trends", "save_figure",
+    "plot_attention_grid",
+]  # fmt: skip

@@ -155,7 +155,8 @@ def mi_task(
     progress: bool = True,
     echo: Echo | None = None,
 ) -> list:
-    """``layerprobe mi`` for some layers and iterations (seeds): an NMI row and its chance level's (``nmi_chance``) each into ``out``, a line each and a total."""
+    """``layerprobe mi`` for some layers and iterations (seeds): an NMI row and its chance level's
+    (``nmi_chance``) each into ``out``, a line each and a total."""
     from layerprobe.experiments.mi import run_mi
 
     echo = echo or _print
@@ -163,7 +164,8 @@ def mi_task(
     def report(score) -> None:
         r = score.result
         echo(
-            f"mi_{span} {score.layer}: NMI {r.score:.4f} (chance {r.chance:.4f}; train {r.train_score:.4f}; {r.n_train} train / {r.n_eval} eval "
+            f"mi_{span} {score.layer}: NMI {r.score:.4f} (chance {r.chance:.4f}; train {r.train_score:.4f}; "
+            f"{r.n_train} train / {r.n_eval} eval "
             f"instances, {r.n_clusters} clusters, {r.n_labels_eval} labels; {r.n_iter} iterations; {r.wall_seconds:.1f} s)"
         )
 
