@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -122,8 +121,7 @@ def run_demo(
     if any(layer_kind(layer) == "C" for layer in adapter.layer_ids):
         jobs.insert(0, ("local", manifests["frame"], adapter))
     for rep, manifest, layer_source in jobs:
-        with _torch_threads(_extraction_threads(model)):
-            report = extract(manifest, layer_source, features, rep=rep, overwrite=True, progress=progress)
+        report = extract(manifest, layer_source, features, rep=rep, overwrite=True, progress=progress)
         what = f"{model} {rep}" if layer_source is not None else "log-mel baseline"
         yield f"[3/5] extract: {what}, {manifest.split} {manifest.span} span: {report.n_rows} rows -> {report.path}"
 
@@ -159,27 +157,6 @@ def run_demo(
         written = save_figure(figure, out / "results" / f"{name}_trend.png")
         yield f"[5/5] plot: layer-trend curves -> {', '.join(str(path) for path in written)}"
     yield f"done in {time.perf_counter() - started:.1f} s."
-
-
-def _extraction_threads(model: str) -> int | None:
-    """1 for the tiny 32-wide models, whose ops are too small for torch's worker threads (they only
-    spin: 3x slower on a busy 2-core machine); None (torch's default) for any other model."""
-    name = model.split("@", 1)[0]
-    return 1 if name.startswith("tiny:") and not name.endswith(("-base", "-large-style")) else None
-
-
-@contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
-    """torch's intra-op threads set to ``n`` for the block (None: unchanged), restored after it."""
-    import torch
-
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _curve(scores: list) -> str:
