@@ -2,17 +2,27 @@
 
 Every number an analysis produces is one row::
 
-    model, experiment, layer, split, sample, seed, metric, value
-    hf_facebook_wav2vec2-base, cca_mel, T4, dev-clean, 1, 0, pwcca, 0.7312...
+    model, corpus, experiment, layer, split, sample, seed, metric, value
+    hf:facebook/wav2vec2-base, LibriSpeech, cca_mel, T4, dev-clean, 1, 0, pwcca, 0.7312...
 
 The *key* of a row is every column but ``value``: adding a row whose key is already in the table
-replaces it, so rerunning an analysis never duplicates rows.  The *run key* (model, experiment,
-layer, split, sample, seed) names one analysis run; the sidecar (``results.csv`` ->
+replaces it, so rerunning an analysis never duplicates rows (and a run on another corpus never
+replaces one on this corpus).  ``model`` is the model's canonical name
+(:func:`~layerprobe.io.store_paths.model_name`: a hub id or ``tiny:`` spec as typed, a local path
+as ``<scheme>:<folder name>-<8 hex digits of its resolved path>``, its store folder's tag), so the
+same model typed two ways is one model; the producers keep the spec as typed and the path in the
+sidecar's provenance (``model_spec``, ``model_path``).  ``corpus`` is the corpus name of the data
+(``""`` when unknown, e.g. a migrated or imported row without one).  The *run key* (model, corpus,
+experiment, layer, split, sample, seed) names one analysis run; the sidecar (``results.csv`` ->
 ``results.json``) holds each run's options, provenance (model revision, store paths, ...) and
 details (anything else worth keeping, such as all canonical correlations), plus the layerprobe
-version and the columns.  Both files are written atomically; rows are sorted by model,
+version and the columns.  Both files are written atomically; rows are sorted by model, corpus,
 experiment, split, sample, seed, layer (in model order: mel, C1..C7, T0..TL) and metric, so the same
 results give the same files byte for byte.
+
+A table of the older layout without ``corpus`` (:data:`OLD_COLUMNS`) is read and migrated: each
+run's corpus comes from the store paths in its provenance (``<features>/<tag>/<corpus>_<split>_sample<k>/...``)
+or an imported run's ``dataset`` detail, else it is ``""``; the next save writes the new layout.
 
 Several processes may add to one file at the same time (the per-layer jobs of a cluster array):
 :meth:`ResultTable.save` holds an exclusive lock on a hidden lock file next to the CSV
@@ -25,7 +35,7 @@ Examples
 >>> from layerprobe.results import ResultTable
 >>> table = ResultTable.open(tmp / "results.csv")          # doctest: +SKIP
 >>> table.add(
-...     [{"model": "tiny_wav2vec2", "experiment": "cca_mel", "layer": "T1", "split": "train",
+...     [{"model": "tiny:wav2vec2", "corpus": "synth", "experiment": "cca_mel", "layer": "T1", "split": "train",
 ...       "sample": 1, "seed": 0, "metric": "pwcca", "value": 0.62}],
 ...     options={"epsilon": 1e-10}, provenance={"model_revision": "abc123"},
 ... )                                                        # doctest: +SKIP
@@ -33,7 +43,7 @@ Examples
 >>> table.save()                                             # doctest: +SKIP
 PosixPath('.../results.csv')
 >>> ResultTable.open(tmp / "results.csv").select(experiment="cca_mel", layer=["T1", "T2"])  # doctest: +SKIP
-[{'model': 'tiny_wav2vec2', 'experiment': 'cca_mel', 'layer': 'T1', ..., 'value': 0.62}]
+[{'model': 'tiny:wav2vec2', 'corpus': 'synth', 'experiment': 'cca_mel', 'layer': 'T1', ..., 'value': 0.62}]
 """
 
 from __future__ import annotations
@@ -64,19 +74,23 @@ if TYPE_CHECKING:
 PathLike = Union[str, "os.PathLike[str]"]
 
 #: The columns of a result table, in file order.
-COLUMNS: tuple[str, ...] = ("model", "experiment", "layer", "split", "sample", "seed", "metric", "value")
+COLUMNS: tuple[str, ...] = ("model", "corpus", "experiment", "layer", "split", "sample", "seed", "metric", "value")
+#: The columns of the older layout (before ``corpus``), read and migrated.
+OLD_COLUMNS: tuple[str, ...] = ("model", "experiment", "layer", "split", "sample", "seed", "metric", "value")
 #: The key of a row: every column but ``value``.
 KEY_COLUMNS: tuple[str, ...] = COLUMNS[:-1]
 #: The key of an analysis run, under which the sidecar keeps options, provenance and details.
-RUN_COLUMNS: tuple[str, ...] = ("model", "experiment", "layer", "split", "sample", "seed")
+RUN_COLUMNS: tuple[str, ...] = ("model", "corpus", "experiment", "layer", "split", "sample", "seed")
 #: The kinds of metadata a run carries in the sidecar.
 METADATA_FIELDS: tuple[str, ...] = ("options", "provenance", "details")
 
 _INT_COLUMNS = ("sample", "seed")
+_OPTIONAL_TEXT = ("corpus",)  # text columns that may be empty (unknown)
+_N_RUN = len(RUN_COLUMNS)
 _DIGITS = re.compile(r"^[0-9]+$")
 
-Key = tuple  # (model, experiment, layer, split, sample, seed, metric)
-RunKey = tuple  # (model, experiment, layer, split, sample, seed)
+Key = tuple  # (model, corpus, experiment, layer, split, sample, seed, metric)
+RunKey = tuple  # (model, corpus, experiment, layer, split, sample, seed)
 
 
 class ResultTable:
@@ -134,8 +148,9 @@ class ResultTable:
     def _load(self) -> None:
         """Read the CSV and the sidecar where they exist (empty otherwise)."""
         assert self.path is not None and self.sidecar_path is not None
-        self._values = _read_csv(self.path) if self.path.exists() else {}
-        self._runs = _read_sidecar(self.sidecar_path) if self.sidecar_path.exists() else {}
+        # The sidecar first: it migrates the run keys of an old-layout table, which its CSV follows.
+        self._runs, migrated = _read_sidecar(self.sidecar_path) if self.sidecar_path.exists() else ({}, {})
+        self._values = _read_csv(self.path, migrated) if self.path.exists() else {}
 
     @classmethod
     def read(cls, paths: PathLike | Iterable[PathLike]) -> "ResultTable":
@@ -186,7 +201,7 @@ class ResultTable:
         ----------
         rows : iterable of mapping
             Each with exactly the columns of :attr:`COLUMNS`: text ``model``, ``experiment``,
-            ``split``, ``metric``; a layer id ``layer`` (``C1``..``C7``, ``T0``..``TL`` or
+            ``split``, ``metric``; text ``corpus`` (may be empty: unknown); a layer id ``layer`` (``C1``..``C7``, ``T0``..``TL`` or
             ``mel``; ``t4`` is normalised to ``T4``); non-negative integers ``sample`` and
             ``seed``; a finite number ``value``.
         options, provenance, details : mapping, optional
@@ -195,8 +210,8 @@ class ResultTable:
             keeps it.  numpy scalars and arrays become JSON numbers and lists, tuples lists, paths
             strings, integer mapping keys strings.
         replace_runs : bool
-            First remove every row of the runs being added (same model, experiment, layer, split,
-            sample and seed), whatever its metric: for analyses whose set of metrics can shrink on
+            First remove every row of the runs being added (same model, corpus, experiment, layer,
+            split, sample and seed), whatever its metric: for analyses whose set of metrics can shrink on
             a rerun (a benchmark no longer scored), so no stale row survives.
 
         Returns
@@ -229,7 +244,7 @@ class ResultTable:
                 raise ResultError(f"repeats the key of row {first_seen[key]}", path=where_table, where=f"row {number}")
             new[key] = value
             first_seen[key] = number
-        runs = list(dict.fromkeys(key[:6] for key in new))
+        runs = list(dict.fromkeys(key[:_N_RUN] for key in new))
         self._apply(new, runs, metadata, replace_runs=replace_runs)
         if self._changes is not None:
             self._changes.record(new, runs, metadata, replace_runs=replace_runs)
@@ -240,7 +255,7 @@ class ResultTable:
         runs = list(runs)
         if replace_runs:
             replaced = set(runs)
-            for stale in [key for key in self._values if key[:6] in replaced]:
+            for stale in [key for key in self._values if key[:_N_RUN] in replaced]:
                 del self._values[stale]
         self._values.update(new)
         for run in runs:
@@ -305,11 +320,11 @@ class ResultTable:
         writer.writerow(COLUMNS)
         for key in self._sorted_keys():
             # repr of a float is the shortest text that reads back as the same float.
-            writer.writerow([*key[:4], str(key[4]), str(key[5]), key[6], repr(self._values[key])])
+            writer.writerow([*key[:5], str(key[5]), str(key[6]), key[7], repr(self._values[key])])
         return buffer.getvalue()
 
     def _sidecar_text(self) -> str:
-        runs_with_rows = dict.fromkeys(key[:6] for key in self._sorted_keys())
+        runs_with_rows = dict.fromkeys(key[:_N_RUN] for key in self._sorted_keys())
         runs = []
         for run in runs_with_rows:
             entry = self._runs.get(run, {field: {} for field in METADATA_FIELDS})
@@ -334,8 +349,8 @@ class ResultTable:
         Returns
         -------
         pandas.DataFrame
-            Columns :attr:`COLUMNS` in file order (model, experiment, layer, split, sample, seed,
-            metric, value): text, ``sample`` and ``seed`` int64, ``value`` float64 (also when the
+            Columns :attr:`COLUMNS` in file order (model, corpus, experiment, layer, split, sample,
+            seed, metric, value): text, ``sample`` and ``seed`` int64, ``value`` float64 (also when the
             table is empty).
 
         Raises
@@ -401,8 +416,8 @@ class ResultTable:
         Parameters
         ----------
         row_or_key : mapping or tuple
-            A row (any mapping with the run-key columns), a run key ``(model, experiment, layer,
-            split, sample, seed)`` or a row key (the same plus ``metric``).
+            A row (any mapping with the run-key columns), a run key ``(model, corpus, experiment,
+            layer, split, sample, seed)`` or a row key (the same plus ``metric``).
 
         Returns
         -------
@@ -417,7 +432,7 @@ class ResultTable:
         elif isinstance(row_or_key, (tuple, list)) and len(row_or_key) in (len(RUN_COLUMNS), len(KEY_COLUMNS)):
             raw = list(row_or_key[: len(RUN_COLUMNS)])
         else:
-            raise ConfigError("metadata() takes a row mapping, a run key (6 values) or a row key (7 values)")
+            raise ConfigError("metadata() takes a row mapping, a run key (7 values) or a row key (8 values)")
         run = tuple(_normalise_condition(column, value) for column, value in zip(RUN_COLUMNS, raw))
         entry = self._runs.get(run)
         return copy.deepcopy(entry) if entry is not None else None
@@ -483,8 +498,8 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def _sort_key(key: Key) -> tuple:
-    model, experiment, layer, split, sample, seed, metric = key
-    return (model, experiment, split, sample, seed, layer_sort_key(layer), metric)
+    model, corpus, experiment, layer, split, sample, seed, metric = key
+    return (model, corpus, experiment, split, sample, seed, layer_sort_key(layer), metric)
 
 
 def _coerce(column: str, raw: Any) -> Any:
@@ -518,7 +533,7 @@ def _coerce(column: str, raw: Any) -> Any:
     if not isinstance(raw, str):
         raise ValueError(f"{raw!r} is not text")
     text = raw.strip()
-    if not text:
+    if not text and column not in _OPTIONAL_TEXT:
         raise ValueError("is empty")
     if column == "layer":
         try:
@@ -554,34 +569,43 @@ def _normalise_condition(column: str, value: Any) -> Any:
         return value
 
 
-def _read_csv(path: Path) -> dict[Key, float]:
+def _read_csv(path: Path, migrated: Mapping[tuple, RunKey] | None = None) -> dict[Key, float]:
+    """The rows of a CSV; one of the old layout (:data:`OLD_COLUMNS`) gets each run's new key from
+    ``migrated`` (old run key -> new run key, from the sidecar), else corpus ``""``."""
+    migrated = migrated or {}
     values: dict[Key, float] = {}
     seen_on: dict[Key, int] = {}
+    columns = COLUMNS
     try:
         with path.open("r", encoding="utf-8", newline="") as handle:
             reader = csv.reader(handle)
             header = next(reader, None)
             if header is None:
                 raise ResultError("is empty; a result table starts with the header line " + ",".join(COLUMNS), path=path)
-            if tuple(cell.strip() for cell in header) != COLUMNS:
+            if tuple(cell.strip() for cell in header) == OLD_COLUMNS:
+                columns = OLD_COLUMNS
+            elif tuple(cell.strip() for cell in header) != COLUMNS:
                 raise ResultError(f"the header is {','.join(header)!r}, expected {','.join(COLUMNS)!r}", path=path, where="line 1")
             for fields in reader:
                 line = reader.line_num
                 if not fields or (len(fields) == 1 and not fields[0].strip()):
                     continue
-                if len(fields) != len(COLUMNS):
-                    raise ResultError(f"{len(fields)} fields, expected {len(COLUMNS)} ({','.join(COLUMNS)})", path=path, where=f"line {line}")
+                if len(fields) != len(columns):
+                    raise ResultError(f"{len(fields)} fields, expected {len(columns)} ({','.join(columns)})", path=path, where=f"line {line}")
                 cells = []
-                for column, text in zip(COLUMNS, fields):
+                for column, text in zip(columns, fields):
                     try:
                         cells.append(_coerce(column, text))
                     except ValueError as exc:
                         raise ResultError(str(exc), path=path, where=f"line {line}, column '{column}'") from None
                 key = tuple(cells[:-1])
-                if key in values:
+                if key in seen_on:
                     raise ResultError(f"repeats the row key of line {seen_on[key]}", path=path, where=f"line {line}")
-                values[key] = cells[-1]
                 seen_on[key] = line
+                if columns is OLD_COLUMNS:  # migrated: the run's new key, else corpus "" (two old keys may meet)
+                    run = migrated.get(key[:-1]) or (key[0], "", *key[1:-1])
+                    key = (*run, key[-1])
+                values[key] = cells[-1]
     except UnicodeDecodeError:
         raise ResultError("is not a UTF-8 text file", path=path) from None
     except csv.Error as exc:
@@ -591,7 +615,11 @@ def _read_csv(path: Path) -> dict[Key, float]:
     return values
 
 
-def _read_sidecar(path: Path) -> dict[RunKey, dict[str, Any]]:
+def _read_sidecar(path: Path) -> tuple[dict[RunKey, dict[str, Any]], dict[tuple, RunKey]]:
+    """The runs of a sidecar, and (old run key -> new run key) for the CSV's rows to follow.
+
+    A sidecar of the old layout (:data:`OLD_COLUMNS`) is migrated: see :func:`_migrated_run`.
+    """
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -602,15 +630,18 @@ def _read_sidecar(path: Path) -> dict[RunKey, dict[str, Any]]:
         raise ResultError(f"cannot be read ({exc.strerror or exc})", path=path) from None
     if not isinstance(document, dict) or not isinstance(document.get("runs"), list):
         raise ResultError("is not a result-table sidecar (no list of runs)", path=path)
-    if document.get("columns", list(COLUMNS)) != list(COLUMNS):
+    old = document.get("columns") == list(OLD_COLUMNS)
+    if not old and document.get("columns", list(COLUMNS)) != list(COLUMNS):
         raise ResultError(f"describes the columns {document.get('columns')!r}, expected {list(COLUMNS)!r}", path=path)
+    run_columns = [column for column in RUN_COLUMNS if column != "corpus"] if old else RUN_COLUMNS
     runs: dict[RunKey, dict[str, Any]] = {}
+    migrated: dict[tuple, RunKey] = {}
     for number, entry in enumerate(document["runs"], start=1):
         where = f"run {number}"
         if not isinstance(entry, dict):
             raise ResultError("is not an object", path=path, where=where)
         cells = []
-        for column in RUN_COLUMNS:
+        for column in run_columns:
             if column not in entry:
                 raise ResultError(f"lacks {column!r}", path=path, where=where)
             try:
@@ -623,8 +654,45 @@ def _read_sidecar(path: Path) -> dict[RunKey, dict[str, Any]]:
             if not isinstance(value, dict):
                 raise ResultError(f"{field!r} is not an object", path=path, where=where)
             metadata[field] = value
-        runs[tuple(cells)] = metadata
-    return runs
+        run = _migrated_run(tuple(cells), metadata) if old else tuple(cells)
+        runs[run] = metadata
+        migrated[tuple(cells) if old else (run[0], *run[2:])] = run
+    return runs, migrated
+
+
+_SAMPLE_FOLDER = re.compile(r"^(?P<corpus>.+)_(?P<split>[^_]+)_sample(?P<sample>[0-9]+)$")
+
+
+def _migrated_run(old: tuple, metadata: Mapping[str, Any]) -> RunKey:
+    """The new run key of an old-layout run ``(model, experiment, layer, split, sample, seed)``.
+
+    The corpus (and the model's store tag) come from the first store path in the provenance
+    (``stores``: a list or a mapping of ``{"path": ...}``; ``store``) that lies in a data-sample
+    folder ``<features>/<tag>/<corpus>_<split>_sample<k>/``; else an imported run's ``dataset``
+    detail; else the corpus is ``""``.  With a store tag, the model becomes its canonical name
+    (:func:`~layerprobe.io.store_paths.model_name`); without one it stays as it was.
+    """
+    from layerprobe.io.store_paths import model_name
+
+    model, experiment, layer, split, sample, seed = old
+    provenance = metadata.get("provenance") or {}
+    stores = provenance.get("stores")
+    entries = list(stores.values()) if isinstance(stores, dict) else list(stores) if isinstance(stores, list) else []
+    paths = [entry.get("path") for entry in entries if isinstance(entry, dict)] + [provenance.get("store")]
+    for text in paths:
+        if not isinstance(text, str) or not text:
+            continue
+        for folder in list(Path(text).parents)[:3]:
+            match = _SAMPLE_FOLDER.match(folder.name)
+            if match is None:
+                continue
+            suffix = f"_{split}_sample{sample}"
+            corpus = folder.name[: -len(suffix)] if folder.name.endswith(suffix) else match["corpus"]
+            tag = folder.parent.name
+            return (model_name(model, tag=tag) if tag else model, corpus, experiment, layer, split, sample, seed)
+    dataset = (metadata.get("details") or {}).get("dataset")
+    corpus = dataset.strip() if isinstance(dataset, str) else ""
+    return (model, corpus, experiment, layer, split, sample, seed)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -671,4 +739,4 @@ def _write_text(path: Path, text: str) -> None:
         handle.write(text)
 
 
-__all__ = ["COLUMNS", "KEY_COLUMNS", "RUN_COLUMNS", "METADATA_FIELDS", "ResultTable"]
+__all__ = ["COLUMNS", "OLD_COLUMNS", "KEY_COLUMNS", "RUN_COLUMNS", "METADATA_FIELDS", "ResultTable"]

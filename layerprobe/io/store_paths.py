@@ -53,6 +53,49 @@ def model_tag(spec: str) -> str:
     return tag
 
 
+def model_name(spec: str, *, tag: str | None = None) -> str:
+    """The name a result table gives a model: one name however its spec was typed.
+
+    A hub id, a ``tiny:`` model and a spec without a scheme (``logmel``, an imported reference
+    model) keep their spec (``hf:facebook/wav2vec2-base``, ``tiny:wav2vec2``).  A local path (as in
+    :func:`model_tag`) becomes ``<scheme>:<folder or file name>-<8 hex digits>``, the part of its
+    model tag after the scheme (``hf:../models/x`` and ``hf:/abs/models/x`` both give
+    ``hf:x-1a2b3c4d``): the same path typed two ways is one model, and it is named like its store
+    folder.
+
+    Parameters
+    ----------
+    spec : str
+        The spec as typed.
+    tag : str, optional
+        The model tag of the store the rows come from (the folder ``<features>/<tag>/``), computed
+        where the store was extracted: it decides over the spec, whose relative path may point
+        elsewhere from the folder an analysis runs in.
+    """
+    spec = spec.strip()
+    scheme, sep, rest = spec.partition(":")
+    if not sep or len(scheme) == 1 or scheme.lower() == "tiny" or not rest.strip():
+        return spec
+    as_hub = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{scheme}_{rest.strip()}").lstrip(".")
+    if tag is None:
+        if not _is_local_path(rest.strip()):
+            return spec
+        tag = model_tag(spec)
+    elif tag == as_hub or not tag.startswith(f"{scheme}_"):
+        return spec
+    return f"{scheme}:{tag[len(scheme) + 1:]}"
+
+
+def model_path(spec: str) -> str | None:
+    """The absolute path of a local model spec (resolved from the working folder); None for others."""
+    scheme, sep, rest = spec.strip().partition(":")
+    if not sep or len(scheme) == 1:
+        rest = spec.strip()
+    if not rest or scheme.lower() == "tiny" or not _is_local_path(rest):
+        return None
+    return str(Path(rest).expanduser().resolve())
+
+
 def _is_local_path(text: str) -> bool:
     return text.startswith(("/", ".", "~")) or os.path.exists(text)
 
@@ -165,4 +208,4 @@ def partial_path(path: PathLike) -> Path:
     return path.with_name(path.name + _PARTIAL)
 
 
-__all__ = ["SPANS", "REPS", "model_tag", "store_path", "shard_path", "parse_shard_path", "find_shards", "partial_path"]
+__all__ = ["SPANS", "REPS", "model_tag", "model_name", "model_path", "store_path", "shard_path", "parse_shard_path", "find_shards", "partial_path"]

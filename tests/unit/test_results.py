@@ -16,8 +16,8 @@ from layerprobe.results import COLUMNS, ResultTable
 HEADER = ",".join(COLUMNS)
 
 
-def row(layer="T1", value=0.5, *, model="m", experiment="cca_mel", split="dev", sample=1, seed=0, metric="pwcca"):
-    return {"model": model, "experiment": experiment, "layer": layer, "split": split, "sample": sample,
+def row(layer="T1", value=0.5, *, model="m", corpus="c", experiment="cca_mel", split="dev", sample=1, seed=0, metric="pwcca"):
+    return {"model": model, "corpus": corpus, "experiment": experiment, "layer": layer, "split": split, "sample": sample,
             "seed": seed, "metric": metric, "value": value}  # fmt: skip
 
 
@@ -32,26 +32,28 @@ def test_round_trip_is_exact_and_sorted_in_layer_order(tmp_path):
     assert again.rows[0] == row("mel", -7.25e-300)
     lines = (tmp_path / "results.csv").read_text().splitlines()
     assert lines[0] == HEADER
-    assert lines[3] == "m,cca_mel,T0,dev,1,0,pwcca,123456789.12345679"
-    assert lines[4] == f"m,cca_mel,T2,dev,1,0,pwcca,{1 / 3!r}"
+    assert lines[3] == "m,c,cca_mel,T0,dev,1,0,pwcca,123456789.12345679"
+    assert lines[4] == f"m,c,cca_mel,T2,dev,1,0,pwcca,{1 / 3!r}"
     # Saving what was read gives the same bytes.
     before = (tmp_path / "results.csv").read_bytes(), (tmp_path / "results.json").read_bytes()
     again.save()
     assert ((tmp_path / "results.csv").read_bytes(), (tmp_path / "results.json").read_bytes()) == before
 
 
-def test_sort_order_is_model_experiment_split_sample_seed_layer_metric(tmp_path):
+def test_sort_order_is_model_corpus_experiment_split_sample_seed_layer_metric(tmp_path):
     table = ResultTable(tmp_path / "r.csv")
     table.add([row("T2", sample=2), row("T10", sample=1), row("T2", sample=1, metric="cca_mean"),
-               row("T2", sample=1), row("T1", model="a"), row("T1", experiment="cca_agwe")])  # fmt: skip
-    order = [(r["model"], r["experiment"], r["sample"], r["layer"], r["metric"]) for r in table.rows]
+               row("T2", sample=1), row("T1", model="a"), row("T1", experiment="cca_agwe"),
+               row("T1", corpus="b", experiment="cca_word")])  # fmt: skip
+    order = [(r["model"], r["corpus"], r["experiment"], r["sample"], r["layer"], r["metric"]) for r in table.rows]
     assert order == [
-        ("a", "cca_mel", 1, "T1", "pwcca"),
-        ("m", "cca_agwe", 1, "T1", "pwcca"),
-        ("m", "cca_mel", 1, "T2", "cca_mean"),
-        ("m", "cca_mel", 1, "T2", "pwcca"),
-        ("m", "cca_mel", 1, "T10", "pwcca"),
-        ("m", "cca_mel", 2, "T2", "pwcca"),
+        ("a", "c", "cca_mel", 1, "T1", "pwcca"),
+        ("m", "b", "cca_word", 1, "T1", "pwcca"),
+        ("m", "c", "cca_agwe", 1, "T1", "pwcca"),
+        ("m", "c", "cca_mel", 1, "T2", "cca_mean"),
+        ("m", "c", "cca_mel", 1, "T2", "pwcca"),
+        ("m", "c", "cca_mel", 1, "T10", "pwcca"),
+        ("m", "c", "cca_mel", 2, "T2", "pwcca"),
     ]
 
 
@@ -88,7 +90,7 @@ def test_sidecar_holds_options_provenance_and_details_per_run_key(tmp_path):
         ("T1", "abc123"), ("T2", "abc123"), ("T3", "def456"),
     ]  # fmt: skip
     reread = ResultTable.open(path)
-    first = reread.metadata(("m", "cca_mel", "T1", "dev", 1, 0))
+    first = reread.metadata(("m", "c", "cca_mel", "T1", "dev", 1, 0))
     assert first == {
         "options": {"epsilon": 1e-10, "layers": ["T1", "T2"], "store": str(tmp_path / "f.h5")},
         "provenance": {"model_revision": "abc123", "n_rows": 4000},
@@ -96,11 +98,11 @@ def test_sidecar_holds_options_provenance_and_details_per_run_key(tmp_path):
     }
     assert reread.metadata(reread.select(layer="T3")[0]) == {"options": {}, "provenance": {"model_revision": "def456"}, "details": {}}
     # A row key (with the metric) finds its run's entry; an unknown run has none.
-    assert reread.metadata(("m", "cca_mel", "t2", "dev", "1", 0, "pwcca"))["provenance"]["model_revision"] == "abc123"
+    assert reread.metadata(("m", "c", "cca_mel", "t2", "dev", "1", 0, "pwcca"))["provenance"]["model_revision"] == "abc123"
     assert reread.metadata(row("T9")) is None
     # The copy handed out is not the table's own.
     first["options"]["epsilon"] = 5
-    assert reread.metadata(("m", "cca_mel", "T1", "dev", 1, 0))["options"]["epsilon"] == 1e-10
+    assert reread.metadata(("m", "c", "cca_mel", "T1", "dev", 1, 0))["options"]["epsilon"] == 1e-10
 
 
 def test_metadata_fields_left_out_are_kept(tmp_path):
@@ -195,12 +197,12 @@ def test_numpy_values_and_layer_ids_are_normalised(tmp_path):
     [
         ("model,experiment,layer,split,sample,seed,value,metric\n", "line 1: the header is"),
         ("", "is empty; a result table starts with the header line"),
-        (f"{HEADER}\nm,cca_mel,T1,dev,1,0,pwcca,0.5\nm,cca_mel,T2,dev,1,0,pwcca,abc\n", "line 3, column 'value': 'abc' is not a number"),
-        (f"{HEADER}\nm,cca_mel,T1,dev,1,0,pwcca,nan\n", "line 2, column 'value': 'nan' is not a finite number"),
-        (f"{HEADER}\nm,cca_mel,T1,dev,1,0,pwcca\n", "line 2: 7 fields, expected 8"),
-        (f"{HEADER}\nm,cca_mel,T1,dev,one,0,pwcca,0.5\n", "line 2, column 'sample': 'one' is not a non-negative integer"),
-        (f"{HEADER}\nm,cca_mel,X1,dev,1,0,pwcca,0.5\n", "line 2, column 'layer': 'X1' is not a layer id"),
-        (f"{HEADER}\nm,cca_mel,T1,dev,1,0,pwcca,0.5\n\nm,cca_mel,T1,dev,1,0,pwcca,0.6\n", "line 4: repeats the row key of line 2"),
+        (f"{HEADER}\nm,c,cca_mel,T1,dev,1,0,pwcca,0.5\nm,c,cca_mel,T2,dev,1,0,pwcca,abc\n", "line 3, column 'value': 'abc' is not a number"),
+        (f"{HEADER}\nm,c,cca_mel,T1,dev,1,0,pwcca,nan\n", "line 2, column 'value': 'nan' is not a finite number"),
+        (f"{HEADER}\nm,c,cca_mel,T1,dev,1,0,pwcca\n", "line 2: 8 fields, expected 9"),
+        (f"{HEADER}\nm,c,cca_mel,T1,dev,one,0,pwcca,0.5\n", "line 2, column 'sample': 'one' is not a non-negative integer"),
+        (f"{HEADER}\nm,c,cca_mel,X1,dev,1,0,pwcca,0.5\n", "line 2, column 'layer': 'X1' is not a layer id"),
+        (f"{HEADER}\nm,c,cca_mel,T1,dev,1,0,pwcca,0.5\n\nm,c,cca_mel,T1,dev,1,0,pwcca,0.6\n", "line 4: repeats the row key of line 2"),
     ],
 )
 def test_malformed_csv_is_a_one_line_error_naming_file_and_line(tmp_path, text, where):
@@ -222,7 +224,7 @@ def test_malformed_sidecar_names_the_file(tmp_path):
     with pytest.raises(ResultError, match=r"r\.json: is not a JSON file"):
         ResultTable.open(tmp_path / "r.csv")
     sidecar.write_text(json.dumps({"columns": list(COLUMNS), "runs": [{"model": "m"}]}))
-    with pytest.raises(ResultError, match=r"r\.json: run 1: lacks 'experiment'"):
+    with pytest.raises(ResultError, match=r"r\.json: run 1: lacks 'corpus'"):
         ResultTable.open(tmp_path / "r.csv")
 
 
@@ -251,7 +253,7 @@ def test_unserialisable_detail_writes_nothing_and_leaves_no_temporary_file(tmp_p
     assert (path.read_bytes(), (tmp_path / "results.json").read_bytes()) == before
     # Metadata broken behind add()'s back fails while serialising: neither file is touched.
     table.add([row("T2", 0.4)])
-    table._runs[("m", "cca_mel", "T2", "dev", 1, 0)]["details"] = {"bad": {1, 2}}
+    table._runs[("m", "c", "cca_mel", "T2", "dev", 1, 0)]["details"] = {"bad": {1, 2}}
     with pytest.raises(ResultError, match="cannot be written as JSON"):
         table.save()
     assert (path.read_bytes(), (tmp_path / "results.json").read_bytes()) == before
@@ -291,7 +293,7 @@ def test_a_failed_save_of_an_opened_table_keeps_its_additions_for_the_next(tmp_p
 
 def test_replace_runs_removes_the_runs_other_metrics(tmp_path):
     table = ResultTable(tmp_path / "r.csv")
-    base = {"model": "m", "experiment": "wordsim", "layer": "T1", "split": "dev", "sample": 1, "seed": 0}
+    base = {"model": "m", "corpus": "c", "experiment": "wordsim", "layer": "T1", "split": "dev", "sample": 1, "seed": 0}
     other_layer = {**base, "layer": "T2"}
     table.add([{**base, "metric": "spearman:a", "value": 0.1}, {**base, "metric": "spearman:b", "value": 0.2},
                {**other_layer, "metric": "spearman:b", "value": 0.3}])  # fmt: skip
@@ -341,7 +343,7 @@ from layerprobe.results import ResultTable
 path, worker, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 table = ResultTable.open(path)
 for i in range(n):
-    table.add([{"model": "m", "experiment": "cca_mel", "layer": f"T{i}", "split": "dev", "sample": 1,
+    table.add([{"model": "m", "corpus": "c", "experiment": "cca_mel", "layer": f"T{i}", "split": "dev", "sample": 1,
                 "seed": worker, "metric": "pwcca", "value": worker + i / 100}], details={"worker": worker})
     table.save()
 """
@@ -381,3 +383,99 @@ def test_to_pandas_without_pandas_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "pandas", None)  # import pandas then raises ImportError
     with pytest.raises(DependencyError, match="pip install pandas"):
         ResultTable(None).to_pandas()
+
+
+def test_rows_of_two_corpora_are_two_rows_and_the_corpus_may_be_unknown(tmp_path):
+    # issue 14: a run on corpus demo replaced the row of corpus synth with the same split and layer
+    table = ResultTable.open(tmp_path / "r.csv")
+    table.add([row("T1", 0.1, corpus="synth")], provenance={"who": "synth"})
+    table.add([row("T1", 0.2, corpus="demo")], provenance={"who": "demo"})
+    table.add([row("T1", 0.3, corpus="")])
+    table.save()
+    again = ResultTable.open(tmp_path / "r.csv")
+    assert [(r["corpus"], r["value"]) for r in again.rows] == [("", 0.3), ("demo", 0.2), ("synth", 0.1)]
+    assert again.metadata(row("T1", corpus="synth"))["provenance"] == {"who": "synth"}
+    assert again.metadata(row("T1", corpus="demo"))["provenance"] == {"who": "demo"}
+    assert again.unique("corpus") == ["", "demo", "synth"]
+    assert (tmp_path / "r.csv").read_text().splitlines()[1] == "m,,cca_mel,T1,dev,1,0,pwcca,0.3"
+
+
+OLD_CSV = """model,experiment,layer,split,sample,seed,metric,value
+hf:../models/x,cca_mel,T1,dev,1,0,pwcca,0.25
+hf:../models/x,mi_phone,T1,dev,1,2,nmi,0.5
+wav2vec_small,cca_mel,T1,dev-clean,1,0,pwcca,0.75
+tiny:wav2vec2,cca_mel,T2,train,1,0,pwcca,0.125
+"""
+
+
+def _old_sidecar(features):
+    store = f"{features}/hf_x-1a2b3c4d/my_corpus_dev_sample1"
+    return {
+        "layerprobe_version": "0.1.0",
+        "columns": ["model", "experiment", "layer", "split", "sample", "seed", "metric", "value"],
+        "runs": [
+            {"model": "hf:../models/x", "experiment": "cca_mel", "layer": "T1", "split": "dev", "sample": 1, "seed": 0,
+             "options": {"epsilon": 1e-10},
+             "provenance": {"stores": [{"path": f"{store}/contextualized_phone.h5"},
+                                       {"path": f"{features}/logmel/my_corpus_dev_sample1/mel_frame.h5"}]},
+             "details": {}},
+            {"model": "hf:../models/x", "experiment": "mi_phone", "layer": "T1", "split": "dev", "sample": 1, "seed": 2,
+             "options": {}, "provenance": {"stores": {"eval": {"path": f"{store}/contextualized_phone.h5"},
+                                                      "train": {"path": f"{store}/../my_corpus_train_sample1/x.h5"}}},
+             "details": {}},
+            {"model": "wav2vec_small", "experiment": "cca_mel", "layer": "T1", "split": "dev-clean", "sample": 1, "seed": 0,
+             "options": {}, "provenance": {"imported_from": "logs/librispeech_wav2vec_small/cca_mel_dev-clean_sample1.json"},
+             "details": {"dataset": "librispeech"}},
+        ],
+    }  # fmt: skip
+
+
+def test_a_table_of_the_old_layout_is_migrated_and_saved_in_the_new(tmp_path):
+    path = tmp_path / "old.csv"
+    path.write_text(OLD_CSV)
+    path.with_suffix(".json").write_text(json.dumps(_old_sidecar("/data/features")))
+    table = ResultTable.open(path)
+    got = [(r["model"], r["corpus"], r["experiment"], r["layer"], r["value"]) for r in table.rows]
+    assert got == [
+        ("hf:x-1a2b3c4d", "my_corpus", "cca_mel", "T1", 0.25),  # corpus and the model's tag from the store path
+        ("hf:x-1a2b3c4d", "my_corpus", "mi_phone", "T1", 0.5),
+        ("tiny:wav2vec2", "", "cca_mel", "T2", 0.125),  # no sidecar entry: corpus unknown, model as it was
+        ("wav2vec_small", "librispeech", "cca_mel", "T1", 0.75),  # imported: the dataset of its folder
+    ]
+    assert table.metadata(table.rows[0])["options"] == {"epsilon": 1e-10}
+    table.save()  # the next save writes the new layout
+    lines = path.read_text().splitlines()
+    assert lines[0] == ",".join(COLUMNS)
+    assert lines[1] == "hf:x-1a2b3c4d,my_corpus,cca_mel,T1,dev,1,0,pwcca,0.25"
+    sidecar = json.loads(path.with_suffix(".json").read_text())
+    assert sidecar["columns"] == list(COLUMNS) and sidecar["runs"][0]["corpus"] == "my_corpus"
+    again = ResultTable.open(path)
+    assert again.rows == table.rows and again.metadata(again.rows[3])["details"] == {"dataset": "librispeech"}
+
+
+def test_an_old_layout_csv_without_sidecar_gets_an_unknown_corpus(tmp_path):
+    path = tmp_path / "old.csv"
+    path.write_text(OLD_CSV)
+    table = ResultTable.open(path)
+    assert {r["corpus"] for r in table.rows} == {""} and len(table) == 4
+    assert table.select(model="hf:../models/x", experiment="cca_mel")[0]["value"] == 0.25
+
+
+def test_the_same_model_typed_two_ways_has_one_model_name(tmp_path, monkeypatch):
+    from layerprobe.io.store_paths import model_name, model_path, model_tag
+
+    folder = tmp_path / "models" / "x"
+    folder.mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "models")
+    relative, absolute = "hf:../models/x", f"hf:{folder}"
+    assert model_name(relative) == model_name(absolute) == "hf:" + model_tag(absolute)[len("hf_"):]
+    assert model_name(relative).startswith("hf:x-") and len(model_name(relative)) == len("hf:x-") + 8
+    assert model_path(relative) == model_path(absolute) == str(folder.resolve())
+    # the store folder's tag decides (the spec's relative path may point elsewhere from here)
+    assert model_name("hf:elsewhere/x", tag=model_tag(absolute)) == model_name(absolute)
+    assert model_name("fairseq:../models/x/ckpt.pt").startswith("fairseq:ckpt.pt-")
+    # hub ids, tiny models and names without a scheme stay readable, as typed
+    for spec in ("hf:facebook/wav2vec2-base", "tiny:wav2vec2", "tiny:wav2vec2-base@1", "logmel", "wav2vec_small"):
+        assert model_name(spec) == spec and model_path(spec) is None
+    assert model_name("hf:facebook/wav2vec2-base", tag="hf_facebook_wav2vec2-base") == "hf:facebook/wav2vec2-base"
+    assert model_name("logmel", tag="logmel") == "logmel"
