@@ -3,8 +3,8 @@
 The reference code (the ``layerwise-analysis`` repository of the layer-wise analysis papers,
 ``codes/tools/get_scores.py``) writes its scores under ``logs/<dataset>_<model>/`` in four shapes.
 :func:`read_reference_results` turns each into rows of :class:`layerprobe.results.ResultTable`
-(``model, experiment, layer, split, sample, seed, metric, value``), so that old and new results can
-be plotted together (``layerprobe import-reference`` then ``layerprobe plot``):
+(``model, corpus, experiment, layer, split, sample, seed, metric, value``), so that old and new
+results can be plotted together (``layerprobe import-reference`` then ``layerprobe plot``):
 
 ``<exp>_<split>_sample<k>.json``
     ``{layer: score}`` of one CCA experiment over every layer (``save_dct`` of the scores): rows of
@@ -24,8 +24,9 @@ be plotted together (``layerprobe import-reference`` then ``layerprobe plot``):
 
 Layers: keys ``C1``..``C7`` and ``T1``.. (``cca_mel``) are kept; a bare number (every other
 experiment, written by JSON as a string key ``"3"``) is a transformer layer, ``T3``.  The model is
-the ``<model>`` of the ``<dataset>_<model>`` folder the file lies in, the experiment, split and
-sample come from the file name; arguments given explicitly win over both.  The reference's CCA
+the ``<model>`` of the ``<dataset>_<model>`` folder the file lies in and the corpus its
+``<dataset>`` (``""`` when the folder does not say), the experiment, split and sample come from the
+file name; arguments given explicitly win over both.  The reference's CCA
 splits are unseeded, so its CCA and word-similarity rows get seed 0.
 
 What the reference's numbers mean, and its quirks that the readers take into account:
@@ -51,7 +52,7 @@ Examples
 >>> from layerprobe.importers import read_reference_results
 >>> rows = read_reference_results("logs/librispeech_wav2vec_small/cca_mel_dev-clean_sample1.json")  # doctest: +SKIP
 >>> rows[0]                                                                                            # doctest: +SKIP
-{'model': 'wav2vec_small', 'experiment': 'cca_mel', 'layer': 'C1', 'split': 'dev-clean', 'sample': 1,
+{'model': 'wav2vec_small', 'corpus': 'librispeech', 'experiment': 'cca_mel', 'layer': 'C1', 'split': 'dev-clean', 'sample': 1,
  'seed': 0, 'metric': 'pwcca', 'value': 0.52}
 """
 
@@ -153,7 +154,7 @@ def read_reference_results(
     Returns
     -------
     list of dict
-        One row per score: ``model, experiment, layer, split, sample, seed, metric, value``.
+        One row per score: ``model, corpus, experiment, layer, split, sample, seed, metric, value``.
 
     Raises
     ------
@@ -189,6 +190,9 @@ def read_reference_file(
     result = _read_any(path, model=model, experiment=experiment, split=split, sample=sample, details=details)
     if not result.rows:
         raise ResultError("holds no scores", path=path)
+    corpus = _dataset_of_folder(path)
+    for index, row in enumerate(result.rows):  # the corpus column, in column order
+        result.rows[index] = {"model": row["model"], "corpus": corpus, **{k: v for k, v in row.items() if k != "model"}}
     return result
 
 
@@ -234,7 +238,7 @@ def import_reference(
     seen: dict[tuple, tuple[float, Path]] = {}
     for result in read:
         for row in result.rows:
-            key = tuple(row[column] for column in ("model", "experiment", "layer", "split", "sample", "seed", "metric"))
+            key = tuple(row[column] for column in ("model", "corpus", "experiment", "layer", "split", "sample", "seed", "metric"))
             if key in seen and seen[key][0] != row["value"]:
                 raise ResultError(
                     f"gives {row['experiment']} {row['layer']} ({row['metric']}, split {row['split']}, sample {row['sample']}, "
@@ -410,6 +414,12 @@ def _model_from_folder(path: Path, details: dict[str, Any]) -> str:
         )
     details["dataset"] = dataset
     return model
+
+
+def _dataset_of_folder(path: Path) -> str:
+    """``librispeech`` from ``logs/librispeech_wav2vec_small/...``; ``""`` when the folder is not so named."""
+    dataset, sep, model = path.absolute().parent.name.partition("_")
+    return dataset.strip() if sep and model.strip() else ""
 
 
 def _parse_sample_name(stem: str) -> tuple[str, str, int] | None:

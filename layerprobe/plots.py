@@ -61,6 +61,11 @@ _NEEDED = ("model", "experiment", "layer", "metric", "value")
 _LABELS = {"nmi": "I(C;L) / H(L)", "spearman_micro": "Spearman rho (micro)", "spearman_macro": "Spearman rho (macro)"}
 
 
+def _line_of(row: Mapping[str, Any]) -> tuple[str, str]:
+    """The line a row belongs to: (model, corpus); rows without a corpus column have corpus ``""``."""
+    return row["model"], row.get("corpus", "")
+
+
 def metric_label(metric: str) -> str:
     """The axis label of a metric: ``"pwcca"`` -> ``"PWCCA"``, ``"cca_mean"`` -> ``"CCA mean"``."""
     if metric in _LABELS:
@@ -78,7 +83,8 @@ def plot_layer_trend(
     spread: str = "std",
     title: str | None = None,
 ) -> "Axes":
-    """Draw one experiment's metric per layer, one line per model.
+    """Draw one experiment's metric per layer, one line per model (per model and corpus where a
+    model's rows span several corpora: then its lines are labelled ``<model> (<corpus>)``).
 
     Parameters
     ----------
@@ -131,14 +137,18 @@ def plot_layer_trend(
     if not chosen:
         raise ResultError(_no_rows_message(rows, experiment, metric))
 
-    by_point: dict[str, dict[str, list[float]]] = {}
+    # One line per (model, corpus): two corpora are never averaged into one line.
+    by_point: dict[tuple[str, str], dict[str, list[float]]] = {}
     for row in chosen:
-        by_point.setdefault(row["model"], {}).setdefault(row["layer"], []).append(row["value"])
-    chance: dict[str, dict[str, list[float]]] = {}
+        by_point.setdefault(_line_of(row), {}).setdefault(row["layer"], []).append(row["value"])
+    chance: dict[tuple[str, str], dict[str, list[float]]] = {}
     for row in rows:
-        same_point = row["layer"] in by_point.get(row["model"], {})
+        same_point = row["layer"] in by_point.get(_line_of(row), {})
         if row["experiment"] == experiment and row["metric"] == metric + CHANCE_SUFFIX and same_point:
-            chance.setdefault(row["model"], {}).setdefault(row["layer"], []).append(row["value"])
+            chance.setdefault(_line_of(row), {}).setdefault(row["layer"], []).append(row["value"])
+    corpora: dict[str, set[str]] = {}
+    for model, corpus in by_point:
+        corpora.setdefault(model, set()).add(corpus)
     layers = sort_layers(layer for points in by_point.values() for layer in points)
     position = {layer: index for index, layer in enumerate(layers)}
 
@@ -163,7 +173,8 @@ def plot_layer_trend(
             high = np.array([v.max() for v in values])
         x = [float(position[layer]) for layer in model_layers]
         x, (mean, low, high) = _break_gaps(model_layers, x, [mean, low, high])
-        (line,) = ax.plot(x, mean, marker="o", markersize=4, linewidth=1.6, label=model, zorder=3)
+        label = model[0] if len(corpora[model[0]]) == 1 else f"{model[0]} ({model[1] or 'corpus unknown'})"
+        (line,) = ax.plot(x, mean, marker="o", markersize=4, linewidth=1.6, label=label, zorder=3)
         low_high += [float(np.nanmin(mean)), float(np.nanmax(mean))]
         if spread != "none" and any(v.size > 1 for v in values):
             ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2, linewidth=0, zorder=2)

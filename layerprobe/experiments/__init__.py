@@ -33,9 +33,9 @@ Shared pieces
 Records
 -------
 Each runner returns a list of records, one per layer, in layer order.  A record has ``layer``,
-``run`` (a :class:`~.records.RunKey`: model, experiment, split, sample, seed) and ``rows()``: the
-table rows it gives, dicts with exactly the columns of ``ResultTable.COLUMNS`` (model, experiment,
-layer, split, sample, seed, metric, value), the same whether or not a table was written;
+``run`` (a :class:`~.records.RunKey`: model, corpus, experiment, split, sample, seed) and ``rows()``:
+the table rows it gives, dicts with exactly the columns of ``ResultTable.COLUMNS`` (model, corpus,
+experiment, layer, split, sample, seed, metric, value), the same whether or not a table was written;
 ``[row for r in records for row in r.rows()]`` is what the run added to the table.  (Word vectors
 are files: a ``WordVectorFile`` has no rows.  ``run_patterns`` returns a report whose ``scores``
 are the records and whose ``rows()`` are all of them.)

@@ -47,7 +47,7 @@ from typing import Any, ClassVar
 from layerprobe.analysis.cca import NULL_DIRECTION_MODES, CCAResult, cca_experiment
 from layerprobe.errors import ConfigError, StoreError
 from layerprobe.experiments.query import MEL_TAG, StoreQuery, missing_hint, open_stores, resolve_store
-from layerprobe.experiments.records import RunKey, ScoredRecord, open_table, provenance, score_layers, store_entry
+from layerprobe.experiments.records import RunKey, ScoredRecord, open_table, provenance, score_layers, store_entry, store_model
 from layerprobe.io.store import FeatureStore
 from layerprobe.layers import layer_index, layer_kind, parse_layers, sort_layers
 from layerprobe.results import ResultTable
@@ -252,7 +252,7 @@ def run_cca(
                 )
             result = cca_experiment(views, seed=seed, n_parts=N_PARTS, split_cache=split_cache,
                                     null_directions=null_directions)  # fmt: skip
-            run = RunKey(str(store.attrs.get("model")), spec.name, query.split, query.sample, result.seed)
+            run = RunKey(store_model(store), query.corpus, spec.name, query.split, query.sample, result.seed)
             warnings = cca_warnings(spec.name, layer, result)
             for warning in warnings:
                 log.warning(warning)

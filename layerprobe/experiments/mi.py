@@ -53,7 +53,7 @@ import numpy as np
 from layerprobe.analysis.mi import CHANCE_SHUFFLES, DEFAULT_TOL, ClusterMIResult, check_options, cluster_mi_result
 from layerprobe.errors import ConfigError, StoreError
 from layerprobe.experiments.query import StoreQuery, open_stores, resolve_store
-from layerprobe.experiments.records import RunKey, ScoredRecord, open_table, provenance, score_layers, store_entry
+from layerprobe.experiments.records import RunKey, ScoredRecord, open_table, provenance, score_layers, store_entry, store_model
 from layerprobe.io.store import FeatureStore
 from layerprobe.layers import CONTEXTUALIZED, layer_kind, parse_layers, sort_layers
 from layerprobe.results import ResultTable
@@ -211,7 +211,8 @@ def run_mi(
             warnings = chance_warnings(experiment, layer, result)
             for warning in warnings:
                 log.warning(warning)
-            run = RunKey(str(attrs.get("model")), experiment, queries["eval"].split, queries["eval"].sample, result.seed)
+            run = RunKey(store_model(stores["eval"]), queries["eval"].corpus, experiment, queries["eval"].split, queries["eval"].sample,
+                         result.seed)  # fmt: skip
             return LayerMI(layer, result, run, (*run_warnings, *warnings))
 
         def metadata(score: LayerMI) -> dict[str, Any]:

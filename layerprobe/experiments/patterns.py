@@ -33,7 +33,7 @@ from layerprobe.attention.patterns import (
 )
 from layerprobe.errors import StoreError
 from layerprobe.experiments.query import resolve_store
-from layerprobe.experiments.records import RowsMixin, RunKey, open_table, provenance, score_layers
+from layerprobe.experiments.records import RowsMixin, RunKey, open_table, provenance, score_layers, store_model
 
 #: Experiment name of the rows in a ResultTable.
 EXPERIMENT = "attention_patterns"
@@ -120,10 +120,11 @@ def run_patterns(
     with query.open() as opened:
         patterns = block_patterns(opened, radius=radius, blocks=blocks, utterances=utterances, top_fraction=top_fraction)
         attrs = opened.attrs
+        model_name = store_model(opened)
         if figure is not None:
             drawn = patterns_figure(opened, patterns, n_utterances=show)
             figures = save_figure(drawn, figure)
-    run = RunKey(str(attrs.get("model")), EXPERIMENT, query.split, query.sample, 0)
+    run = RunKey(model_name, query.corpus, EXPERIMENT, query.split, query.sample, 0)
     by_block = {pattern.block: BlockScore(pattern.block, pattern, run) for pattern in patterns}
     metadata = {
         "options": {"radius": radius, "top_fraction": top_fraction, "thresholds": dict(THRESHOLDS),

@@ -34,7 +34,7 @@ from typing import Any
 
 from layerprobe.errors import ConfigError
 from layerprobe.experiments.query import MEL_TAG, StoreQuery, open_store, store_exists
-from layerprobe.experiments.records import RowsMixin, RunKey, open_table, provenance, score_layers, store_entry
+from layerprobe.experiments.records import RowsMixin, RunKey, open_table, provenance, score_layers, store_entry, store_model
 from layerprobe.io.store import FeatureStore
 from layerprobe.io.store_paths import model_tag
 from layerprobe.layers import MEL, layer_kind, parse_layers, sort_layers
@@ -263,7 +263,7 @@ def run_probe(
                 tag = model_tag(model) if model is not None and layer != MEL else MEL_TAG
                 checkpoint_dir = Path(checkpoints) / tag / f"{name}_{train_split}_sample{sample}" / f"{layer}_seed{seed}"
             outcome = train_probe(data["train"], data["dev"], data["test"], checkpoint_dir=checkpoint_dir, progress=progress, **probe_options)
-            run = RunKey(str(stores["train"].attrs.get("model")), EXPERIMENT, test_split, sample, seed)
+            run = RunKey(store_model(stores["train"]), name, EXPERIMENT, test_split, sample, seed)
             return ProbeScore(**{f.name: getattr(outcome, f.name) for f in dataclasses.fields(ProbeResult)}, run=run)
 
         def metadata(outcome: ProbeScore) -> dict[str, Any]:

@@ -10,10 +10,11 @@ rows are final values), then calls ``on_layer``.
 Records
 -------
 A record is one layer's outcome.  Besides its own fields (``result``, ``score`` ...) it carries
-``run``, a :class:`RunKey` (model, experiment, split, sample, seed: the row fields its rows share),
-``layer``, and :meth:`rows`, the table rows it gives: dicts with exactly the columns of
-:attr:`ResultTable.COLUMNS <layerprobe.results.ResultTable.COLUMNS>` (model, experiment, layer,
-split, sample, seed, metric, value), the same rows whether or not a table is written.
+``run``, a :class:`RunKey` (model, corpus, experiment, split, sample, seed: the row fields its rows
+share), ``layer``, and :meth:`rows`, the table rows it gives: dicts with exactly the columns of
+:attr:`ResultTable.COLUMNS <layerprobe.results.ResultTable.COLUMNS>` (model, corpus, experiment,
+layer, split, sample, seed, metric, value), the same rows whether or not a table is written.  The
+model is the canonical name of the store's model (:func:`store_model`), the corpus the store's.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 from layerprobe import __version__
 from layerprobe.experiments.progress import layer_progress
+from layerprobe.io.store_paths import model_name, model_path
 from layerprobe.results import ResultTable
 
 PathLike = str | os.PathLike
@@ -35,6 +37,7 @@ class RunKey:
     """The row fields shared by one layer's rows (all but ``layer``, ``metric`` and ``value``)."""
 
     model: str
+    corpus: str
     experiment: str
     split: str
     sample: int
@@ -42,8 +45,8 @@ class RunKey:
 
     def rows(self, layer: str, metrics: Iterable[tuple[str, float]]) -> list[dict[str, Any]]:
         """Table rows of ``layer``: one per ``(metric, value)``, in order."""
-        base = {"model": self.model, "experiment": self.experiment, "layer": layer, "split": self.split,
-                "sample": self.sample, "seed": self.seed}  # fmt: skip
+        base = {"model": self.model, "corpus": self.corpus, "experiment": self.experiment, "layer": layer,
+                "split": self.split, "sample": self.sample, "seed": self.seed}  # fmt: skip
         return [{**base, "metric": metric, "value": value} for metric, value in metrics]
 
 
@@ -65,7 +68,7 @@ class RowsMixin:
         raise NotImplementedError
 
     def rows(self) -> list[dict[str, Any]]:
-        """The table rows of this layer (model, experiment, layer, split, sample, seed, metric, value)."""
+        """The table rows of this layer (model, corpus, experiment, layer, split, sample, seed, metric, value)."""
         return [] if self.run is None else self.run.rows(self.layer, self.metrics())
 
 
@@ -92,19 +95,33 @@ def open_table(results: ResultTable | PathLike | None) -> ResultTable | None:
 
 
 def provenance(*, attrs: Mapping[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
-    """``{"layerprobe_version", "model_revision" (from ``attrs``, when given), **fields}``, in that order."""
+    """``{"layerprobe_version", "model_revision", "model_spec", "model_path" (from ``attrs``, when
+    given), **fields}``, in that order: the spec as typed at extraction and, for a local model, its
+    path (the model column holds the canonical name, :func:`store_model`)."""
     made: dict[str, Any] = {"layerprobe_version": __version__}
     if attrs is not None:
         made["model_revision"] = attrs.get("model_revision")
+        spec = str(attrs.get("model") or "")
+        made["model_spec"] = spec
+        made["model_path"] = _store_model_path(attrs, spec)
     made.update(fields)
     return made
 
 
-def store_entry(store: Any, *, role: str | None = None) -> dict[str, Any]:
-    """A store in provenance: ``{"role"?, "path", "manifest_hash"}``."""
-    entry = {} if role is None else {"role": role}
-    entry.update(path=str(store.paths[0]), manifest_hash=store.attrs.get("manifest_hash"))
-    return entry
+def _store_model_path(attrs: Mapping[str, Any], spec: str) -> str | None:
+    """A local model's path: the source its adapter resolved at extraction, else the spec resolved here."""
+    described = (attrs.get("config") or {}).get("model") if isinstance(attrs.get("config"), Mapping) else None
+    source = described.get("model_id") if isinstance(described, Mapping) else None
+    if isinstance(source, str) and os.path.isabs(source):
+        return source
+    return model_path(spec) if spec else None
+
+
+def store_model(store: Any) -> str:
+    """The canonical model name of a store's rows: :func:`~layerprobe.io.store_paths.model_name` of
+    its ``model`` attribute (the spec as typed at extraction), with its folder's model tag."""
+    tag = os.path.basename(os.path.dirname(os.path.dirname(os.fspath(store.paths[0])))) if getattr(store, "paths", None) else None
+    return model_name(str(store.attrs.get("model")), tag=tag or None)
 
 
 def score_layers(
@@ -162,4 +179,5 @@ def score_layers(
     return records
 
 
-__all__ = ["LayerRecord", "RowsMixin", "RunKey", "ScoredRecord", "open_table", "provenance", "score_layers", "store_entry"]
+__all__ = ["LayerRecord", "RowsMixin", "RunKey", "ScoredRecord", "open_table", "provenance", "score_layers", "store_entry",
+           "store_model"]

@@ -40,8 +40,9 @@ from layerprobe.analysis.wordsim import (
 from layerprobe.analysis.wordvec import MAX_INSTANCES, check_word_store, read_word_vectors, select_instances
 from layerprobe.errors import ConfigError, LayerprobeError
 from layerprobe.experiments.query import open_store
-from layerprobe.experiments.records import RowsMixin, RunKey, open_table, provenance, score_layers
+from layerprobe.experiments.records import RowsMixin, RunKey, open_table, provenance, score_layers, store_model
 from layerprobe.experiments.wordvec import FOLDER, cached_word_vectors, choose_layers, store_fingerprint, word_store_query
+from layerprobe.io.store_paths import model_name, model_path
 from layerprobe.layers import parse_layer_id, parse_layers, sort_layers
 from layerprobe.results import ResultTable
 
@@ -187,11 +188,12 @@ def run_wordsim(
     query = None if vectors is not None and store is None else word_store_query(
         store, features=features, model=model, corpus=corpus, split=split, sample=sample, what="run_wordsim")  # fmt: skip
     row_split, row_sample = (query.split, query.sample) if query is not None else (split, 1 if sample is None else sample)
+    row_corpus = query.corpus if query is not None else Path(corpus).name if corpus else ""
     options = {"benchmarks": list(loaded), "max_instances": max_instances}
     known = {"benchmarks": {name: {"path": os.fspath(b.path), "sha256": b.sha256, "n_pairs": len(b.pairs)} for name, b in loaded.items()}}
 
     def scored(layer: str, kv: "KeyedVectors", source: Path | None, row_model: str) -> LayerWordSim:
-        run = RunKey(row_model, EXPERIMENT, row_split, row_sample, seed)
+        run = RunKey(row_model, row_corpus, EXPERIMENT, row_split, row_sample, seed)
         return LayerWordSim(layer, wordsim_scores(kv, pairs), len(kv), int(kv.vector_size), source, run)
 
     def run_layers(chosen: Sequence[str], score: Callable[[str], LayerWordSim], extra: Mapping[str, Any]) -> list[LayerWordSim]:
@@ -218,7 +220,9 @@ def run_wordsim(
         _check_same_dims({files[layer]: kv.vector_size for layer, kv in read.items()})
         _check_coverage({layer: read[layer].index_to_key for layer in chosen}, loaded, what="vector files")
         row_model = model if model is not None else query.model if query is not None else None
-        scores = run_layers(chosen, lambda layer: scored(layer, read[layer], files[layer], row_model), {})
+        typed = {"model_spec": row_model, "model_path": model_path(row_model)} if row_model else {}
+        row_model = model_name(row_model) if row_model else row_model
+        scores = run_layers(chosen, lambda layer: scored(layer, read[layer], files[layer], row_model), typed)
     else:
         path = query.path
         folder = Path(wordvec) if wordvec is not None else path.parent / FOLDER
@@ -230,14 +234,14 @@ def run_wordsim(
             fingerprint = store_fingerprint(opened)
             attrs = opened.attrs
             extra = {
-                "model_revision": attrs.get("model_revision"),
+                **{key: value for key, value in provenance(attrs=attrs).items() if key != "layerprobe_version"},
                 "store": {"path": os.fspath(opened.paths[0]), "manifest_hash": attrs.get("manifest_hash"), "fingerprint": fingerprint},
             }
 
             def score(layer: str) -> LayerWordSim:
                 kv, source = cached_word_vectors(opened, layer, folder, max_instances=max_instances, seed=seed,
                                                  selection=selection, fingerprint=fingerprint)  # fmt: skip
-                return scored(layer, kv, source, str(attrs.get("model") or query.model))
+                return scored(layer, kv, source, store_model(opened) if attrs.get("model") else model_name(query.model))
 
             scores = run_layers(chosen, score, extra)
     if not any(outcome.result.scored for outcome in scores):

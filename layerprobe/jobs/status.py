@@ -68,10 +68,10 @@ class StoreStatus:
 
 @dataclass
 class ResultStatus:
-    """One result table: the layers done per (model, experiment, split, sample, seed)."""
+    """One result table: the layers done per (model, corpus, experiment, split, sample, seed)."""
 
     path: Path
-    runs: dict[tuple[str, str, str, int, int], list[str]]
+    runs: dict[tuple[str, str, str, str, int, int], list[str]]
     error: str | None = None
 
 
@@ -167,9 +167,9 @@ def _result_status(path: Path) -> ResultStatus:
         table = ResultTable.read(path)
     except LayerprobeError as exc:
         return ResultStatus(path, {}, error=str(exc))
-    runs: dict[tuple[str, str, str, int, int], set[str]] = defaultdict(set)
+    runs: dict[tuple[str, str, str, str, int, int], set[str]] = defaultdict(set)
     for row in table:
-        runs[(row["model"], row["experiment"], row["split"], row["sample"], row["seed"])].add(row["layer"])
+        runs[(row["model"], row["corpus"], row["experiment"], row["split"], row["sample"], row["seed"])].add(row["layer"])
     return ResultStatus(path, {key: sorted(layers, key=layer_sort_key) for key, layers in sorted(runs.items())})
 
 
@@ -214,8 +214,9 @@ def format_status(report: StatusReport) -> list[str]:
                 lines.append(f"  {relative(result.path)}: unreadable ({result.error})")
                 continue
             lines.append(f"  {relative(result.path)}:")
-            for (model, experiment, split, sample, seed), layers in result.runs.items():
-                lines.append(f"    {experiment} {model} {split} sample {sample} seed {seed}: {_layer_ranges(layers)}")
+            for (model, corpus, experiment, split, sample, seed), layers in result.runs.items():
+                where = f"{corpus} {split}" if corpus else split
+                lines.append(f"    {experiment} {model} {where} sample {sample} seed {seed}: {_layer_ranges(layers)}")
     for path, record in report.launches:
         if "error" in record:
             lines.append(f"launch {relative(path)}: {record['error']}")

@@ -59,6 +59,7 @@ from torch import nn
 from layerprobe import __version__
 from layerprobe.errors import ConfigError, LayerprobeError
 from layerprobe.io.atomic import write_json
+from layerprobe.io.store_paths import model_name, model_path
 from layerprobe.layers import CONTEXTUALIZED, layer_index, parse_layers
 from layerprobe.training.ctc import BeamSearchDecoder, CharVocabulary
 from layerprobe.training.trainer import (
@@ -390,6 +391,7 @@ def finetune(
     lm_beta: float = 1.0,
     results: str | os.PathLike[str] | None = None,
     test_split: str = "test",
+    corpus: str | None = None,
     untrained_baseline: bool = False,
     vocab: CharVocabulary | None = None,
     progress: bool = True,
@@ -432,6 +434,8 @@ def finetune(
         A result table (CSV) to add the rows to (created if missing).
     test_split : str
         The ``split`` column of the rows.
+    corpus : str, optional
+        The ``corpus`` column of the rows [default: the name of ``test_data``'s corpus, else ``""``].
     untrained_baseline : bool
         Also score each seed's model before training (random CTC head; the chance level), kept in
         :attr:`FineTuneResult.untrained_metrics` and the sidecar's details.
@@ -505,7 +509,9 @@ def finetune(
         adapter.freeze_feature_encoder(conv_frozen)  # the model's own flag; every parameter's flag follows
         for parameter, flag in flags:
             parameter.requires_grad_(flag)
-    rows, aggregate = _result_rows(adapter, experiment, test_split, test_metrics, has_lm=decoder is not None)
+    if corpus is None:
+        corpus = str(getattr(getattr(test_data, "corpus", None), "name", None) or "")
+    rows, aggregate = _result_rows(adapter, experiment, corpus, test_split, test_metrics, has_lm=decoder is not None)
     results_path = None
     accelerator = make_accelerator(config.device)
     if results is not None and accelerator.is_main_process:
@@ -638,14 +644,16 @@ def _checked_seeds(seeds: Sequence[int]) -> list[int]:
 
 
 def _result_rows(
-    adapter: Any, experiment: str, split: str, test_metrics: Mapping[int, Mapping[str, float]], *, has_lm: bool
+    adapter: Any, experiment: str, corpus: str, split: str, test_metrics: Mapping[int, Mapping[str, float]], *, has_lm: bool
 ) -> tuple[list[dict[str, Any]], dict[str, float]]:
-    """Per-seed rows and the mean / std rows (filed under the smallest seed)."""
+    """Per-seed rows and the mean / std rows (filed under the smallest seed); the model is its canonical name."""
+
     names = {"cer": "cer", "wer": "wer"}
     if has_lm:
         names.update({"cer_lm": "beam_cer", "wer_lm": "beam_wer"})
     top = f"{CONTEXTUALIZED}{adapter.num_layers}"
-    base = {"model": adapter.spec, "experiment": experiment, "layer": top, "split": split, "sample": 0}
+    base = {"model": model_name(adapter.spec), "corpus": corpus, "experiment": experiment, "layer": top, "split": split,
+            "sample": 0}  # fmt: skip
     rows = [
         {**base, "seed": seed, "metric": metric, "value": float(metrics[key])}
         for seed, metrics in test_metrics.items()
@@ -691,7 +699,8 @@ def _write_results(
         "lm_path": os.fspath(lm_path) if lm_path is not None else None,
         "beam": {"width": decoder.beam_width, "alpha": decoder.alpha, "beta": decoder.beta} if decoder else None,
     }
-    provenance = {"model": dict(adapter.describe()), "checkpoints": str(out)}
+    provenance = {"model_spec": adapter.spec, "model_path": model_path(adapter.spec), "model": dict(adapter.describe()),
+                  "checkpoints": str(out)}  # fmt: skip
     train, dev, test = data
     sizes = {name: _data_summary(part) for name, part in (("train", train), ("dev", dev), ("test", test)) if part is not None}
     first = min(seeds)
