@@ -25,8 +25,8 @@ def result_files(tmp_path_factory):
     path = tmp_path_factory.mktemp("results") / "cca.csv"
     table = ResultTable.open(path)
     rows = [
-        {"model": "tiny:wav2vec2", "experiment": "cca_mel", "layer": layer, "split": "train", "sample": 1, "seed": seed,
-         "metric": "pwcca", "value": 0.5 + 0.01 * i}
+        {"model": "tiny:wav2vec2", "corpus": "synth", "experiment": "cca_mel", "layer": layer, "split": "train", "sample": 1,
+         "seed": seed, "metric": "pwcca", "value": 0.5 + 0.01 * i}
         for i, (layer, seed) in enumerate([("T1", 0), ("T2", 0), ("C7", 1), ("mel", 0)])
     ]  # fmt: skip
     table.add(rows, options={"epsilon": [1e-10, 1e-9]}, provenance={"store": "features/x.h5"}, details={"trials": [0.1, 0.2]})

@@ -37,8 +37,9 @@ def write(tmp_path: Path, name: str, content, *, folder: str = LOGS) -> Path:
     return path
 
 
-def row(layer, value, *, experiment="cca_mel", split="dev-clean", sample=1, seed=0, metric="pwcca", model="wav2vec_small"):
-    return {"model": model, "experiment": experiment, "layer": layer, "split": split, "sample": sample, "seed": seed,
+def row(layer, value, *, experiment="cca_mel", split="dev-clean", sample=1, seed=0, metric="pwcca", model="wav2vec_small",
+        corpus="librispeech"):
+    return {"model": model, "corpus": corpus, "experiment": experiment, "layer": layer, "split": split, "sample": sample, "seed": seed,
             "metric": metric, "value": value}  # fmt: skip
 
 
@@ -150,8 +151,10 @@ def test_the_model_comes_from_the_dataset_model_folder_or_must_be_given(tmp_path
     with pytest.raises(ConfigError, match=r"model of .* from its folder 'results' .*logs/<dataset>_<model>/\); give it \(--model\)"):
         read_reference_results(path)
     assert read_reference_results(path, model="hubert_base")[0]["model"] == "hubert_base"
+    assert read_reference_results(path, model="hubert_base")[0]["corpus"] == ""  # the folder does not say
     nested = write(tmp_path, "cca_mel_dev-clean_sample1.json", {"T1": 0.5}, folder="logs/librispeech_hubert_large_ll60k")
     assert read_reference_results(nested)[0]["model"] == "hubert_large_ll60k"
+    assert read_reference_results(nested)[0]["corpus"] == "librispeech"
 
 
 @pytest.mark.parametrize(

@@ -21,9 +21,9 @@ VALUES = {
 }
 
 
-def rows_for(values, *, experiment="cca_phone", metric="pwcca"):
+def rows_for(values, *, experiment="cca_phone", metric="pwcca", corpus="synth"):
     return [
-        {"model": model, "experiment": experiment, "layer": layer, "split": "dev", "sample": sample,
+        {"model": model, "corpus": corpus, "experiment": experiment, "layer": layer, "split": "dev", "sample": sample,
          "seed": 0, "metric": metric, "value": value}  # fmt: skip
         for model, layers in values.items()
         for layer, samples in layers.items()
@@ -94,6 +94,19 @@ def test_range_band_and_no_band(table):
     assert ax.get_title() == ""
     ax = plot_layer_trend(table, experiment="cca_phone", spread="none")
     assert not ax.collections
+
+
+def test_two_corpora_of_one_model_are_two_lines_labelled_with_the_corpus():
+    rows = (rows_for({"m": {"T0": [0.1], "T1": [0.3]}}, corpus="synth")
+            + rows_for({"m": {"T0": [0.5], "T1": [0.7]}}, corpus="demo")
+            + rows_for({"other": {"T0": [0.2], "T1": [0.4]}}, corpus="synth"))  # fmt: skip
+    ax = plot_layer_trend(rows, experiment="cca_phone")
+    lines = {line.get_label(): list(line.get_ydata()) for line in model_lines(ax)}
+    # never one line averaging synth and demo; a model of one corpus keeps its plain name
+    assert lines == {"m (demo)": [0.5, 0.7], "m (synth)": [0.1, 0.3], "other": [0.2, 0.4]}
+    assert not ax.collections  # one value per point: no band (the two corpora are not a spread)
+    unknown = rows_for({"m": {"T0": [0.1]}}, corpus="") + rows_for({"m": {"T0": [0.5]}}, corpus="demo")
+    assert {line.get_label() for line in model_lines(plot_layer_trend(unknown))} == {"m (corpus unknown)", "m (demo)"}
 
 
 def test_single_values_draw_no_band_and_one_model_no_legend():
