@@ -124,6 +124,13 @@ def store_model(store: Any) -> str:
     return model_name(str(store.attrs.get("model")), tag=tag or None)
 
 
+def store_entry(store: Any, *, role: str | None = None) -> dict[str, Any]:
+    """A store in provenance: ``{"role"?, "path", "manifest_hash"}``."""
+    entry = {} if role is None else {"role": role}
+    entry.update(path=str(store.paths[0]), manifest_hash=store.attrs.get("manifest_hash"))
+    return entry
+
+
 def score_layers(
     layers: Sequence[str],
     score: Callable[[str], R],
