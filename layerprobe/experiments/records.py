@@ -109,12 +109,17 @@ def provenance(*, attrs: Mapping[str, Any] | None = None, **fields: Any) -> dict
 
 
 def _store_model_path(attrs: Mapping[str, Any], spec: str) -> str | None:
-    """A local model's path: the source its adapter resolved at extraction, else the spec resolved here."""
+    """A local model's path: the source its adapter resolved at extraction, else the spec resolved here.
+
+    None for a ``tiny:`` model (its cached weights are not a path the user gave) and a hub id.
+    """
+    if not spec or spec.strip().lower().startswith("tiny:"):
+        return None
     described = (attrs.get("config") or {}).get("model") if isinstance(attrs.get("config"), Mapping) else None
     source = described.get("model_id") if isinstance(described, Mapping) else None
     if isinstance(source, str) and os.path.isabs(source):
         return source
-    return model_path(spec) if spec else None
+    return model_path(spec)
 
 
 def store_model(store: Any) -> str:

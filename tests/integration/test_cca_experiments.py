@@ -218,8 +218,27 @@ def test_the_table_has_one_pwcca_row_per_layer(data, table_runs):
         rows = table.select(experiment=experiment)
         assert [row["layer"] for row in rows] == layers
         for row, score in zip(rows, table_runs.scores[experiment]):
-            assert row == {"model": MODEL, "experiment": experiment, "layer": score.layer, "split": SPLIT, "sample": 1,
-                           "seed": 0, "metric": "pwcca", "value": score.score}  # fmt: skip
+            assert row == {"model": MODEL, "corpus": "synth", "experiment": experiment, "layer": score.layer, "split": SPLIT,
+                           "sample": 1, "seed": 0, "metric": "pwcca", "value": score.score}  # fmt: skip
+
+
+def test_a_run_on_another_corpus_adds_its_rows_and_replaces_none(data, tmp_path):
+    # issue 14: cca_mel on corpus demo replaced the row of corpus synth (same model, split, sample, layer)
+    synthesize_corpus(tmp_path / "demo", n=8, seed=11, progress=False)
+    demo = open_corpus(tmp_path / "demo")
+    manifest = draw_sample(demo, SPLIT, span="frame", rule=SamplingRule.default("frame", "train", **RULES["frame"]), progress=False)
+    path = write_manifest(manifest, manifest_path(tmp_path / "data_samples", demo.name, SPLIT, "frame", 1))
+    features = tmp_path / "features"
+    for rep in ("contextualized", "mel"):
+        extract(manifest, load_model(MODEL) if rep != "mel" else None, features, rep=rep, progress=False, manifest_path=path)
+    results = tmp_path / "cca.csv"
+    synth = _run(data, "cca_mel", layers="T1", results=results)
+    ours = run_cca("cca_mel", features=features, model=MODEL, corpus="demo", split=SPLIT, layers="T1", results=results,
+                   progress=False)  # fmt: skip
+    table = ResultTable.open(results)
+    assert [(row["corpus"], row["layer"], row["value"]) for row in table.select(experiment="cca_mel")] == [
+        ("demo", "T1", ours[0].score), ("synth", "T1", synth[0].score)]
+    assert table.metadata(table.select(corpus="demo")[0])["provenance"]["stores"][0]["path"].startswith(str(features))
 
 
 def test_the_sidecar_keeps_trials_options_and_provenance(data, embeddings, table_runs):
@@ -255,6 +274,7 @@ def test_the_sidecar_keeps_trials_options_and_provenance(data, embeddings, table
         assert details["seed"] == 0 and details["n_parts"] == 10
         assert options == {"n_trials": 3, "n_fits": 6, "null_directions": "zero", "n_parts": 10, **extra_options[experiment]}
         assert provenance["layerprobe_version"] == __version__
+        assert provenance["model_spec"] == MODEL and provenance["model_path"] is None  # a tiny model has no path
         assert [(Path(s["path"]), s["manifest_hash"]) for s in provenance["stores"]] == stores
         assert provenance["embeddings"] == (str(embeddings.files["cca_glove"]) if experiment == "cca_glove" else None)
         if experiment == "cca_glove":

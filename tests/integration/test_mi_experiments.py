@@ -123,7 +123,7 @@ def test_the_table_has_an_nmi_and_an_nmi_chance_row_per_layer_and_iteration(data
     assert len(table) == 16 and table.unique("seed") == [0, 1] and table.unique("experiment") == ["mi_phone"]
     assert table.unique("metric") == ["nmi", "nmi_chance"]
     for iteration, scores in phone_runs.runs.items():
-        base = {"model": MODEL, "experiment": "mi_phone", "split": "dev", "sample": 1, "seed": iteration}
+        base = {"model": MODEL, "corpus": "synth", "experiment": "mi_phone", "split": "dev", "sample": 1, "seed": iteration}
         assert table.select(seed=iteration, metric="nmi") == [
             {**base, "layer": s.layer, "metric": "nmi", "value": s.score} for s in scores]  # fmt: skip
         assert table.select(seed=iteration, metric="nmi_chance") == [
