@@ -190,11 +190,11 @@ def test_extract_errors_are_one_line(corpus_dir, tmp_path, capsys, extra, status
     assert not list((tmp_path / "f").rglob("*.h5"))
 
 
-def _results_file(path, model, values, *, experiment="cca_mel", metric="pwcca"):
+def _results_file(path, model, values, *, experiment="cca_mel", metric="pwcca", corpus="synth"):
     """A result CSV: values is layer -> one value per sample."""
     table = ResultTable(path)
     table.add([
-        {"model": model, "experiment": experiment, "layer": layer, "split": "dev", "sample": sample, "seed": 0,
+        {"model": model, "corpus": corpus, "experiment": experiment, "layer": layer, "split": "dev", "sample": sample, "seed": 0,
          "metric": metric, "value": value}
         for layer, samples in values.items() for sample, value in enumerate(samples, start=1)
     ])  # fmt: skip
@@ -297,8 +297,8 @@ def test_cca_scores_a_layer_into_a_result_table(cca_features, tmp_path, capsys):
     match = LAYER_LINE.match(first)
     assert match and match.group(1, 2) == ("cca_phone", "T2"), first
     [row] = ResultTable.open(out).rows
-    assert {k: row[k] for k in ("model", "experiment", "layer", "split", "sample", "seed", "metric")} == {
-        "model": "tiny:wav2vec2", "experiment": "cca_phone", "layer": "T2", "split": "train", "sample": 1, "seed": 0,
+    assert {k: row[k] for k in ("model", "corpus", "experiment", "layer", "split", "sample", "seed", "metric")} == {
+        "model": "tiny:wav2vec2", "corpus": "synth", "experiment": "cca_phone", "layer": "T2", "split": "train", "sample": 1, "seed": 0,
         "metric": "pwcca"}  # fmt: skip
     assert match.group(3) == f"{row['value']:.4f}"
     details = ResultTable.open(out).metadata(row)["details"]
