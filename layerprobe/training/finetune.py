@@ -16,7 +16,8 @@ CER (greedy, and with an n-gram LM) to a :class:`~layerprobe.results.ResultTable
 * Local attention: :func:`layerprobe.attention.local.apply_local_attention` on chosen blocks for the
   whole run (training and evaluation, padded batches included), removed at the end.
 
-Result rows (``model, experiment, layer, split, sample, seed, metric, value``):
+Result rows (``model, corpus, experiment, layer, split, sample, seed, metric, value``; the model's
+canonical name, the corpus of the test data):
 
 * ``experiment`` names the variant: ``finetune``, ``finetune_reinit:T10-T12``,
   ``finetune_local:T2-T12@30`` (blocks, ``@`` radius in frames), or both joined by ``+``
