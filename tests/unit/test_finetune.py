@@ -247,6 +247,8 @@ def test_finetune_rows_checkpoints_and_the_adapter_restored(tiny_root, data, tmp
     assert not all(torch.equal(states[1][key], original[key]) for key in transformer)
     table = ResultTable.open(tmp_path / "ft.csv")
     assert {(row["layer"], row["split"], row["sample"]) for row in table} == {("T3", "test", 0)}
+    assert table.unique("corpus") == [data[2].corpus.name] and data[2].corpus.name  # the test data's corpus
+    assert table.metadata(table.rows[0])["provenance"]["model_spec"] == adapter.spec
     per_seed = {"cer", "wer", "cer_lm", "wer_lm"}
     for seed in (0, 1):
         metrics = {row["metric"]: row["value"] for row in table.select(seed=seed) if not row["metric"].endswith(("_mean", "_std"))}
