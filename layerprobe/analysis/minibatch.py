@@ -339,12 +339,14 @@ def nearest_centres(X: np.ndarray, x_sq: np.ndarray, centres: np.ndarray, chunk_
 
 def _update_centres(centres: np.ndarray, counts: np.ndarray, xb: np.ndarray, labels: np.ndarray) -> None:
     """Move each centre that got rows to the running mean of all it has absorbed (in place)."""
-    k = len(centres)
-    got = np.bincount(labels, minlength=k)
-    hit = np.flatnonzero(got)
-    sums = torch.zeros(k, xb.shape[1], dtype=torch.float32).index_add_(0, torch.from_numpy(labels), torch.from_numpy(xb)).numpy()
-    total = counts[hit] + got[hit]
-    centres[hit] = ((centres[hit] * counts[hit, None] + sums[hit]) / total[:, None]).astype(np.float32)
+    order = np.argsort(labels, kind="stable")
+    ordered = labels[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    hit = ordered[starts]
+    got = np.diff(np.r_[starts, len(ordered)])
+    sums = np.add.reduceat(xb[order], starts, axis=0, dtype=np.float64)
+    total = counts[hit] + got
+    centres[hit] = ((centres[hit] * counts[hit, None] + sums) / total[:, None]).astype(np.float32)
     counts[hit] = total
 
 

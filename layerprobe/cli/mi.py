@@ -35,9 +35,11 @@ from layerprobe.cli.options import (
 @click.option("--iter", "--seed", "iteration", type=click.IntRange(min=0), default=0, show_default=True, help="Iteration number, the seed of the clustering.")
 @click.option("--iters", "iterations", type=IntegerList(), default=None, help="Several iterations (0-4, 0,2,5): a sweep, one job per layer and iteration with --launcher.")
 @click.option("--n-clusters", type=click.IntRange(min=1), default=None, help="Clusters [phone: 500, word: 5000].")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="minibatch: batch size; lloyd: rows per distance block [phone: 1500, word: 4000].")
-@click.option("--max-iter", type=click.IntRange(min=1), default=500, show_default=True, help="Most Lloyd passes (minibatch: epochs).")
-@click.option("--algorithm", type=click.Choice(["lloyd", "minibatch"]), default="lloyd", show_default=True, help="lloyd: full-batch float32 Lloyd iterations (fast); minibatch: the published scikit-learn MiniBatchKMeans setting.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Mini-batch size; lloyd: rows per distance block [phone: 1500, word: 4000].")
+@click.option("--max-iter", type=click.IntRange(min=1), default=500, show_default=True, help="Most epochs (lloyd: full passes).")
+@click.option("--algorithm", type=click.Choice(["published", "lloyd", "minibatch"]), default="published", show_default=True,
+              help="published: the published MiniBatchKMeans (k-means++) clustering, fast; minibatch: scikit-learn's own (slow); "
+                   "lloyd: full-batch Lloyd, which scores higher than the published protocol (rows named mi_phone@lloyd).")  # fmt: skip
 @click.option("--init", type=click.Choice(["auto", "random", "k-means++"]), default=None, help="lloyd: the init [auto: k-means++ up to 1000 clusters, random rows above].")
 @click.option("--tol", type=click.FloatRange(min=0), default=1e-3, show_default=True, help="lloyd: stop when a pass lowers the inertia by less than this fraction.")
 @device_option("lloyd: cpu, cuda, cuda:1 ...")
@@ -74,7 +76,9 @@ def mi_command(
     seed = the iteration.  Run several iterations for the mean and spread that `layerprobe plot`
     draws.  Stores are read from FEATURES/<model>/<corpus>_<split>_sample<k>/contextualized_<span>.h5;
     rows go to OUT, replacing earlier ones with the same key; the sidecar keeps the sizes
-    (instances, clusters, labels), which bias the estimate upward when clusters are many.
+    (instances, clusters, labels), which bias the estimate upward when clusters are many.  The
+    default clustering is the published one (scikit-learn's MiniBatchKMeans algorithm); rows of
+    --algorithm lloyd are named mi_phone@lloyd (mi_word@lloyd), apart from published numbers.
 
     \b
     Examples:

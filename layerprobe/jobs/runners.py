@@ -146,7 +146,7 @@ def mi_task(
     n_clusters: int | None = None,
     batch_size: int | None = None,
     max_iter: int = 500,
-    algorithm: str = "lloyd",
+    algorithm: str = "published",
     init: str | None = None,
     tol: float = 1e-3,
     device: str = "cpu",
@@ -162,9 +162,9 @@ def mi_task(
     echo = echo or _print
 
     def report(score) -> None:
-        r = score.result
+        r, name = score.result, score.run.experiment if score.run else f"mi_{span}"
         echo(
-            f"mi_{span} {score.layer}: NMI {r.score:.4f} (chance {r.chance:.4f}; train {r.train_score:.4f}; "
+            f"{name} {score.layer}: NMI {r.score:.4f} (chance {r.chance:.4f}; train {r.train_score:.4f}; "
             f"{r.n_train} train / {r.n_eval} eval "
             f"instances, {r.n_clusters} clusters, {r.n_labels_eval} labels; {r.n_iter} iterations; {r.wall_seconds:.1f} s)"
         )

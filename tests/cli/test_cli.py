@@ -573,6 +573,7 @@ def test_mi_scores_every_layer_per_iteration_then_plot(mi_features, tmp_path, ca
         (["--device", "cuda:5"], 1, "layerprobe: error: --device cuda:5"),
         (["--n-clusters", "0"], 2, "Invalid value for '--n-clusters'"),
         (["--algorithm", "minibatch", "--init", "random"], 1, "--init is for the lloyd algorithm"),
+        (["--init", "random"], 1, "--init is for the lloyd algorithm; published always starts from k-means++"),
     ],
 )
 def test_mi_errors_are_one_line(mi_features, tmp_path, capsys, extra, status, fragment):
@@ -581,6 +582,21 @@ def test_mi_errors_are_one_line(mi_features, tmp_path, capsys, extra, status, fr
     assert code == status and fragment in err, err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not out.exists()
+
+
+def test_mi_lloyd_rows_are_named_apart_from_the_published_default(mi_features, tmp_path, capsys):
+    out = tmp_path / "mi.csv"
+    code, stdout, err = run(_mi(mi_features, out, "--layers", "T1", "--algorithm", "lloyd"), capsys)
+    assert code == 0, err
+    assert stdout.splitlines()[0].startswith("mi_phone@lloyd T1: NMI ")
+    code, stdout, err = run(_mi(mi_features, out, "--layers", "T1"), capsys)
+    assert code == 0, err
+    assert MI_LINE.match(stdout.splitlines()[0])
+    table = ResultTable.open(out)
+    assert table.unique("experiment") == ["mi_phone", "mi_phone@lloyd"]
+    assert {table.metadata(row)["options"]["algorithm"] for row in table.select(experiment="mi_phone")} == {"published"}
+    code, stdout, _ = run(["mi", "--help"], capsys)
+    assert code == 0 and "[default: published]" in " ".join(stdout.split())
 
 
 # --------------------------------------------------------------------------------------------------

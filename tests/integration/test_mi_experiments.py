@@ -162,7 +162,7 @@ def test_the_sidecar_keeps_sizes_options_and_provenance(data, phone_runs):
     assert details["chance_spread"] == score.result.chance_spread > 0
     assert details["warnings"] == list(score.warnings)
     assert options == {"train_split": "train", "n_clusters": CLUSTERS, "batch_size": 1500, "max_iter": 500,
-                       "algorithm": "lloyd", "init": "k-means++", "tol": 1e-3, "device": "cpu"}  # fmt: skip
+                       "algorithm": "published", "init": "k-means++", "tol": None, "device": "cpu"}  # fmt: skip
     assert provenance["layerprobe_version"] == __version__
     assert [(s["role"], Path(s["path"]), s["manifest_hash"]) for s in provenance["stores"]] == [
         ("train", data.paths["phone", "train"], data.hashes["phone", "train"]),
@@ -186,13 +186,31 @@ def test_a_rerun_replaces_rows_and_another_iteration_adds_them(data, phone_runs,
 
 def test_mi_word_uses_the_word_stores(data, tmp_path):
     results = tmp_path / "mi.csv"
-    scores = _run(data, "word", results=results, layers="T1", n_clusters=15, batch_size=64, init="random")
+    scores = _run(data, "word", results=results, layers="T1", n_clusters=15, batch_size=64)
     row, chance_row = ResultTable.open(results).rows
     assert row["experiment"] == "mi_word" and row["metric"] == "nmi" and row["value"] == scores[0].score
     assert chance_row["metric"] == "nmi_chance" and chance_row["value"] == scores[0].result.chance
     meta = ResultTable.open(results).metadata(row)
-    assert meta["options"]["n_clusters"] == 15 and meta["options"]["batch_size"] == 64 and meta["options"]["init"] == "random"
+    assert meta["options"]["n_clusters"] == 15 and meta["options"]["batch_size"] == 64 and meta["options"]["init"] == "k-means++"
+    assert meta["options"]["algorithm"] == "published"
     assert Path(meta["provenance"]["stores"][0]["path"]) == data.paths["word", "train"]
+
+
+@pytest.mark.parametrize("span", ["phone", "word"])
+def test_lloyd_rows_carry_the_algorithm_in_the_experiment_name(data, tmp_path, span):
+    """Lloyd scores above the published protocol: its rows are never named like the published ones."""
+    results = tmp_path / "mi.csv"
+    [lloyd] = _run(data, span, results=results, layers="T1", batch_size=64, algorithm="lloyd", init="random")
+    [default] = _run(data, span, results=results, layers="T1", batch_size=64)
+    [reference] = _run(data, span, results=results, layers="T1", batch_size=64, algorithm="minibatch", iteration=1)
+    table = ResultTable.open(results)
+    assert table.unique("experiment") == sorted([f"mi_{span}", f"mi_{span}@lloyd"])
+    [row] = table.select(experiment=f"mi_{span}@lloyd", metric="nmi")
+    assert row["value"] == lloyd.score and lloyd.run.experiment == f"mi_{span}@lloyd"
+    meta = table.metadata(row)
+    assert meta["options"]["algorithm"] == "lloyd" and meta["options"]["init"] == "random"
+    assert [r["value"] for r in table.select(experiment=f"mi_{span}", metric="nmi")] == [default.score, reference.score]
+    assert default.run.experiment == reference.run.experiment == f"mi_{span}"
 
 
 def test_the_minibatch_algorithm_reproduces_the_published_setting(data):
@@ -222,10 +240,11 @@ def test_the_minibatch_algorithm_reproduces_the_published_setting(data):
         ("phone", {"eval_split": "test"}, StoreError, "synth_test_sample1/contextualized_phone.h5: no such feature store"),
         ("frame", {}, ConfigError, "--span must be phone or word for mutual information, got 'frame'"),
         ("phone", {"n_clusters": 0}, ConfigError, "--n-clusters must be a positive integer, got 0"),
-        ("phone", {"algorithm": "birch"}, ConfigError, "--algorithm must be one of lloyd, minibatch"),
+        ("phone", {"algorithm": "birch"}, ConfigError, "--algorithm must be one of published, lloyd, minibatch"),
         ("phone", {"device": "cuda:7"}, ConfigError, "--device cuda:7"),
         ("phone", {"device": "tpu"}, ConfigError, "--device 'tpu' is not a device name (use cpu or cuda[:N])"),
         ("phone", {"algorithm": "minibatch", "init": "random"}, ConfigError, "--init is for the lloyd algorithm"),
+        ("phone", {"init": "random"}, ConfigError, "--init is for the lloyd algorithm; published always starts"),
     ],
 )
 def test_errors_are_one_line(data, tmp_path, span, options, error, fragment):
