@@ -6,7 +6,8 @@ batch_size=batch_size, max_iter=max_iter, random_state=seed)`` and its defaults 
 them) follow the same distribution over seeds, without reproducing scikit-learn's random draws:
 
 * **init**: ``init_size = 3 * batch_size`` rows (``3 * n_clusters`` where that is smaller than
-  ``n_clusters``; at most the rows there are), drawn uniformly with replacement, seeded by greedy
+  ``n_clusters``), drawn uniformly with replacement (every row once where ``init_size`` is not
+  below the rows there are), seeded by greedy
   k-means++ (:func:`greedy_kmeans_plusplus`: ``2 + int(ln k)`` D^2-sampled candidates per step, the
   one that lowers the potential most kept).  With ``n_init > 1`` each init draws its own rows and the
   one with the lowest inertia on a validation draw of ``init_size`` rows wins (scikit-learn's
@@ -74,6 +75,8 @@ class PublishedKMeans(BaseEstimator):
     ----------
     cluster_centers_ : numpy.ndarray
         Shape (n_clusters, dim), float32.
+    init_centers_ : numpy.ndarray
+        Shape (n_clusters, dim): the centres the steps started from (the k-means++ rows).
     labels_ : numpy.ndarray
         Shape (n_rows,), int64: nearest centre of each training row.
     inertia_ : float
@@ -128,7 +131,7 @@ class PublishedKMeans(BaseEstimator):
         validation = rng.randint(0, n, init_size)
         best, best_inertia = None, np.inf
         for _ in range(self.n_init):
-            rows = rng.randint(0, n, init_size)
+            rows = rng.randint(0, n, init_size) if init_size < n else np.arange(n)  # all rows once, as scikit-learn
             chosen = greedy_kmeans_plusplus(X[rows], x_sq[rows], k, rng)
             centres = X[rows[chosen]].copy()
             if self.n_init > 1:
@@ -137,6 +140,7 @@ class PublishedKMeans(BaseEstimator):
                     continue
                 best_inertia = inertia
             best = centres
+        self.init_centers_ = best.copy()
         centres = best
         self.init_seconds_ = time.perf_counter() - started
 

@@ -56,7 +56,14 @@ def test_fit_labels_inertia_and_predict_are_the_nearest_centres():
     assert km.inertia_ == pytest.approx(float(full.min(1).sum()), rel=1e-4)
     assert km.cluster_centers_.dtype == np.float32 and km.labels_.dtype == np.int64
     assert 1 <= km.n_steps_ <= 20 * 1500 // 256 and km.n_iter_ == int(np.ceil(km.n_steps_ * 256 / 1500))
-    assert km.n_reassigned_ > 0  # the first step always re-seeds the centres no row reached
+    starved = PublishedKMeans(100, batch_size=50, max_iter=2, seed=0).fit(X)
+    assert starved.n_reassigned_ > 0  # centres no row of a step reached are re-seeded
+
+
+def test_an_init_size_of_all_rows_takes_every_row_once():
+    X = blobs(60, dim=4)  # init_size 3 x 60 >= 60 rows: scikit-learn seeds from the rows themselves, not a draw
+    km = PublishedKMeans(60, batch_size=60, max_iter=1, seed=0).fit(X)
+    assert sorted(map(tuple, km.init_centers_.tolist())) == sorted(map(tuple, X.tolist()))  # a draw would repeat rows
 
 
 def test_same_seed_same_centres_other_seed_other_centres():
