@@ -18,15 +18,15 @@ Clustering
 its defaults otherwise (greedy k-means++ init on ``3 * batch_size`` rows, per-centre counts, random
 reassignment, early stopping after 10 steps without improvement), run by
 :class:`~layerprobe.analysis.minibatch.PublishedKMeans`: the same algorithm, so the same
-distribution of clusters and scores over seeds (not scikit-learn's draws), about 5-10x faster
-(``scripts/bench_kmeans.py``).  ``algorithm="minibatch"``: scikit-learn's MiniBatchKMeans itself
+distribution of clusters and scores over seeds (not scikit-learn's draws), about 4.5x faster at
+5000 clusters and 2x at 500 (``scripts/bench_kmeans.py``).  ``algorithm="minibatch"``: scikit-learn's MiniBatchKMeans itself
 (the reference; slow for 5000 clusters).  ``algorithm="lloyd"``:
 :class:`~layerprobe.analysis.kmeans.LloydKMeans`, full-batch Lloyd in float32 from a seeded init
 (k-means++ up to 1000 clusters, random rows above), stopped when an iteration gains less than
 ``tol`` (1e-3) of the inertia; ``batch_size`` is then the rows per block of the distance
 computation (memory only).  Lloyd clusters better (lower inertia) than the mini-batch algorithm, so
-its I(C;L)/H(L) is higher (on 40 overlapping classes with 500 clusters: 0.37 against the published
-0.17-0.19) and not comparable with published numbers: the experiments name its rows apart
+its I(C;L)/H(L) is higher (on 40 overlapping classes with 500 clusters: 0.40 against the published
+0.20-0.22, tests/unit/test_mi.py) and not comparable with published numbers: the experiments name its rows apart
 (``mi_phone@lloyd``).
 
 Examples
