@@ -140,8 +140,8 @@ def main() -> None:
             passed = fast["speedup"] >= SPEEDUP_REQUIRED
             print(f"check ({name}, seed {seed}): published {fast['speedup']:.1f}x faster than sklearn (init {fast['init_s']:.1f} s), "
                   f"eval NMI {fast['eval_nmi']:.4f} vs {slow['eval_nmi']:.4f}, inertia {fast['inertia'] / slow['inertia']:.3f}x "
-                  f"sklearn's; lloyd NMI {rows['lloyd']['eval_nmi']:.4f} -> {'PASS' if passed else 'FAIL'} "
-                  f"(needs >= {SPEEDUP_REQUIRED:g}x)")  # fmt: skip
+                  f"sklearn's; lloyd NMI {rows['lloyd']['eval_nmi']:.4f} -> "
+                  + (f"{'PASS' if passed else 'FAIL'} (needs >= {SPEEDUP_REQUIRED:g}x)" if name == "word" else "(no requirement)"))  # fmt: skip
             ok &= passed or name != "word"  # the 4x requirement is the 5000-cluster one
             report.setdefault(name, {})[seed] = rows
     print(f"\nload average at end {os.getloadavg()[0]:.2f}")
