@@ -5,28 +5,7 @@ launch record; :mod:`layerprobe.jobs.runners` holds the runners (one extraction 
 of some layers).  Nothing here imports click or the command line.
 """
 
-from layerprobe.jobs.launch import (
-    CLUSTERS,
-    LAUNCH_RECORD,
-    LaunchOptions,
-    LaunchReport,
-    Task,
-    TaskState,
-    launch,
-    read_launch_record,
-    run_task,
-    shard_from_environment,
-)
+from layerprobe.jobs import launch as _launch
+from layerprobe.jobs.launch import *  # noqa: F403 - the launcher's public names, listed once in its __all__
 
-__all__ = [
-    "CLUSTERS",
-    "LAUNCH_RECORD",
-    "LaunchOptions",
-    "LaunchReport",
-    "Task",
-    "TaskState",
-    "launch",
-    "read_launch_record",
-    "run_task",
-    "shard_from_environment",
-]
+__all__ = list(_launch.__all__)
