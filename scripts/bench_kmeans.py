@@ -2,7 +2,8 @@
 """Benchmark: the k-means behind ``layerprobe mi``, against the published MiniBatchKMeans setting.
 
 REFERENCE.md section 4 clusters with scikit-learn's ``MiniBatchKMeans(n_clusters, batch_size,
-max_iter=500)`` and its defaults otherwise (greedy k-means++ init on ``3 * batch_size`` rows).
+max_iter=500)`` and its defaults of the time otherwise (3 greedy k-means++ inits on ``3 * batch_size``
+rows each, the best on a validation draw kept; ``sklearn`` and ``published`` both run ``n_init=3``).
 layerprobe's default, ``published`` (:class:`layerprobe.analysis.minibatch.PublishedKMeans`), runs
 the same algorithm faster; ``lloyd`` is full-batch Lloyd in float32
 (:class:`layerprobe.analysis.kmeans.LloydKMeans`: matrix-multiply distances, k-means++ up to 1000

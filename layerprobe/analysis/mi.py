@@ -15,7 +15,8 @@ Clustering
 ----------
 ``algorithm="published"`` (default): the published setting, scikit-learn's
 ``MiniBatchKMeans(n_clusters, batch_size=batch_size, max_iter=max_iter, random_state=seed)`` with
-its defaults otherwise (greedy k-means++ init on ``3 * batch_size`` rows, per-centre counts, random
+its defaults of the time otherwise (``n_init=3`` greedy k-means++ inits on ``3 * batch_size`` rows,
+the best on a validation draw kept: scikit-learn >= 1.4 runs one; per-centre counts, random
 reassignment, early stopping after 10 steps without improvement), run by
 :class:`~layerprobe.analysis.minibatch.PublishedKMeans`: the same algorithm, so the same
 distribution of clusters and scores over seeds (not scikit-learn's draws), about 4.5x faster at
@@ -64,6 +65,9 @@ from layerprobe.errors import ConfigError
 ALGORITHMS = ("published", "lloyd", "minibatch")
 #: The default algorithm: the published clustering (scikit-learn's MiniBatchKMeans, fast).
 DEFAULT_ALGORITHM = "published"
+#: Initialisations of the mini-batch algorithms (``published``, ``minibatch``): the published code
+#: passes none and ran under scikit-learn < 1.4, whose default was 3 (REFERENCE.md section 4).
+DEFAULT_N_INIT = 3
 #: Shuffles of the evaluation clusters behind :attr:`ClusterMIResult.chance` (cheap: no refit).
 CHANCE_SHUFFLES = 10
 
@@ -127,6 +131,8 @@ class ClusterMIResult:
     init : str
         The init used (k-means++ or random).
     batch_size, max_iter : int
+    n_init : int
+        Initialisations tried (the mini-batch algorithms; 1 for ``lloyd``).
     tol : float or None
         Lloyd's stopping tolerance (None for the mini-batch algorithms).
     seed : int
@@ -169,6 +175,7 @@ class ClusterMIResult:
     inertia: float
     fit_seconds: float
     wall_seconds: float
+    n_init: int = 1
     chance: float | None = None
     chance_spread: float | None = None
     chance_shuffles: int = 0
@@ -203,6 +210,10 @@ class ClusterMI(BaseEstimator):
         :class:`~layerprobe.analysis.kmeans.LloydKMeans`); the others always use k-means++.
     tol : float
         ``lloyd`` only: stop when an iteration gains less than ``tol`` of the inertia.
+    n_init : int, optional
+        ``published`` and ``minibatch``: k-means++ initialisations, the one with the lowest inertia
+        on a validation draw kept (default :data:`DEFAULT_N_INIT`, 3: scikit-learn's default before
+        1.4, which the published code ran under).  ``lloyd`` runs one initialisation.
     seed : int
         Seed of the init (``lloyd``) or of everything random (the others).
     device : str
@@ -232,6 +243,7 @@ class ClusterMI(BaseEstimator):
         algorithm: str = DEFAULT_ALGORITHM,
         init: str | None = None,
         tol: float = DEFAULT_TOL,
+        n_init: int | None = None,
         seed: int = 0,
         device: str = "cpu",
     ):
@@ -241,6 +253,7 @@ class ClusterMI(BaseEstimator):
         self.algorithm = algorithm
         self.init = init
         self.tol = tol
+        self.n_init = n_init
         self.seed = seed
         self.device = device
 
@@ -279,14 +292,19 @@ class ClusterMI(BaseEstimator):
             ).fit(X)  # fmt: skip
             clusters, n_iter, init = kmeans.labels_, kmeans.n_iter_, kmeans.init_
         elif self.algorithm == "published":
-            kmeans = PublishedKMeans(self.n_clusters, batch_size=self.batch_size, max_iter=self.max_iter, seed=self.seed).fit(X)
+            kmeans = PublishedKMeans(
+                self.n_clusters, batch_size=self.batch_size, max_iter=self.max_iter, n_init=self.n_init_used, seed=self.seed
+            ).fit(X)
             clusters, n_iter, init = kmeans.labels_, kmeans.n_iter_, "k-means++"
         else:
             from sklearn.cluster import MiniBatchKMeans
 
             if not np.isfinite(X).all():
                 raise ValueError("the training features hold NaN or infinite values")
-            kmeans = MiniBatchKMeans(self.n_clusters, batch_size=self.batch_size, max_iter=self.max_iter, random_state=self.seed)
+            kmeans = MiniBatchKMeans(
+                self.n_clusters, batch_size=self.batch_size, max_iter=self.max_iter, n_init=self.n_init_used,
+                random_state=self.seed,
+            )  # fmt: skip
             kmeans.fit(X)
             clusters, n_iter, init = np.asarray(kmeans.labels_, dtype=np.int64), int(kmeans.n_iter_), "k-means++"
         self.fit_seconds_ = time.perf_counter() - started
@@ -360,6 +378,7 @@ class ClusterMI(BaseEstimator):
             batch_size=self.batch_size,
             max_iter=self.max_iter,
             tol=self.tol if self.algorithm == "lloyd" else None,
+            n_init=self.n_init_used,
             seed=self.seed,
             device=str(self.device),
             n_iter=self.n_iter_,
@@ -372,13 +391,18 @@ class ClusterMI(BaseEstimator):
             chance_seed=None if shuffled is None else int(chance_seed),
         )
 
+    @property
+    def n_init_used(self) -> int:
+        """The initialisations this estimator runs: ``n_init``, else 3 (mini-batch) or 1 (``lloyd``)."""
+        return resolve_n_init(self.algorithm, self.n_init)
+
     def _check_fitted(self) -> None:
         check_is_fitted(self, "kmeans_", msg="this %(name)s is not fitted yet; call fit() first")
 
     def _check_params(self) -> None:
         check_options(
             n_clusters=self.n_clusters, batch_size=self.batch_size, max_iter=self.max_iter, algorithm=self.algorithm,
-            init=self.init, tol=self.tol, seed=self.seed, device=self.device, error=ValueError,
+            init=self.init, tol=self.tol, n_init=self.n_init, seed=self.seed, device=self.device, error=ValueError,
         )  # fmt: skip
 
 
@@ -395,6 +419,7 @@ def cluster_mi_result(
     algorithm: str = DEFAULT_ALGORITHM,
     init: str | None = None,
     tol: float = DEFAULT_TOL,
+    n_init: int | None = None,
     device: str = "cpu",
     chance_shuffles: int = CHANCE_SHUFFLES,
 ) -> ClusterMIResult:
@@ -410,7 +435,7 @@ def cluster_mi_result(
         Shape (n_eval, dim).
     eval_labels : array-like
         Shape (n_eval,).
-    n_clusters, batch_size, seed, max_iter, algorithm, init, tol, device
+    n_clusters, batch_size, seed, max_iter, algorithm, init, tol, n_init, device
         See :class:`ClusterMI`.
     chance_shuffles : int
         Shuffles of the evaluation clusters, seeded with ``seed``, for ``chance`` (see
@@ -421,7 +446,7 @@ def cluster_mi_result(
     ClusterMIResult
     """
     estimator = ClusterMI(n_clusters, batch_size=batch_size, max_iter=max_iter, algorithm=algorithm, init=init, tol=tol,
-                          seed=seed, device=device)  # fmt: skip
+                          n_init=n_init, seed=seed, device=device)  # fmt: skip
     return estimator.fit(train_X, train_labels).evaluate(eval_X, eval_labels, chance_shuffles=chance_shuffles)
 
 
@@ -438,6 +463,7 @@ def cluster_mi(
     algorithm: str = DEFAULT_ALGORITHM,
     init: str | None = None,
     tol: float = DEFAULT_TOL,
+    n_init: int | None = None,
     device: str = "cpu",
 ) -> float:
     """``I(C;L)/H(L)`` on the evaluation split of k-means clusters fitted on the training split.
@@ -450,7 +476,7 @@ def cluster_mi(
     """
     return cluster_mi_result(
         train_X, train_labels, eval_X, eval_labels, n_clusters=n_clusters, batch_size=batch_size, seed=seed,
-        max_iter=max_iter, algorithm=algorithm, init=init, tol=tol, device=device,
+        max_iter=max_iter, algorithm=algorithm, init=init, tol=tol, n_init=n_init, device=device,
     ).score  # fmt: skip
 
 
@@ -496,6 +522,7 @@ def check_options(
     tol: Any,
     seed: Any,
     device: Any,
+    n_init: Any = None,
     error: type[Exception] = ConfigError,
 ) -> None:
     """Raise ``error`` (one line, naming the option) for an option :class:`ClusterMI` cannot take.
@@ -515,9 +542,20 @@ def check_options(
         raise error(f"--init is for the lloyd algorithm; {algorithm} always starts from k-means++")
     if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not np.isfinite(tol) or tol < 0:
         raise error(f"--tol must be a non-negative number, got {tol!r}")
+    if n_init is not None and not _positive_int(n_init):
+        raise error(f"--n-init must be a positive integer, got {n_init!r}")
+    if algorithm == "lloyd" and n_init not in (None, 1):
+        raise error(f"--n-init is for the published and minibatch algorithms; lloyd runs one initialisation, got {n_init!r}")
     resolved = resolve_device(device)
     if algorithm != "lloyd" and resolved.type != "cpu":
         raise ConfigError(f"--device {device}: the {algorithm} algorithm runs on the CPU only (lloyd runs on a GPU)")
+
+
+def resolve_n_init(algorithm: str, n_init: int | None) -> int:
+    """``n_init``, or its default: :data:`DEFAULT_N_INIT` for the mini-batch algorithms, 1 for ``lloyd``."""
+    if n_init is not None:
+        return int(n_init)
+    return 1 if algorithm == "lloyd" else DEFAULT_N_INIT
 
 
 # --------------------------------------------------------------------------------------------------

@@ -42,6 +42,9 @@ from layerprobe.cli.options import (
                    "lloyd: full-batch Lloyd, which scores higher than the published protocol (rows named mi_phone@lloyd).")  # fmt: skip
 @click.option("--init", type=click.Choice(["auto", "random", "k-means++"]), default=None, help="lloyd: the init [auto: k-means++ up to 1000 clusters, random rows above].")
 @click.option("--tol", type=click.FloatRange(min=0), default=1e-3, show_default=True, help="lloyd: stop when a pass lowers the inertia by less than this fraction.")
+@click.option("--n-init", type=click.IntRange(min=1), default=None,
+              help="published, minibatch: k-means++ initialisations, the best kept [3: the published setting, "
+                   "scikit-learn's default before 1.4]; rows of another count are named mi_phone@1init ...")  # fmt: skip
 @device_option("lloyd: cpu, cuda, cuda:1 ...")
 @features_option()
 @out_file_option("results/mi.csv")
@@ -62,6 +65,7 @@ def mi_command(
     algorithm: str,
     init: str | None,
     tol: float,
+    n_init: int | None,
     device: str,
     features: Path,
     out: Path,
@@ -91,7 +95,7 @@ def mi_command(
     iteration_list = [iteration] if iterations is None else list(iterations)
     arguments = dict(span=span, model=model_spec, corpus=corpus, train_split=train_split, eval_split=eval_split,
                      sample=sample_id, layers=layers, iterations=iteration_list, n_clusters=n_clusters, batch_size=batch_size,
-                     max_iter=max_iter, algorithm=algorithm, init=init, tol=tol, device=device, features=features, out=out,
+                     max_iter=max_iter, algorithm=algorithm, init=init, tol=tol, n_init=n_init, device=device, features=features, out=out,
                      progress=progress)  # fmt: skip
     if launcher["launcher"] != "none":
         from layerprobe.experiments.mi import mi_layers

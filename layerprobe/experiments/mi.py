@@ -55,7 +55,16 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from layerprobe.analysis.mi import CHANCE_SHUFFLES, DEFAULT_ALGORITHM, DEFAULT_TOL, ClusterMIResult, check_options, cluster_mi_result
+from layerprobe.analysis.mi import (
+    CHANCE_SHUFFLES,
+    DEFAULT_ALGORITHM,
+    DEFAULT_N_INIT,
+    DEFAULT_TOL,
+    ClusterMIResult,
+    check_options,
+    cluster_mi_result,
+    resolve_n_init,
+)
 from layerprobe.errors import ConfigError, StoreError
 from layerprobe.experiments.query import StoreQuery, open_stores, resolve_store
 from layerprobe.experiments.records import RunKey, ScoredRecord, open_table, provenance, score_layers, store_entry, store_model
@@ -80,7 +89,8 @@ EXPERIMENTS: dict[str, str] = {"phone": "mi_phone", "word": "mi_word"}
 #: Algorithms whose rows keep the experiment's name: the published clustering (``published``, and
 #: scikit-learn's own ``minibatch``).  Rows of any other (``lloyd``) are named
 #: ``<experiment>@<algorithm>`` (``mi_phone@lloyd``): it scores higher than the published protocol,
-#: and must not be plotted beside published numbers unlabelled.
+#: and must not be plotted beside published numbers unlabelled.  So are rows of the mini-batch
+#: algorithms with another number of initialisations than the published 3 (``mi_phone@1init``).
 PUBLISHED_ALGORITHMS = ("published", "minibatch")
 #: REFERENCE.md section 4's k-means settings per span.
 DEFAULTS: dict[str, dict[str, int]] = {
@@ -126,6 +136,7 @@ def run_mi(
     algorithm: str = DEFAULT_ALGORITHM,
     init: str | None = None,
     tol: float = DEFAULT_TOL,
+    n_init: int | None = None,
     device: str = "cpu",
     results: ResultTable | PathLike | None = None,
     progress: bool = True,
@@ -155,10 +166,11 @@ def run_mi(
         Iteration number, which is the seed of the clustering.
     n_clusters, batch_size, max_iter : int, optional
         Default: :data:`DEFAULTS` of the span.
-    algorithm, init, tol, device
-        See :class:`layerprobe.analysis.mi.ClusterMI`.  The default, ``published``, is the
-        published clustering; rows of ``lloyd`` are named ``mi_phone@lloyd`` (``mi_word@lloyd``),
-        see :func:`experiment_name`.
+    algorithm, init, tol, n_init, device
+        See :class:`layerprobe.analysis.mi.ClusterMI`.  The default, ``published`` with 3
+        initialisations, is the published clustering; rows of ``lloyd`` are named
+        ``mi_phone@lloyd`` (``mi_word@lloyd``), rows of another ``n_init`` ``mi_phone@1init``, see
+        :func:`experiment_name`.
     results : ResultTable or path-like, optional
         Table (or CSV path) the rows are added to and saved in, after every layer.  None: nothing
         is written; the rows are in the returned scores (:meth:`LayerMI.rows`).
@@ -182,10 +194,10 @@ def run_mi(
     """
     if span not in EXPERIMENTS:
         raise ConfigError(f"--span must be phone or word for mutual information, got {span!r}")
-    experiment = experiment_name(span, algorithm)
     settings = {**DEFAULTS[span]}
     settings.update({k: v for k, v in (("n_clusters", n_clusters), ("batch_size", batch_size), ("max_iter", max_iter)) if v is not None})
-    check_options(**settings, algorithm=algorithm, init=init, tol=tol, seed=iteration, device=device)
+    check_options(**settings, algorithm=algorithm, init=init, tol=tol, n_init=n_init, seed=iteration, device=device)
+    experiment = experiment_name(span, algorithm, n_init)
     table = open_table(results)
     queries = _queries(store, features=features, model=model, corpus=corpus, train_split=train_split, eval_split=eval_split,
                        sample=sample, span=span, what="run_mi")  # fmt: skip
@@ -217,7 +229,7 @@ def run_mi(
                     )
             result = cluster_mi_result(
                 X["train"], labels["train"], X["eval"], labels["eval"], seed=iteration, algorithm=algorithm, init=init,
-                tol=tol, device=device, **settings,
+                tol=tol, n_init=n_init, device=device, **settings,
             )  # fmt: skip
             del X
             warnings = chance_warnings(experiment, layer, result)
@@ -234,6 +246,7 @@ def run_mi(
                 "n_clusters": result.n_clusters,
                 "batch_size": result.batch_size,
                 "max_iter": result.max_iter,
+                "n_init": result.n_init,
                 "algorithm": result.algorithm,
                 "init": result.init,
                 "tol": result.tol,
@@ -279,14 +292,19 @@ def chance_warnings(experiment: str, layer: str, result: ClusterMIResult) -> lis
 # Pieces
 
 
-def experiment_name(span: str, algorithm: str = DEFAULT_ALGORITHM) -> str:
-    """The experiment name of rows of ``span`` clustered by ``algorithm``.
+def experiment_name(span: str, algorithm: str = DEFAULT_ALGORITHM, n_init: int | None = None) -> str:
+    """The experiment name of rows of ``span`` clustered by ``algorithm`` with ``n_init`` initialisations.
 
     >>> experiment_name("phone"), experiment_name("word", "minibatch"), experiment_name("phone", "lloyd")
     ('mi_phone', 'mi_word', 'mi_phone@lloyd')
+    >>> experiment_name("phone", n_init=3), experiment_name("phone", n_init=1)
+    ('mi_phone', 'mi_phone@1init')
     """
     base = EXPERIMENTS[span]
-    return base if algorithm in PUBLISHED_ALGORITHMS else f"{base}@{algorithm}"
+    if algorithm not in PUBLISHED_ALGORITHMS:
+        return f"{base}@{algorithm}"
+    used = resolve_n_init(algorithm, n_init)
+    return base if used == DEFAULT_N_INIT else f"{base}@{used}init"
 
 
 def _queries(store: Any, *, train_split: str | None, eval_split: str, span: str, what: str, **parts: Any) -> dict[str, StoreQuery]:

@@ -162,7 +162,7 @@ def test_the_sidecar_keeps_sizes_options_and_provenance(data, phone_runs):
     assert details["chance_spread"] == score.result.chance_spread > 0
     assert details["warnings"] == list(score.warnings)
     assert options == {"train_split": "train", "n_clusters": CLUSTERS, "batch_size": 1500, "max_iter": 500,
-                       "algorithm": "published", "init": "k-means++", "tol": None, "device": "cpu"}  # fmt: skip
+                       "n_init": 3, "algorithm": "published", "init": "k-means++", "tol": None, "device": "cpu"}  # fmt: skip
     assert provenance["layerprobe_version"] == __version__
     assert [(s["role"], Path(s["path"]), s["manifest_hash"]) for s in provenance["stores"]] == [
         ("train", data.paths["phone", "train"], data.hashes["phone", "train"]),
@@ -220,9 +220,10 @@ def test_the_minibatch_algorithm_reproduces_the_published_setting(data):
 
     [score] = _run(data, "phone", layers="T3", algorithm="minibatch", batch_size=32, max_iter=50, iteration=4)
     train_X, _, eval_X, eval_labels = _arrays(data, "phone", "T3")
-    kmeans = MiniBatchKMeans(CLUSTERS, batch_size=32, max_iter=50, random_state=4).fit(train_X)
+    kmeans = MiniBatchKMeans(CLUSTERS, batch_size=32, max_iter=50, n_init=3, random_state=4).fit(train_X)
     assert score.score == normalized_mutual_information(kmeans.predict(eval_X), eval_labels)
     assert score.result.algorithm == "minibatch" and score.result.init == "k-means++" and score.result.tol is None
+    assert score.result.n_init == 3 and score.run.experiment == "mi_phone"
 
 
 # --------------------------------------------------------------------------------------------------

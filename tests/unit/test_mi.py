@@ -256,9 +256,9 @@ def test_minibatch_is_sklearn_minibatchkmeans():
     train_X, train_y, eval_X, eval_y = planted(900, 200, n_labels=8, dim=6, noise=1.0, seed=8)
     result = cluster_mi_result(train_X, train_y, eval_X, eval_y, n_clusters=16, batch_size=64, seed=5, max_iter=40,
                                algorithm="minibatch")  # fmt: skip
-    kmeans = MiniBatchKMeans(16, batch_size=64, max_iter=40, random_state=5).fit(train_X)
+    kmeans = MiniBatchKMeans(16, batch_size=64, max_iter=40, n_init=3, random_state=5).fit(train_X)
     assert result.score == normalized_mutual_information(kmeans.predict(eval_X), eval_y)
-    assert result.inertia == kmeans.inertia_ and result.init == "k-means++" and result.tol is None
+    assert result.inertia == kmeans.inertia_ and result.init == "k-means++" and result.tol is None and result.n_init == 3
 
 
 @pytest.mark.parametrize(
@@ -273,6 +273,8 @@ def test_minibatch_is_sklearn_minibatchkmeans():
         ({"batch_size": -1}, "--batch-size must be a positive integer, got -1"),
         ({"algorithm": "birch"}, "--algorithm must be one of published, lloyd, minibatch, got 'birch'"),
         ({"init": "random"}, "--init is for the lloyd algorithm; published always starts from k-means++"),
+        ({"n_init": 0}, "--n-init must be a positive integer, got 0"),
+        ({"algorithm": "lloyd", "n_init": 3}, "--n-init is for the published and minibatch algorithms; lloyd runs one initialisation, got 3"),
     ],
 )
 def test_cluster_mi_bad_input(change, fragment):
@@ -300,7 +302,7 @@ def test_the_default_scores_within_the_spread_of_sklearn_minibatchkmeans_and_llo
     options = dict(n_clusters=500, batch_size=1500, max_iter=500)
     seeds = range(5)
     reference = np.array([
-        normalized_mutual_information(MiniBatchKMeans(500, batch_size=1500, max_iter=500, random_state=seed).fit(train_X)
+        normalized_mutual_information(MiniBatchKMeans(500, batch_size=1500, max_iter=500, n_init=3, random_state=seed).fit(train_X)
                                       .predict(eval_X), eval_y)
         for seed in seeds
     ])  # fmt: skip
@@ -364,3 +366,23 @@ def test_a_score_within_noise_of_chance_warns_and_a_clear_one_does_not():
         f"mi_phone T3: nmi {blind.score:.3f} is within noise of its chance level {blind.chance:.3f} (shuffled clusters; "
         f"margin {margin:.3f}; 60 clusters, 600 training / 150 evaluation instances): it shows no label information"
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# initialisations
+
+
+def test_the_published_default_runs_three_inits_and_other_counts_are_named_apart():
+    """REFERENCE.md section 4: the published code ran scikit-learn < 1.4, whose MiniBatchKMeans tried 3 inits."""
+    from layerprobe.experiments.mi import experiment_name
+
+    train_X, train_y, eval_X, eval_y = planted(900, 200, n_labels=8, dim=6, noise=1.0, seed=8)
+    default = cluster_mi_result(train_X, train_y, eval_X, eval_y, n_clusters=16, batch_size=64, seed=5, max_iter=40)
+    one = cluster_mi_result(train_X, train_y, eval_X, eval_y, n_clusters=16, batch_size=64, seed=5, max_iter=40, n_init=1)
+    lloyd = cluster_mi_result(train_X, train_y, eval_X, eval_y, n_clusters=16, batch_size=64, seed=5, algorithm="lloyd")
+    assert (default.n_init, one.n_init, lloyd.n_init) == (3, 1, 1)
+    assert default.details()["n_init"] == 3
+    assert default.inertia != one.inertia  # the other inits were drawn and one of them kept
+    assert experiment_name("phone") == experiment_name("phone", "published", 3) == "mi_phone"
+    assert experiment_name("word", "minibatch", 1) == "mi_word@1init"
+    assert experiment_name("phone", "lloyd") == "mi_phone@lloyd"
