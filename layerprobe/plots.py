@@ -7,6 +7,8 @@ data samples and seeds); the shaded band is their spread.  Where the rows also h
 chance level (metric ``<metric>_chance``, as ``mi_phone`` and ``mi_word`` write ``nmi_chance``) for
 the same model, experiment and layer, it is drawn as a dashed grey line under the model's line
 (its mean at each layer), labelled :data:`CHANCE_LABEL` in the legend: a score near it says nothing.
+A metric whose chance level is known without measuring it (:data:`CHANCE_LEVELS`: PWCCA, a held-out
+correlation, is 0 for independent views) gets a dashed grey line at that level instead.
 
 Figures are made with :class:`matplotlib.figure.Figure` directly, never through pyplot: no GUI
 backend is needed and no global figure state is left behind.
@@ -52,6 +54,10 @@ SPREADS: tuple[str, ...] = ("std", "range", "none")
 CHANCE_SUFFIX = "_chance"
 #: The legend entry of the chance lines.
 CHANCE_LABEL = "chance (shuffled clusters)"
+#: Chance levels known without measuring them, per metric: (level, legend entry).  PWCCA is scored
+#: on held-out rows, so views that share nothing sit at 0 whatever the sizes (REFERENCE.md section 2's
+#: sanity check; ``layerprobe.experiments.cca.CHANCE_PWCCA`` is the band around it that warns).
+CHANCE_LEVELS: dict[str, tuple[float, str]] = {"pwcca": (0.0, "chance (independent views: 0)")}
 
 _ACRONYMS = {"cca", "pwcca", "svcca", "mi", "nmi", "wer", "cer", "per", "ctc", "glove", "agwe", "lm"}
 _NEEDED = ("model", "experiment", "layer", "metric", "value")
@@ -111,7 +117,8 @@ def plot_layer_trend(
         ``ax`` (or the new one): x ticks at 0..n-1 labelled with the layer ids, one line per model
         (labelled with the model, legend when there are several), bands as ``fill_between``
         collections; where rows of ``<metric>_chance`` match, a dashed grey line per model (gid
-        ``"chance"``; the first labelled :data:`CHANCE_LABEL`, and a legend).
+        ``"chance"``; the first labelled :data:`CHANCE_LABEL`, and a legend); else, for a metric of
+        :data:`CHANCE_LEVELS`, one dashed grey line at its level (gid ``"chance"``, labelled).
 
     Raises
     ------
@@ -195,6 +202,11 @@ def plot_layer_trend(
                     label=CHANCE_LABEL if first else "_" + CHANCE_LABEL)  # fmt: skip
             low_high += [float(np.nanmin(level)), float(np.nanmax(level))]
 
+    known = CHANCE_LEVELS.get(metric) if not chance else None
+    if known is not None:
+        level, label = known
+        ax.axhline(level, color="0.45", linestyle="--", linewidth=1.2, zorder=2.5, gid="chance", label=label)
+        low_high.append(level)
     _style_layer_axis(ax, layers)
     bottom, top = min(low_high), max(low_high)
     pad = 0.08 * (top - bottom) if top > bottom else max(0.05 * abs(top), 0.05)
@@ -202,9 +214,9 @@ def plot_layer_trend(
     ax.set_ylabel(metric_label(metric))
     ax.grid(True, color="0.85", linewidth=0.6)
     ax.set_axisbelow(True)
-    if len(models) > 1 or chance:
+    if len(models) > 1 or chance or known is not None:
         handles, labels = ax.get_legend_handles_labels()
-        order = sorted(range(len(labels)), key=lambda i: labels[i] == CHANCE_LABEL)  # the models first, chance last
+        order = sorted(range(len(labels)), key=lambda i: handles[i].get_gid() == "chance")  # the models first, chance last
         ax.legend([handles[i] for i in order], [labels[i] for i in order], fontsize="small", frameon=False)
     chosen_title = experiment if title is None else title
     if chosen_title:

@@ -40,8 +40,8 @@ def table(tmp_path):
 
 
 def model_lines(ax):
-    """The labelled lines (the models), in drawing order."""
-    return [line for line in ax.get_lines() if not line.get_label().startswith("_")]
+    """The labelled lines (the models, with any measured chance line), in drawing order; not a known chance level."""
+    return [line for line in ax.get_lines() if not line.get_label().startswith("_") and not line.get_label().startswith("chance (independent")]
 
 
 def band_extent(collection):
@@ -61,7 +61,7 @@ def test_lines_are_means_and_bands_are_mean_plus_minus_std(table):
     assert list(ax.get_xticks()) == list(range(len(axis)))
     lines = model_lines(ax)
     assert [line.get_label() for line in lines] == ["hubert", "wav2vec2"]
-    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["hubert", "wav2vec2"]
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["hubert", "wav2vec2", "chance (independent views: 0)"]
     bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
     assert len(bands) == 2
     for line, band in zip(lines, bands):
@@ -82,7 +82,8 @@ def test_lines_are_means_and_bands_are_mean_plus_minus_std(table):
     assert ax.get_xlabel() == "layer" and ax.get_ylabel() == "PWCCA" and ax.get_title() == "cca_phone"
     low, high = ax.get_ylim()
     all_values = [v for layers in VALUES.values() for samples in layers.values() for v in samples]
-    assert low < min(all_values) and high > max(all_values) and high - low < 1.5 * (max(all_values) - min(all_values))
+    # every value and PWCCA's chance level (0) in view, with a small margin
+    assert low < 0 < min(all_values) and high > max(all_values) and high - low < 1.2 * max(all_values)
     assert isinstance(ax.figure, Figure)
 
 
@@ -110,8 +111,8 @@ def test_two_corpora_of_one_model_are_two_lines_labelled_with_the_corpus():
 
 
 def test_single_values_draw_no_band_and_one_model_no_legend():
-    rows = rows_for({"m": {"T0": [0.1], "T1": [0.3], "T2": [0.2]}}, experiment="only")
-    ax = plot_layer_trend(rows)  # one experiment: no need to name it
+    rows = rows_for({"m": {"T0": [0.1], "T1": [0.3], "T2": [0.2]}}, experiment="only", metric="wer")
+    ax = plot_layer_trend(rows, metric="wer")  # one experiment: no need to name it; wer has no known chance level
     assert not ax.collections and ax.get_legend() is None
     np.testing.assert_allclose(model_lines(ax)[0].get_ydata(), [0.1, 0.3, 0.2])
     assert ax.get_title() == "only"
@@ -240,6 +241,16 @@ def test_one_model_with_its_chance_gets_a_legend_and_plot_trends_draws_it_in_its
     assert [text.get_text() for text in phone.get_legend().get_texts()] == ["m", CHANCE_LABEL]
     assert [line.get_gid() for line in phone.get_lines()].count("chance") == 1
     assert not any(line.get_gid() == "chance" for line in word.get_lines()) and word.get_legend() is None
-    pwcca = plot_layer_trend(rows_for({"m": {"T0": [0.5]}}), metric="pwcca")  # no pwcca_chance rows: nothing added
-    assert len(pwcca.get_lines()) == 1 and pwcca.get_legend() is None
+    other = plot_layer_trend(rows_for({"m": {"T0": [0.5]}}, metric="wer"), metric="wer")  # no chance known: nothing added
+    assert len(other.get_lines()) == 1 and other.get_legend() is None
     assert save_figure(figure, tmp_path / "mi.png")[0].read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_pwcca_draws_its_known_chance_level_of_0_in_view():
+    """A held-out PWCCA of independent views is 0 at any size: the line is drawn without chance rows."""
+    ax = plot_layer_trend(rows_for({"m": {"T0": [0.5], "T1": [0.6]}}), metric="pwcca")
+    [chance] = [line for line in ax.get_lines() if line.get_gid() == "chance"]
+    assert list(chance.get_ydata()) == [0.0, 0.0] and chance.get_linestyle() == "--"
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["m", "chance (independent views: 0)"]
+    low, high = ax.get_ylim()
+    assert low < 0 < 0.6 < high
