@@ -8,7 +8,11 @@ chance level (metric ``<metric>_chance``, as ``mi_phone`` and ``mi_word`` write 
 the same model, experiment and layer, it is drawn as a dashed grey line under the model's line
 (its mean at each layer), labelled :data:`CHANCE_LABEL` in the legend: a score near it says nothing.
 A metric whose chance level is known without measuring it (:data:`CHANCE_LEVELS`: PWCCA, a held-out
-correlation, is 0 for independent views) gets a dashed grey line at that level instead.
+correlation, is 0 for independent views) gets a dashed grey line at that level instead.  From a
+:class:`ResultTable` whose sidecar holds the range of a PWCCA over the signs of its canonical
+directions (``details["signs"]``, :mod:`layerprobe.analysis.pwcca`), that range is drawn as a
+hatched band (labelled :data:`SIGNS_LABEL`), and a warning is logged when the ranges of adjacent
+layers overlap: their order then depends on the signs LAPACK happened to give.
 
 Figures are made with :class:`matplotlib.figure.Figure` directly, never through pyplot: no GUI
 backend is needed and no global figure state is left behind.
@@ -54,6 +58,8 @@ SPREADS: tuple[str, ...] = ("std", "range", "none")
 CHANCE_SUFFIX = "_chance"
 #: The legend entry of the chance lines.
 CHANCE_LABEL = "chance (shuffled clusters)"
+#: The legend entry of the bands of a score's range over the signs of its canonical directions.
+SIGNS_LABEL = "range over direction signs"
 #: Chance levels known without measuring them, per metric: (level, legend entry).  PWCCA is scored
 #: on held-out rows, so views that share nothing sit at 0 whatever the sizes (REFERENCE.md section 2's
 #: sanity check; ``layerprobe.experiments.cca.CHANCE_PWCCA`` is the band around it that warns).
@@ -153,6 +159,7 @@ def plot_layer_trend(
         same_point = row["layer"] in by_point.get(_line_of(row), {})
         if row["experiment"] == experiment and row["metric"] == metric + CHANCE_SUFFIX and same_point:
             chance.setdefault(_line_of(row), {}).setdefault(row["layer"], []).append(row["value"])
+    sign_ranges = _sign_ranges(table, chosen)
     corpora: dict[str, set[str]] = {}
     for model, corpus in by_point:
         corpora.setdefault(model, set()).add(corpus)
@@ -193,6 +200,16 @@ def plot_layer_trend(
             if alone:
                 ax.vlines(x[alone], low[alone], high[alone], color=line.get_color(), alpha=0.35, linewidth=4, zorder=2)
             low_high += [float(np.nanmin(low)), float(np.nanmax(high))]
+        if model in sign_ranges:
+            ranged = [layer for layer in model_layers if layer in sign_ranges[model]]
+            band_low = np.array([np.mean([r[0] for r in sign_ranges[model][layer]]) for layer in ranged])
+            band_high = np.array([np.mean([r[1] for r in sign_ranges[model][layer]]) for layer in ranged])
+            bx, (band_low, band_high) = _break_gaps(ranged, [float(position[layer]) for layer in ranged], [band_low, band_high])
+            first = not any(c.get_gid() == "signs" for c in ax.collections)
+            ax.fill_between(bx, band_low, band_high, facecolor="none", edgecolor=line.get_color(), hatch="////", linewidth=0,
+                            alpha=0.6, zorder=2, gid="signs", label=SIGNS_LABEL if first else "_" + SIGNS_LABEL)  # fmt: skip
+            low_high += [float(np.nanmin(band_low)), float(np.nanmax(band_high))]
+            _warn_sign_overlaps(experiment, model[0], ranged, sign_ranges[model])
         if model in chance:
             chance_layers = sort_layers(chance[model])
             level = np.array([np.mean(chance[model][layer]) for layer in chance_layers])
@@ -214,9 +231,10 @@ def plot_layer_trend(
     ax.set_ylabel(metric_label(metric))
     ax.grid(True, color="0.85", linewidth=0.6)
     ax.set_axisbelow(True)
-    if len(models) > 1 or chance or known is not None:
+    if len(models) > 1 or chance or known is not None or sign_ranges:
         handles, labels = ax.get_legend_handles_labels()
-        order = sorted(range(len(labels)), key=lambda i: handles[i].get_gid() == "chance")  # the models first, chance last
+        rank = {"signs": 1, "chance": 2}  # the models first, then the sign ranges, chance last
+        order = sorted(range(len(labels)), key=lambda i: rank.get(handles[i].get_gid(), 0))
         ax.legend([handles[i] for i in order], [labels[i] for i in order], fontsize="small", frameon=False)
     chosen_title = experiment if title is None else title
     if chosen_title:
@@ -289,6 +307,36 @@ def plot_trends(
 def _check_spread(spread: str) -> None:
     if spread not in SPREADS:
         raise ConfigError(f"spread must be one of {', '.join(SPREADS)}, not {spread!r}")
+
+
+def _sign_ranges(table: Any, chosen: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], dict[str, list[tuple[float, float]]]]:
+    """Per line and layer, the ``(low, high)`` ranges over direction signs that the sidecar holds for ``chosen``."""
+    if not isinstance(table, ResultTable):
+        return {}
+    ranges: dict[tuple[str, str], dict[str, list[tuple[float, float]]]] = {}
+    for row in chosen:
+        meta = table.metadata(row) or {}
+        signs = (meta.get("details") or {}).get("signs") or {}
+        low, high = signs.get("low"), signs.get("high")
+        if isinstance(low, (int, float)) and isinstance(high, (int, float)):
+            ranges.setdefault(_line_of(row), {}).setdefault(row["layer"], []).append((float(low), float(high)))
+    return ranges
+
+
+def _warn_sign_overlaps(experiment: str, model: str, layers: Sequence[str], ranges: Mapping[str, list[tuple[float, float]]]) -> None:
+    """Log one line when the sign ranges of adjacent layers overlap (their order depends on the signs)."""
+    import logging
+
+    mean = {layer: (float(np.mean([r[0] for r in ranges[layer]])), float(np.mean([r[1] for r in ranges[layer]]))) for layer in layers}
+    overlaps = [(a, b) for a, b in zip(layers, layers[1:]) if mean[a][0] <= mean[b][1] and mean[b][0] <= mean[a][1]]
+    if overlaps:
+        shown = ", ".join(f"{a}/{b} ({mean[a][0]:.3f}-{mean[a][1]:.3f} vs {mean[b][0]:.3f}-{mean[b][1]:.3f})" for a, b in overlaps[:3])
+        more = f" and {len(overlaps) - 3} more" if len(overlaps) > 3 else ""
+        logging.getLogger(__name__).warning(
+            f"{experiment} ({model}): the score's range over the signs of the canonical directions overlaps between "
+            f"adjacent layers {shown}{more}: their order depends on the signs LAPACK gives; compare pwcca_centred, "
+            "which does not depend on them"
+        )
 
 
 def _rows_of(table: "ResultTable | Iterable[Mapping[str, Any]] | Iterable[Any]") -> list[dict[str, Any]]:

@@ -20,29 +20,23 @@ Everything is computed from second moments (:class:`~layerprobe.analysis.covaria
   the ``R`` of the reference's QR; so ``Q^T Z = R^-T D^T Z`` comes from the same statistics;
 * the covariances of a trial do not depend on epsilon: each view's kept block is
   eigen-decomposed once per trial (``(S + eps I)^(-1/2)`` is then a rescaling of the eigenvalues),
-  and the cross-covariance is rotated into both eigenbases once, so a fit costs one small SVD.
+  and ``W_x S_xy`` is formed once per ``eps_x``, so a fit costs one matrix product and one SVD.
 
 Numerical soundness: symmetric eigen-decompositions with eigenvalues clipped at zero before
 adding epsilon (rank-deficient and one-hot views never give NaN), float64 throughout, and an SVD
 that falls back from LAPACK's divide-and-conquer ``gesdd`` to ``gesvd`` instead of failing.
 
-The one-hot null direction
---------------------------
-After centring, a one-hot view whose rows each hold exactly one 1 has a covariance of rank K - 1:
-one canonical direction lies in a null space of variance epsilon.  Its training correlation is
-about 1e-12 and its held-out correlation is rounding noise, yet the reference keeps it in the PWCCA
-sum with a sizeable weight (its projection plus the view mean is nearly the constant vector), so
-reference scores of phone and word experiments carry noise of a few 1e-3 that depends on the
-machine's rounding.  ``null_directions`` chooses what to do with directions whose training
-correlation is below :data:`NULL_CORRELATION` (1e-6, far under any real canonical correlation):
-
-* ``"zero"`` (default): keep the direction in the sum and its weight, as the reference does, but
-  take its held-out projection, and so its correlation, as 0 (rounding noise has mean 0); scores
-  are reproducible and equal the reference's up to the noise the reference adds.
-* ``"keep"``: the reference's arithmetic, noise included.
-* ``"drop"``: give the direction zero weight (a different number: the others' weights grow).
-
-Views without such a direction (dense features) give the same score in all three modes.
+Signs and null directions
+-------------------------
+The published PWCCA depends on the sign LAPACK gives each canonical direction pair, and on
+rounding noise in directions the data do not span (the one-hot view's null direction, a LayerNorm
+view's hyperplane normal).  :mod:`layerprobe.analysis.pwcca` explains both: by default the signs
+are LAPACK's (``signs="lapack"``: the published code's number; ``signs="pinned"`` for numbers that
+do not depend on the LAPACK build), :func:`cca_experiment` measures the spread over random sign
+sets and the sign-invariant ``centred`` score beside it, and ``null_directions="zero"`` (default)
+takes null directions' held-out correlations as 0 (``"keep"``: the reference's arithmetic, noise
+included; ``"drop"``: zero weight).  Views without null directions (dense features) give the same
+score in all three modes.
 """
 
 from __future__ import annotations
@@ -61,14 +55,23 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from layerprobe.analysis.covariance import CovarianceStats
+from layerprobe.analysis.pwcca import (
+    NULL_CORRELATION,
+    NULL_DIRECTION_MODES,
+    NULL_VARIANCE_FRACTION,
+    SIGN_SETS,
+    WEIGHTINGS,
+    pwcca,
+    sign_scores,
+)
 from layerprobe.analysis.splits import cached_split_parts, trial_parts
 
 #: Epsilon values of the protocol: pairs of the first group are tried first, then of the second.
 EPSILON_GROUPS: tuple[tuple[float, ...], tuple[float, ...]] = ((1e-11, 1e-10, 1e-9), (1e-8, 1e-7, 1e-6, 1e-5))
-#: Training correlations below this mark a null direction (see ``null_directions``).
-NULL_CORRELATION = 1e-6
-#: What :func:`pwcca` does with null directions (see the module docstring).
-NULL_DIRECTION_MODES = ("zero", "keep", "drop")
+#: How each direction pair's sign is taken: ``lapack`` (default), as LAPACK's SVD of the whitened
+#: cross-covariance returns it, which is what the published code scores; ``pinned``: the x row's
+#: largest-magnitude entry positive, the same on every machine (see :func:`_direction_signs`).
+SIGN_CONVENTIONS = ("lapack", "pinned")
 
 
 class CCAFitError(ArithmeticError):
@@ -93,8 +96,13 @@ class CCAFit:
         Canonical correlations, descending, shape (nd,), ``nd = min(kept x, kept y)``.
     x_directions, y_directions : numpy.ndarray
         The first ``nd`` rows of ``A_x`` and ``A_y``, shapes (nd, kept x) and (nd, kept y); they
-        act on the kept columns of the raw (centred) data.  Each pair of rows is signed so that
-        the largest-magnitude entry of the x row is positive (see :func:`_direction_signs`).
+        act on the kept columns of the raw (centred) data.  Each pair of rows has the sign of
+        ``signs`` (:data:`SIGN_CONVENTIONS`).
+    data_variance : numpy.ndarray
+        Shape (nd,): per direction pair, the smaller over the two views of ``a^T S a``, the share of
+        the direction's regularised variance ``a^T (S + eps I) a = 1`` that is the training data's.
+    signs : str
+        The sign convention of the directions.
     """
 
     epsilon: tuple[float, float]
@@ -103,6 +111,16 @@ class CCAFit:
     correlations: np.ndarray
     x_directions: np.ndarray
     y_directions: np.ndarray
+    data_variance: np.ndarray | None = None
+    signs: str = "lapack"
+
+    @property
+    def null(self) -> np.ndarray:
+        """Shape (nd,), bool: null directions (:mod:`layerprobe.analysis.pwcca`), by correlation or data variance."""
+        null = self.correlations < NULL_CORRELATION
+        if self.data_variance is not None:
+            null = null | (self.data_variance < NULL_VARIANCE_FRACTION)
+        return null
 
     @property
     def n_components(self) -> int:
@@ -115,12 +133,13 @@ class CCAFit:
 
 
 class _EigenCache:
-    """One view's scaled covariance and the eigen-decompositions of its kept blocks, by mask."""
+    """One view's scaled covariance, the eigen-decompositions of its kept blocks and their inverse roots."""
 
     def __init__(self, scaled: np.ndarray):
         self.scaled = scaled
         self.variances = np.abs(np.diagonal(scaled))
         self._by_mask: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+        self._roots: dict[tuple[bytes, float], np.ndarray] = {}
 
     def kept(self, epsilon: float) -> np.ndarray:
         return self.variances >= epsilon
@@ -133,13 +152,28 @@ class _EigenCache:
             self._by_mask[key] = (np.clip(values, 0.0, None), vectors)
         return self._by_mask[key]
 
+    def inverse_sqrt(self, kept: np.ndarray, epsilon: float) -> np.ndarray:
+        """``W = (S_kept + eps I)^(-1/2) = V diag((w + eps)^(-1/2)) V^T``, symmetric, cached."""
+        key = (np.packbits(kept).tobytes(), epsilon)
+        if key not in self._roots:
+            values, vectors = self.eigh(kept)
+            self._roots[key] = (vectors * (1.0 / np.sqrt(values + epsilon))[None, :]) @ vectors.T
+        return self._roots[key]
+
+    def data_variance(self, kept: np.ndarray, directions: np.ndarray) -> np.ndarray:
+        """``a^T S a`` per row ``a`` of ``directions`` (the data's share of its regularised variance 1)."""
+        return np.einsum("ij,ij->i", directions @ self.scaled[np.ix_(kept, kept)], directions)
+
 
 class CCASolver:
     """Fits CCA at any epsilon from the statistics of the training rows, reusing their decompositions.
 
     Steps 1-2 of REFERENCE.md section 1 (covariance, scaling) happen once here; steps 3-7 per
-    :meth:`fit`, with each view's kept block eigen-decomposed once per mask and the cross
-    covariance rotated into the two eigenbases once per pair of masks.
+    :meth:`fit`, with each view's kept block eigen-decomposed once per mask, its inverse square
+    root formed once per epsilon, and ``W_x S_xy`` once per pair of masks and ``eps_x``.  The SVD is
+    of ``M = W_x S_xy W_y`` itself, in the data's own basis, as the published code takes it: the
+    signs LAPACK gives its singular vectors are then the published code's (they depend on the
+    matrix LAPACK is handed, not only on the subspaces).
     """
 
     def __init__(self, stats: CovarianceStats):
@@ -152,31 +186,32 @@ class CCASolver:
         self._x = _EigenCache(xx / x_max)
         self._y = _EigenCache(yy / y_max)
         self._xy = xy / math.sqrt(x_max * y_max)
-        self._rotated: dict[tuple[bytes, bytes], np.ndarray] = {}
+        self._left: dict[tuple[bytes, bytes, float], np.ndarray] = {}
 
-    def fit(self, eps_x: float, eps_y: float) -> CCAFit:
-        """Canonical directions at ``(eps_x, eps_y)``; :class:`CCAFitError` when impossible."""
+    def fit(self, eps_x: float, eps_y: float, *, signs: str = "lapack") -> CCAFit:
+        """Canonical directions at ``(eps_x, eps_y)`` with ``signs``; :class:`CCAFitError` when impossible."""
+        if signs not in SIGN_CONVENTIONS:
+            raise ValueError(f"signs must be one of {', '.join(SIGN_CONVENTIONS)}, got {signs!r}")
         x_kept, y_kept = self._x.kept(eps_x), self._y.kept(eps_y)
         if not x_kept.any() or not y_kept.any():
             raise CCAFitError(f"no dimension of a view has variance >= epsilon ({eps_x:g}, {eps_y:g})")
-        x_values, x_vectors = self._x.eigh(x_kept)
-        y_values, y_vectors = self._y.eigh(y_kept)
-        key = (np.packbits(x_kept).tobytes(), np.packbits(y_kept).tobytes())
-        if key not in self._rotated:
-            self._rotated[key] = x_vectors.T @ self._xy[np.ix_(x_kept, y_kept)] @ y_vectors
-        # W = V diag((w + eps)^-1/2) V^T, so M = W_x S_xy W_y = V_x (D_x B D_y) V_y^T.
-        x_scale = 1.0 / np.sqrt(x_values + eps_x)
-        y_scale = 1.0 / np.sqrt(y_values + eps_y)
-        u, s, vt = _svd(x_scale[:, None] * self._rotated[key] * y_scale[None, :])
-        # A_x = U^T W_x = U'^T D_x V_x^T (and likewise for y); U' has min(n_x, n_y) columns.
-        x_directions = (u.T * x_scale[None, :]) @ x_vectors.T
-        y_directions = (vt * y_scale[None, :]) @ y_vectors.T
-        signs = _direction_signs(x_directions)
-        x_directions *= signs[:, None]
-        y_directions *= signs[:, None]
+        wx = self._x.inverse_sqrt(x_kept, eps_x)
+        wy = self._y.inverse_sqrt(y_kept, eps_y)
+        key = (np.packbits(x_kept).tobytes(), np.packbits(y_kept).tobytes(), eps_x)
+        if key not in self._left:
+            self._left[key] = wx @ self._xy[np.ix_(x_kept, y_kept)]
+        u, s, vt = _svd(self._left[key] @ wy)
+        # A_x = U^T W_x, A_y = V^T W_y; the thin SVD keeps nd = min(kept x, kept y) pairs.
+        x_directions = u.T @ wx
+        y_directions = vt @ wy
+        if signs == "pinned":
+            flips = _direction_signs(x_directions)
+            x_directions *= flips[:, None]
+            y_directions *= flips[:, None]
         if not (np.isfinite(s).all() and np.isfinite(x_directions).all() and np.isfinite(y_directions).all()):
             raise CCAFitError(f"non-finite canonical directions at epsilon ({eps_x:g}, {eps_y:g})")
-        return CCAFit((eps_x, eps_y), x_kept, y_kept, np.abs(s), x_directions, y_directions)
+        variance = np.minimum(self._x.data_variance(x_kept, x_directions), self._y.data_variance(y_kept, y_directions))
+        return CCAFit((eps_x, eps_y), x_kept, y_kept, np.abs(s), x_directions, y_directions, variance, signs)
 
 
 def _direction_signs(directions: np.ndarray) -> np.ndarray:
@@ -185,8 +220,9 @@ def _direction_signs(directions: np.ndarray) -> np.ndarray:
     An SVD fixes singular vectors only up to a joint sign flip of ``u_i`` and ``v_i``.  Correlations
     do not depend on it, but PWCCA weights do: they orthonormalise the projections *plus the view
     means*, and ``-p + m`` is not a flip of ``p + m``.  The reference code inherits whatever signs
-    LAPACK returns (differences of about 1e-4 in scores); this convention makes scores reproducible
-    across machines and equal to a direct transcription of the algorithm that uses it.
+    LAPACK returns (the default here too, so that the numbers are the published code's); this
+    convention (``signs="pinned"``) makes scores reproducible across machines and LAPACK builds,
+    but they differ from the published ones by up to the sign spread (:func:`sign_scores`).
     """
     if directions.size == 0:
         return np.ones(len(directions))
@@ -210,99 +246,6 @@ def _svd(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 # --------------------------------------------------------------------------------------------------
-# PWCCA from statistics
-
-
-def pwcca(fit: CCAFit, stats: CovarianceStats, *, null_directions: str = "zero") -> float:
-    """Projection-weighted CCA of fitted directions on the rows summarised by ``stats`` (section 2).
-
-    Parameters
-    ----------
-    fit : CCAFit
-    stats : CovarianceStats
-        Statistics of the data to score (at least 2 rows).
-    null_directions : {"zero", "keep", "drop"}
-        Treatment of directions whose training correlation is below :data:`NULL_CORRELATION`:
-        projection and correlation taken as 0, kept as computed, or given zero weight (module
-        docstring).
-
-    Returns
-    -------
-    float
-        ``sum_i w_i rho_i``; ``rho_i`` is signed and a direction with a zero projection has
-        ``rho_i = 0``.  With fewer rows than directions, directions beyond the rank of the
-        projections get zero weight (the reference code fails there).
-    """
-    if stats.n < 2:
-        raise ValueError(f"PWCCA needs at least 2 rows, got {stats.n}")
-    if null_directions not in NULL_DIRECTION_MODES:
-        raise ValueError(f"null_directions must be one of {', '.join(NULL_DIRECTION_MODES)}, got {null_directions!r}")
-    nd = fit.n_components
-    xx, yy, xy = stats.blocks()
-    x_kept, y_kept = fit.x_kept, fit.y_kept
-    ax, ay = fit.x_directions, fit.y_directions
-    ax_sxx = ax @ xx[np.ix_(x_kept, x_kept)]
-    ay_syy = ay @ yy[np.ix_(y_kept, y_kept)]
-    cross = np.einsum("ij,ij->i", ax @ xy[np.ix_(x_kept, y_kept)], ay)
-    x_norms = np.einsum("ij,ij->i", ax_sxx, ax)
-    y_norms = np.einsum("ij,ij->i", ay_syy, ay)
-    denominator = np.sqrt(np.clip(x_norms, 0.0, None) * np.clip(y_norms, 0.0, None))
-    # A cosine: clipped, since rounding can put it a few ulps outside [-1, 1] on a handful of rows.
-    rho = np.clip(np.divide(cross, denominator, out=np.zeros(nd), where=denominator > 0), -1.0, 1.0)
-    if fit.weights_from_x:
-        directions, projected, mean = ax, ax_sxx, stats.mean[: stats.d1][x_kept]
-    else:
-        directions, projected, mean = ay, ay_syy, stats.mean[stats.d1 :][y_kept]
-    null = fit.correlations < NULL_CORRELATION
-    if null_directions == "zero" and null.any():
-        rho[null] = 0.0
-        directions, projected = directions.copy(), projected.copy()
-        directions[null], projected[null] = 0.0, 0.0
-    # D = (P + m)^T with P = A (V - mu)^T; Z = the first nd kept columns, uncentred.  Centred
-    # columns sum to zero, so D^T D = A S A^T + n m m^T and D^T Z = A S[:, :nd] + n m m^T.
-    m = mean[:nd]
-    offset = stats.n * np.outer(m, m)
-    gram = projected @ directions.T + offset
-    against = projected[:, :nd] + offset
-    alpha = np.abs(_orthonormal_coordinates(gram, against)).sum(axis=1)
-    if null_directions == "drop":
-        alpha[null] = 0.0
-    total = alpha.sum()
-    if not total > 0:
-        return 0.0
-    return float(np.dot(alpha / total, rho))
-
-
-def _orthonormal_coordinates(gram: np.ndarray, against: np.ndarray) -> np.ndarray:
-    """``Q^T Z`` from ``G = D^T D`` and ``H = D^T Z``, with ``D = Q R`` the reduced QR of ``D``.
-
-    ``R`` is the Cholesky factor of ``G`` (up to row signs, which the absolute values of the PWCCA
-    weights ignore), so ``Q^T Z = R^-T H``.  When ``G`` is singular (fewer rows than directions),
-    Gram-Schmidt runs column by column and columns dependent on earlier ones get zero rows.
-    """
-    try:
-        lower = np.linalg.cholesky(gram)  # R = lower^T
-        if np.all(np.diagonal(lower) > 0):
-            # numpy's LU solve of the triangular system: within numpy's BLAS, backward stable.
-            return np.linalg.solve(lower, against)
-    except np.linalg.LinAlgError:
-        pass
-    size = len(gram)
-    factor = np.zeros_like(gram)  # rows of R; a zero row for a dependent column
-    coordinates = np.zeros_like(against)
-    tolerance = 1e-12 * max(float(np.max(np.abs(np.diagonal(gram)))), np.finfo(float).tiny)
-    for k in range(size):
-        # R[k, j] = (G[k, j] - sum_{i<k} R[i, k] R[i, j]) / R[k, k]
-        residual = gram[k, k] - factor[:k, k] @ factor[:k, k]
-        if residual <= tolerance:
-            continue
-        pivot = math.sqrt(residual)
-        factor[k, k:] = (gram[k, k:] - factor[:k, k] @ factor[:k, k:]) / pivot
-        coordinates[k] = (against[k] - factor[:k, k] @ coordinates[:k]) / pivot
-    return coordinates
-
-
-# --------------------------------------------------------------------------------------------------
 # The estimator
 
 #: The message of the :class:`~sklearn.exceptions.NotFittedError` (an AttributeError and a ValueError)
@@ -318,8 +261,12 @@ class CCA(BaseEstimator):
     epsilon : float or (float, float)
         Regulariser and dimension-dropping threshold, one for both views or ``(eps_x, eps_y)``.
     null_directions : {"zero", "keep", "drop"}
-        Treatment in :meth:`score` of directions with a training correlation below
-        :data:`NULL_CORRELATION`, such as the null direction of a one-hot view (module docstring).
+        Treatment in :meth:`score` of null directions, such as the null direction of a one-hot
+        view (:mod:`layerprobe.analysis.pwcca`).
+    signs : {"lapack", "pinned"}
+        The directions' signs: LAPACK's (the published code's), or pinned (:data:`SIGN_CONVENTIONS`).
+    weighting : {"published", "centred"}
+        :meth:`score`'s PWCCA weights (:mod:`layerprobe.analysis.pwcca`).
 
     Attributes
     ----------
@@ -345,9 +292,18 @@ class CCA(BaseEstimator):
     1.0
     """
 
-    def __init__(self, epsilon: float | tuple[float, float] = 1e-10, *, null_directions: str = "zero"):
+    def __init__(
+        self,
+        epsilon: float | tuple[float, float] = 1e-10,
+        *,
+        null_directions: str = "zero",
+        signs: str = "lapack",
+        weighting: str = "published",
+    ):
         self.epsilon = epsilon
         self.null_directions = null_directions
+        self.signs = signs
+        self.weighting = weighting
 
     def _epsilons(self) -> tuple[float, float]:
         pair = (self.epsilon, self.epsilon) if np.isscalar(self.epsilon) else tuple(self.epsilon)
@@ -361,7 +317,7 @@ class CCA(BaseEstimator):
 
     def fit_stats(self, stats: CovarianceStats) -> "CCA":
         """Fit on the statistics of the training rows (for data that does not fit in memory)."""
-        self.fit_ = CCASolver(stats).fit(*self._epsilons())
+        self.fit_ = CCASolver(stats).fit(*self._epsilons(), signs=self.signs)
         self.correlations_ = self.fit_.correlations
         self.x_kept_, self.y_kept_ = self.fit_.x_kept, self.fit_.y_kept
         self.x_directions_, self.y_directions_ = self.fit_.x_directions, self.fit_.y_directions
@@ -379,7 +335,7 @@ class CCA(BaseEstimator):
             raise ValueError(
                 f"data of {stats.d1} + {stats.d2} columns for a fit on {len(self.x_kept_)} + {len(self.y_kept_)}"
             )
-        return pwcca(self.fit_, stats, null_directions=self.null_directions)
+        return pwcca(self.fit_, stats, null_directions=self.null_directions, weighting=self.weighting)
 
     def __repr__(self) -> str:
         return f"CCA(epsilon={self.epsilon!r})"
@@ -458,11 +414,21 @@ class CCATrial:
     test_score: float
     fits: tuple[tuple[tuple[float, float], float], ...]  # ((eps_x, eps_y), dev PWCCA) of every successful fit
     failed: tuple[tuple[float, float], ...] = ()
+    n_null: int = 0  # null directions of the chosen fit
+    centred_epsilon: tuple[float, float] | None = None  # the same selection with the centred weights
+    centred_dev_score: float | None = None
+    centred_test_score: float | None = None
+    sign_scores: tuple[float, ...] = ()  # test PWCCA of the chosen fit under random sign sets
 
 
 @dataclass(frozen=True)
 class CCAResult:
-    """The outcome of :func:`cca_experiment`: ``score`` is the number a paper reports."""
+    """The outcome of :func:`cca_experiment`: ``score`` is the number a paper reports.
+
+    ``centred_score`` is the same protocol with the sign-invariant centred weights; ``sign_scores``
+    the score (the mean over trials) under each random sign set of the directions, whose range is
+    how much the published number depends on the signs LAPACK happens to give.
+    """
 
     name: str
     score: float
@@ -482,6 +448,25 @@ class CCAResult:
     def epsilons(self) -> tuple[tuple[float, float], ...]:
         return tuple(trial.epsilon for trial in self.trials)
 
+    @property
+    def centred_score(self) -> float | None:
+        """The mean test score with centred weights (None when not measured)."""
+        scores = [t.centred_test_score for t in self.trials]
+        return None if not scores or any(score is None for score in scores) else float(np.mean(scores))
+
+    @property
+    def sign_scores(self) -> tuple[float, ...]:
+        """The score under each random sign set (the mean over trials of their test scores)."""
+        if not self.trials or not all(t.sign_scores for t in self.trials):
+            return ()
+        return tuple(float(v) for v in np.mean([t.sign_scores for t in self.trials], axis=0))
+
+    @property
+    def sign_range(self) -> tuple[float, float] | None:
+        """``(min, max)`` of :attr:`sign_scores` and the score itself (None when not measured)."""
+        scores = self.sign_scores
+        return None if not scores else (min(*scores, self.score), max(*scores, self.score))
+
     def details(self) -> dict[str, Any]:
         """JSON-ready per-trial scores, chosen epsilons and sizes (for a result table's sidecar)."""
         return {
@@ -490,6 +475,14 @@ class CCAResult:
             "seed": self.seed,
             "n_parts": self.n_parts,
             "wall_seconds": round(self.wall_seconds, 3),
+            "centred_score": self.centred_score,
+            "signs": {
+                "convention": self.options.get("signs", "lapack"),
+                "n_sets": len(self.sign_scores),
+                "low": None if self.sign_range is None else self.sign_range[0],
+                "high": None if self.sign_range is None else self.sign_range[1],
+                "std": float(np.std(self.sign_scores, ddof=1)) if len(self.sign_scores) > 1 else None,
+            },
             "trials": [
                 {
                     "dev_part": t.dev_part,
@@ -502,6 +495,11 @@ class CCAResult:
                     "test_score": t.test_score,
                     "fits": [[list(eps), score] for eps, score in t.fits],
                     "failed": [list(eps) for eps in t.failed],
+                    "n_null": t.n_null,
+                    "centred_epsilon": None if t.centred_epsilon is None else list(t.centred_epsilon),
+                    "centred_dev_score": t.centred_dev_score,
+                    "centred_test_score": t.centred_test_score,
+                    "sign_scores": list(t.sign_scores),
                 }
                 for t in self.trials
             ],
@@ -544,6 +542,8 @@ def cca_experiment(
     split_cache: str | None = None,
     chunk_rows: int = 16384,
     null_directions: str = "zero",
+    signs: str = "lapack",
+    sign_sets: int = SIGN_SETS,
     progress: Callable[[Iterator], Iterator] | None = None,
 ) -> CCAResult:
     """The CCA protocol of REFERENCE.md section 3 on two row-aligned views.
@@ -563,6 +563,11 @@ def cca_experiment(
         per-part statistics, ``n_parts * (d1 + d2)^2 * 8`` bytes).
     null_directions : {"zero", "keep", "drop"}
         See :class:`CCA`.
+    signs : {"lapack", "pinned"}
+        The directions' signs (:data:`SIGN_CONVENTIONS`): LAPACK's, as the published code; or
+        pinned, the same on every machine.
+    sign_sets : int
+        Random sign sets scored on each trial's test part (:attr:`CCAResult.sign_scores`; 0: none).
     progress : callable, optional
         Wraps the iterator of row blocks (e.g. a tqdm factory).
 
@@ -579,6 +584,8 @@ def cca_experiment(
     started = time.perf_counter()
     if isinstance(views, tuple):
         views = ArrayViews(np.asarray(views[0]), np.asarray(views[1]))
+    if signs not in SIGN_CONVENTIONS:
+        raise ValueError(f"signs must be one of {', '.join(SIGN_CONVENTIONS)}, got {signs!r}")
     if views.n_rows < 2 * n_parts:
         raise ValueError(f"{views.name}: {views.n_rows} rows are too few for {n_parts} parts")
     parts = cached_split_parts(split_cache, views.content_key, views.n_rows, views.labels, n_parts=n_parts, seed=seed)
@@ -586,7 +593,7 @@ def cca_experiment(
     trials: list[CCATrial] = []
     for dev, test in trial_parts(n_parts, n_trials, seed=seed):
         trial = _run_trial(stats, dev, test, seed=seed, number=len(trials), n_fits=n_fits,
-                           null_directions=null_directions)  # fmt: skip
+                           null_directions=null_directions, signs=signs, sign_sets=sign_sets)  # fmt: skip
         if trial is not None:
             trials.append(trial)
         if len(trials) == n_trials:
@@ -594,14 +601,15 @@ def cca_experiment(
     if not trials:
         raise ValueError(f"{views.name}: no epsilon gave a CCA fit in any trial")
     score = float(np.mean([trial.test_score for trial in trials]))
-    options = {"n_trials": n_trials, "n_fits": n_fits, "null_directions": null_directions}
+    options = {"n_trials": n_trials, "n_fits": n_fits, "null_directions": null_directions, "signs": signs,
+               "sign_sets": sign_sets}  # fmt: skip
     return CCAResult(views.name, score, tuple(trials), views.n_rows, tuple(views.dims), seed, n_parts,
                      time.perf_counter() - started, options)  # fmt: skip
 
 
 def _run_trial(
     stats: Sequence[CovarianceStats], dev: int, test: int, *, seed: int, number: int, n_fits: int,
-    null_directions: str,
+    null_directions: str, signs: str, sign_sets: int,
 ) -> CCATrial | None:  # fmt: skip
     """Fit on the other parts at successive epsilons, choose on dev, score on test (None: no fit)."""
     train = CovarianceStats.merge_all(s for part, s in enumerate(stats) if part not in (dev, test))
@@ -615,7 +623,7 @@ def _run_trial(
     failed: list[tuple[float, float]] = []
     for eps_x, eps_y in epsilon_order(seed=seed, trial=number):
         try:
-            fit = solver.fit(eps_x, eps_y)
+            fit = solver.fit(eps_x, eps_y, signs=signs)
         except CCAFitError:
             failed.append((eps_x, eps_y))
             continue
@@ -626,7 +634,13 @@ def _run_trial(
         return None
     best, dev_score = max(fits, key=lambda pair: pair[1])  # first of equal scores, like argmax
     test_score = pwcca(best, stats[test], null_directions=null_directions)
+    # The sign-invariant variant, selected on dev by its own score.
+    centred = [(fit, pwcca(fit, stats[dev], null_directions=null_directions, weighting="centred")) for fit, _ in fits]
+    centred_best, centred_dev = max(centred, key=lambda pair: pair[1])
+    centred_test = pwcca(centred_best, stats[test], null_directions=null_directions, weighting="centred")
+    spread = sign_scores(best, stats[test], n_sets=sign_sets, seed=seed * 1000 + number, null_directions=null_directions) if sign_sets else ()
     return CCATrial(
         dev, test, train.n, stats[dev].n, stats[test].n, best.epsilon, dev_score, test_score,
-        tuple((fit.epsilon, score) for fit, score in fits), tuple(failed),
+        tuple((fit.epsilon, score) for fit, score in fits), tuple(failed), int(best.null.sum()),
+        centred_best.epsilon, centred_dev, centred_test, tuple(float(v) for v in spread),
     )  # fmt: skip

@@ -43,7 +43,11 @@ from layerprobe.cli.options import (
 @click.option("--embeddings-format", type=click.Choice(["auto", "word2vec", "word2vec-binary", "glove"]), default="auto", show_default=True, help="Format of --embeddings.")
 @click.option("--vocabulary-size", type=click.IntRange(min=1), default=500, show_default=True, help="cca_word: most frequent words kept.")
 @click.option("--base-layer", default="T0", show_default=True, help="cca_intra: the layer every other is compared with.")
-@click.option("--null-directions", type=click.Choice(["zero", "keep", "drop"]), default="zero", show_default=True, help="Directions in the null space of a one-hot view: correlation 0 (default), as computed (the reference's noise), or weight 0.")
+@click.option("--signs", type=click.Choice(["lapack", "pinned"]), default="lapack", show_default=True,
+              help="Signs of the canonical directions: LAPACK's (the published code's numbers, which depend on the "
+                   "LAPACK build) or pinned (the same on every machine; rows named cca_mel@pinned ...).")  # fmt: skip
+@click.option("--null-directions", type=click.Choice(["zero", "keep", "drop"]), default="zero", show_default=True, help="Directions the data hardly span (a one-hot view's null space, a LayerNorm view's hyperplane normal): "
+                   "correlation 0 (default), as computed (the reference's rounding noise), or weight 0.")
 @progress_option
 @launcher_options
 def cca_command(
@@ -61,6 +65,7 @@ def cca_command(
     vocabulary_size: int,
     base_layer: str,
     null_directions: str,
+    signs: str,
     progress: bool,
     **launcher: Any,
 ) -> None:
@@ -83,7 +88,7 @@ def cca_command(
 
     arguments = dict(experiment=experiment, model=model_spec, corpus=corpus, split=split, sample=sample_id, layers=layers,
                      features=features, out=out, seed=seed, embeddings=embeddings, embeddings_format=embeddings_format,
-                     vocabulary_size=vocabulary_size, base_layer=base_layer, null_directions=null_directions,
+                     vocabulary_size=vocabulary_size, base_layer=base_layer, null_directions=null_directions, signs=signs,
                      progress=progress)  # fmt: skip
     if launcher["launcher"] != "none":
         from layerprobe.experiments.cca import cca_layers

@@ -14,7 +14,12 @@ cca_glove   word-pooled features             GloVe vector                       
 (REFERENCE.md section 3; views are built by :mod:`layerprobe.analysis.views`.)  Stores are found
 under the extraction layout: ``<features>/<model tag>/<corpus>_<split>_sample<k>/<rep>_<span>.h5``,
 the log-mel baseline under the model tag ``logmel``.  Each layer's score is one row of the table
-(metric ``pwcca``); per-trial scores, chosen epsilons, sizes, options and provenance (store paths
+(metric ``pwcca``: the published number, with the signs LAPACK gives the canonical directions), with
+a row beside it for the sign-invariant variant (``pwcca_centred``), and the range of the published
+score over random sign sets of the directions in the sidecar (``details["signs"]``: ``low``,
+``high``; see :mod:`layerprobe.analysis.pwcca`), which ``plot`` draws as a band; rows of
+``signs="pinned"`` are named ``<experiment>@pinned`` (``cca_mel@pinned``), apart from the
+published numbers.  Per-trial scores, chosen epsilons, sizes, options and provenance (store paths
 and their manifest hashes) go to the table's JSON sidecar.  The data split is computed once per
 set of paired rows and cached next to the table, so every layer of an experiment sees the same
 parts.
@@ -44,7 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from layerprobe.analysis.cca import NULL_DIRECTION_MODES, CCAResult, cca_experiment
+from layerprobe.analysis.cca import NULL_DIRECTION_MODES, SIGN_CONVENTIONS, SIGN_SETS, CCAResult, cca_experiment
 from layerprobe.errors import ConfigError, StoreError
 from layerprobe.experiments.query import MEL_TAG, StoreQuery, missing_hint, open_stores, resolve_store
 from layerprobe.experiments.records import RunKey, ScoredRecord, open_table, provenance, score_layers, store_entry, store_model
@@ -58,6 +63,8 @@ PathLike = str | os.PathLike
 
 #: The metric name of CCA results in a ResultTable.
 METRIC = "pwcca"
+#: The sign-invariant variant's metric: PWCCA weights from the centred projections.
+CENTRED_METRIC = "pwcca_centred"
 #: Parts of the protocol's split (REFERENCE.md section 3); each needs at least 2 rows.
 N_PARTS = 10
 #: Fewer paired rows than this per dimension of the wider view get a warning: with d dimensions, the
@@ -134,6 +141,13 @@ class LayerScore(ScoredRecord):
     run: RunKey | None = None
     warnings: tuple[str, ...] = ()
 
+    def metrics(self) -> list[tuple[str, float]]:
+        """``pwcca``, then ``pwcca_centred`` when measured."""
+        found = [(METRIC, self.result.score)]
+        if self.result.centred_score is not None:
+            found.append((CENTRED_METRIC, self.result.centred_score))
+        return found
+
 
 def get_experiment(name: str) -> Experiment:
     """The experiment called ``name`` (ConfigError listing the known ones otherwise)."""
@@ -160,6 +174,8 @@ def run_cca(
     vocabulary_size: int = 500,
     base_layer: str = "T0",
     null_directions: str = "zero",
+    signs: str = "lapack",
+    sign_sets: int = SIGN_SETS,
     progress: bool = True,
     on_layer: Callable[[LayerScore], None] | None = None,
 ) -> list[LayerScore]:
@@ -198,6 +214,11 @@ def run_cca(
         ``cca_intra``: view 1.
     null_directions : {"zero", "keep", "drop"}
         See :class:`layerprobe.analysis.cca.CCA`.
+    signs : {"lapack", "pinned"}
+        The canonical directions' signs: LAPACK's (default: the published code's numbers), or
+        pinned (the same on every machine; rows named ``<experiment>@pinned``).
+    sign_sets : int
+        Random sign sets behind the sidecar's ``details["signs"]`` range (0: none).
     progress : bool
         Progress bars (on a terminal).
     on_layer : callable, optional
@@ -218,6 +239,11 @@ def run_cca(
     spec = get_experiment(experiment)
     if null_directions not in NULL_DIRECTION_MODES:
         raise ConfigError(f"--null-directions must be one of {', '.join(NULL_DIRECTION_MODES)}, got {null_directions!r}")
+    if signs not in SIGN_CONVENTIONS:
+        raise ConfigError(f"--signs must be one of {', '.join(SIGN_CONVENTIONS)}, got {signs!r}")
+    if isinstance(sign_sets, bool) or not isinstance(sign_sets, int) or sign_sets < 0:
+        raise ConfigError(f"--sign-sets must be a non-negative integer, got {sign_sets!r}")
+    experiment_name = spec.name if signs == "lapack" else f"{spec.name}@{signs}"
     if spec.needs_embeddings and embeddings is None:
         raise ConfigError(f"{experiment} needs word vectors: give --embeddings FILE")
     if not spec.needs_embeddings and embeddings is not None:
@@ -251,9 +277,9 @@ def run_cca(
                     path=store.paths[0],
                 )
             result = cca_experiment(views, seed=seed, n_parts=N_PARTS, split_cache=split_cache,
-                                    null_directions=null_directions)  # fmt: skip
-            run = RunKey(store_model(store), query.corpus, spec.name, query.split, query.sample, result.seed)
-            warnings = cca_warnings(spec.name, layer, result)
+                                    null_directions=null_directions, signs=signs, sign_sets=sign_sets)  # fmt: skip
+            run = RunKey(store_model(store), query.corpus, experiment_name, query.split, query.sample, result.seed)
+            warnings = cca_warnings(experiment_name, layer, result)
             for warning in warnings:
                 log.warning(warning)
             return LayerScore(layer, result, views.n_dropped, run, tuple(warnings))
@@ -270,7 +296,7 @@ def run_cca(
                             "warnings": list(score.warnings)},  # fmt: skip
             }
 
-        return score_layers(chosen, score, what=experiment, table=table, metadata=metadata, progress=progress, on_layer=on_layer)
+        return score_layers(chosen, score, what=experiment_name, table=table, metadata=metadata, progress=progress, on_layer=on_layer)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -94,6 +94,7 @@ def cca_task(
     vocabulary_size: int = 500,
     base_layer: str = "T0",
     null_directions: str = "zero",
+    signs: str = "lapack",
     progress: bool = True,
     echo: Echo | None = None,
 ) -> list:
@@ -106,9 +107,11 @@ def cca_task(
         result = score.result
         dropped = f", {score.n_dropped} dropped" if score.n_dropped else ""
         trials = ", ".join(f"{value:.3f}" for value in result.trial_scores)
+        signs = f"; over signs {result.sign_range[0]:.3f}-{result.sign_range[1]:.3f}" if result.sign_range else ""
+        centred = f"; centred {result.centred_score:.4f}" if result.centred_score is not None else ""
         echo(
-            f"{experiment} {score.layer}: PWCCA {result.score:.4f} (trials {trials}; "
-            f"{result.n_rows} rows{dropped}; {result.wall_seconds:.1f} s)"
+            f"{score.run.experiment if score.run else experiment} {score.layer}: PWCCA {result.score:.4f} "
+            f"(trials {trials}{signs}{centred}; {result.n_rows} rows{dropped}; {result.wall_seconds:.1f} s)"
         )
 
     scores = run_cca(
@@ -126,6 +129,7 @@ def cca_task(
         vocabulary_size=vocabulary_size,
         base_layer=base_layer,
         null_directions=null_directions,
+        signs=signs,
         progress=progress,
         on_layer=report,
     )

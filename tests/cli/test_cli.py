@@ -284,7 +284,8 @@ def _cca(features, out, *extra):
 
 
 LAYER_LINE = re.compile(
-    r"^(cca_\w+) (\w+): PWCCA (-?\d\.\d{4}) \(trials (-?\d\.\d{3}), (-?\d\.\d{3}), (-?\d\.\d{3}); (\d+) rows; \d+\.\d s\)$"
+    r"^(cca_\w+) (\w+): PWCCA (-?\d\.\d{4}) \(trials (-?\d\.\d{3}), (-?\d\.\d{3}), (-?\d\.\d{3}); "
+    r"over signs (-?\d\.\d{3})-(-?\d\.\d{3}); centred (-?\d\.\d{4}); (\d+) rows; \d+\.\d s\)$"
 )
 
 
@@ -296,14 +297,16 @@ def test_cca_scores_a_layer_into_a_result_table(cca_features, tmp_path, capsys):
     assert last == f"1 layer -> {out}"
     match = LAYER_LINE.match(first)
     assert match and match.group(1, 2) == ("cca_phone", "T2"), first
-    [row] = ResultTable.open(out).rows
+    row, centred = ResultTable.open(out).rows
+    assert centred["metric"] == "pwcca_centred" and match.group(9) == f"{centred['value']:.4f}"
     assert {k: row[k] for k in ("model", "corpus", "experiment", "layer", "split", "sample", "seed", "metric")} == {
         "model": "tiny:wav2vec2", "corpus": "synth", "experiment": "cca_phone", "layer": "T2", "split": "train", "sample": 1, "seed": 0,
         "metric": "pwcca"}  # fmt: skip
     assert match.group(3) == f"{row['value']:.4f}"
     details = ResultTable.open(out).metadata(row)["details"]
     assert [f"{t['test_score']:.3f}" for t in details["trials"]] == list(match.group(4, 5, 6))
-    assert int(match.group(7)) == details["n_rows"] > 20
+    assert [f"{details['signs'][k]:.3f}" for k in ("low", "high")] == list(match.group(7, 8))
+    assert int(match.group(10)) == details["n_rows"] > 20
     assert len(list((tmp_path / "cca_splits").iterdir())) == 1
     # A small phone sample against 39 one-hot columns: under 10 rows per dimension, said on stderr and in the sidecar
     n_rows = details["n_rows"]
@@ -322,10 +325,10 @@ def test_cca_mel_over_all_layers_then_plot(cca_features, tmp_path, capsys):
     assert [LAYER_LINE.match(line).group(2) for line in lines[:-1]] == layers
     assert lines[-1] == f"10 layers -> {out}"
     table = ResultTable.open(out)
-    assert [row["layer"] for row in table.rows] == layers
-    assert [f"{row['value']:.4f}" for row in table.rows] == [LAYER_LINE.match(line).group(3) for line in lines[:-1]]
+    assert [row["layer"] for row in table.select(metric="pwcca")] == layers
+    assert [f"{row['value']:.4f}" for row in table.select(metric="pwcca")] == [LAYER_LINE.match(line).group(3) for line in lines[:-1]]
     assert run(_cca(cca_features, out, "--exp", "cca_intra", "--layer", "T3"), capsys)[0] == 0
-    assert len(ResultTable.open(out)) == 11
+    assert len(ResultTable.open(out)) == 22  # pwcca and pwcca_centred of 11 layers
     figure = tmp_path / "trend.png"
     code, stdout, err = run(["plot", str(out), "--out", str(figure)], capsys)
     assert code == 0, err

@@ -96,4 +96,4 @@ def test_an_analysis_on_a_full_disk_fails_in_one_line_and_keeps_the_earlier_resu
     assert failed.stderr.count("\n") == 1 and "(No space left on device)" in failed.stderr and "Traceback" not in failed.stderr
     assert failed.stderr.startswith("layerprobe: error: ")
     assert (out.read_bytes(), out.with_suffix(".json").read_bytes()) == before
-    assert [row["layer"] for row in ResultTable.open(out)] == ["C1"]
+    assert [(row["layer"], row["metric"]) for row in ResultTable.open(out)] == [("C1", "pwcca"), ("C1", "pwcca_centred")]

@@ -70,7 +70,7 @@ def test_a_killed_analysis_reruns_to_the_uninterrupted_results(demo, tmp_path):
     reference = tmp_path / "reference" / "cca.csv"
     total = _run(argv(reference))
     expected = _values(reference)
-    assert len(expected) == 10  # cca_mel scores C1..C7 and T1..T3
+    assert len(expected) == 20  # cca_mel scores C1..C7 and T1..T3: pwcca and pwcca_centred
     for number, delay in enumerate(_kill_moments(total, seed=1)):
         out = tmp_path / f"killed{number}" / "cca.csv"
         _kill_at(argv(out), delay)

@@ -211,15 +211,22 @@ def test_a_layer_score_is_cca_experiment_on_the_views(experiment, layer, data, e
 # 3. the result table
 
 
-def test_the_table_has_one_pwcca_row_per_layer(data, table_runs):
+def test_the_table_has_a_pwcca_row_per_layer_with_its_centred_score_and_the_sign_range_beside_it(data, table_runs):
     table = ResultTable.open(table_runs.path)
-    assert len(table) == sum(len(layers) for layers in LAYERS.values())
+    metrics = ["pwcca", "pwcca_centred"]
+    assert len(table) == len(metrics) * sum(len(layers) for layers in LAYERS.values())
     for experiment, layers in LAYERS.items():
-        rows = table.select(experiment=experiment)
+        rows = table.select(experiment=experiment, metric="pwcca")
         assert [row["layer"] for row in rows] == layers
         for row, score in zip(rows, table_runs.scores[experiment]):
             assert row == {"model": MODEL, "corpus": "synth", "experiment": experiment, "layer": score.layer, "split": SPLIT,
                            "sample": 1, "seed": 0, "metric": "pwcca", "value": score.score}  # fmt: skip
+            values = {r["metric"]: r["value"] for r in table.select(experiment=experiment, layer=score.layer)}
+            assert sorted(values) == metrics
+            assert values["pwcca_centred"] == score.result.centred_score
+            signs = table.metadata(row)["details"]["signs"]  # the range over direction signs, in the sidecar
+            assert signs["low"] <= score.score <= signs["high"] and (signs["low"], signs["high"]) == score.result.sign_range
+            assert signs["convention"] == "lapack" and signs["n_sets"] == 32
 
 
 def test_a_run_on_another_corpus_adds_its_rows_and_replaces_none(data, tmp_path):
@@ -236,7 +243,7 @@ def test_a_run_on_another_corpus_adds_its_rows_and_replaces_none(data, tmp_path)
     ours = run_cca("cca_mel", features=features, model=MODEL, corpus="demo", split=SPLIT, layers="T1", results=results,
                    progress=False)  # fmt: skip
     table = ResultTable.open(results)
-    assert [(row["corpus"], row["layer"], row["value"]) for row in table.select(experiment="cca_mel")] == [
+    assert [(row["corpus"], row["layer"], row["value"]) for row in table.select(experiment="cca_mel", metric="pwcca")] == [
         ("demo", "T1", ours[0].score), ("synth", "T1", synth[0].score)]
     assert table.metadata(table.select(corpus="demo")[0])["provenance"]["stores"][0]["path"].startswith(str(features))
 
@@ -258,7 +265,7 @@ def test_the_sidecar_keeps_trials_options_and_provenance(data, embeddings, table
         "cca_glove": {"embeddings_format": "auto"},
     }  # fmt: skip
     for (experiment, layer), stores in expected_stores.items():
-        [row] = table.select(experiment=experiment, layer=layer)
+        [row] = table.select(experiment=experiment, layer=layer, metric="pwcca")
         meta = table.metadata(row)
         details, options, provenance = meta["details"], meta["options"], meta["provenance"]
         trials = details["trials"]
@@ -272,7 +279,11 @@ def test_the_sidecar_keeps_trials_options_and_provenance(data, embeddings, table
             assert trial["dev_score"] == max(score for _, score in trial["fits"])
         assert len({(t["dev_part"], t["test_part"]) for t in trials}) == 3
         assert details["seed"] == 0 and details["n_parts"] == 10
-        assert options == {"n_trials": 3, "n_fits": 6, "null_directions": "zero", "n_parts": 10, **extra_options[experiment]}
+        assert options == {"n_trials": 3, "n_fits": 6, "null_directions": "zero", "signs": "lapack", "sign_sets": 32, "n_parts": 10,
+                           **extra_options[experiment]}  # fmt: skip
+        [centred] = table.select(experiment=experiment, layer=layer, metric="pwcca_centred")
+        assert table.metadata(centred) == meta  # one run, one sidecar entry
+        assert centred["value"] == float(np.mean([trial["centred_test_score"] for trial in trials])) == details["centred_score"]
         assert provenance["layerprobe_version"] == __version__
         assert provenance["model_spec"] == MODEL and provenance["model_path"] is None  # a tiny model has no path
         assert [(Path(s["path"]), s["manifest_hash"]) for s in provenance["stores"]] == stores
@@ -285,16 +296,16 @@ def test_a_rerun_replaces_rows_and_another_seed_adds_them(data, tmp_path):
     results = tmp_path / "phone.csv"
     first = _run(data, "cca_phone", results=results)
     table = ResultTable.open(results)
-    assert len(table) == 4
+    assert len(table) == 8  # pwcca and pwcca_centred of T0..T3
     csv_bytes = results.read_bytes()
     _run(data, "cca_phone", results=results)
     again = ResultTable.open(results)
-    assert len(again) == 4 and again.rows == table.rows and results.read_bytes() == csv_bytes
+    assert len(again) == 8 and again.rows == table.rows and results.read_bytes() == csv_bytes
     other_seed = _run(data, "cca_phone", results=results, seed=1)
     both = ResultTable.open(results)
-    assert len(both) == 8 and both.unique("seed") == [0, 1]
-    assert [row["value"] for row in both.select(seed=0)] == [score.score for score in first]
-    assert [row["value"] for row in both.select(seed=1)] == [score.score for score in other_seed]
+    assert len(both) == 16 and both.unique("seed") == [0, 1]
+    assert [row["value"] for row in both.select(seed=0, metric="pwcca")] == [score.score for score in first]
+    assert [row["value"] for row in both.select(seed=1, metric="pwcca")] == [score.score for score in other_seed]
     assert [s.score for s in first] != [s.score for s in other_seed]  # another split, other trials
     assert both.metadata(both.select(seed=1, layer="T2")[0])["details"]["seed"] == 1
 
@@ -498,7 +509,7 @@ def test_a_word_sample_of_33_rows_warns_in_the_log_and_the_sidecar(data, tmp_pat
     )
     assert score.warnings[0] == expected
     assert [record.getMessage() for record in caplog.records] == list(score.warnings)
-    [row] = ResultTable.open(results).rows
+    [row] = ResultTable.open(results).select(metric="pwcca")
     assert ResultTable.open(results).metadata(row)["details"]["warnings"] == list(score.warnings)
 
 

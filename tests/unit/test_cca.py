@@ -1,11 +1,15 @@
-"""CCA and PWCCA: analytic cases, and the fast path against a slow transcription of REFERENCE.md.
+"""CCA and PWCCA: analytic cases, and the fast path against a slow transcription of the published arithmetic.
 
 ``spec_fit`` / ``spec_pwcca`` below are REFERENCE.md sections 1-2 written out line by line on the
-raw rows in float64 (np.cov, symmetric inverse square roots by eigh, one SVD, QR of the projections
-plus the means), with the two choices the spec leaves open pinned the way layerprobe pins them: the
-sign of each direction pair (largest x entry positive) and, for the ``"zero"`` treatment of null
-directions, their projection and correlation taken as 0.  The fast path computes everything from
-second moments instead; the two must agree to 1e-9.
+raw rows in float64 the way the published code computes them (np.cov, the inverse of the
+regularised covariance by ``np.linalg.pinv`` and its square root by ``eigh``, one full
+``np.linalg.svd`` of the whitened cross-covariance whose signs are LAPACK's, QR of the projections
+plus the means).  Two choices the spec leaves open are layerprobe's: ``pinned=True`` signs each
+direction pair with its x row's largest entry positive, and the ``"zero"`` treatment of null
+directions (training correlation under 1e-6, or under 1 % of the direction's regularised variance
+from the data) takes their projection and correlation as 0.  The fast path computes everything
+from second moments instead; the two must agree to 1e-9 (1e-6 where the views are nearly singular
+and the two inverses round differently).
 """
 
 from __future__ import annotations
@@ -22,14 +26,21 @@ from layerprobe.analysis.cca import (
     epsilon_order,
 )
 from layerprobe.analysis.covariance import CovarianceStats
+from layerprobe.analysis.pwcca import NULL_VARIANCE_FRACTION, pwcca, sign_scores
 from layerprobe.analysis.splits import cached_split_parts, split_parts, trial_parts
 
 # --------------------------------------------------------------------------------------------------
 # The slow transcription
 
 
-def spec_fit(X, Y, eps_x, eps_y):
-    """REFERENCE.md section 1 on raw rows: (x kept, y kept, correlations, A_x, A_y)."""
+def spec_fit(X, Y, eps_x, eps_y, *, pinned=False, published=False):
+    """REFERENCE.md section 1 on raw rows: (x kept, y kept, correlations, A_x, A_y, data variance).
+
+    ``published``: the inverse square roots as the published code takes them (``pinv``, then the
+    square root by ``eigh``), which rounds differently from the direct ``(S + eps I)^(-1/2)`` by
+    ``eigh`` of ``S + eps I`` (the default, and the fast path's): about 1e-5 relative in the
+    directions of views with a wide spectrum, 1e-8 in scores.
+    """
     X, Y = np.asarray(X, np.float64).T, np.asarray(Y, np.float64).T  # (dims, n), as np.cov wants
     nx = X.shape[0]
     covariance = np.cov(X, Y)  # ddof = 1; the only centring
@@ -37,38 +48,46 @@ def spec_fit(X, Y, eps_x, eps_y):
     x_max, y_max = np.max(np.abs(sxx)), np.max(np.abs(syy))
     sxx, syy, sxy = sxx / x_max, syy / y_max, sxy / np.sqrt(x_max * y_max)
     x_kept, y_kept = np.abs(np.diag(sxx)) >= eps_x, np.abs(np.diag(syy)) >= eps_y
-    sxx = sxx[np.ix_(x_kept, x_kept)] + eps_x * np.eye(x_kept.sum())
-    syy = syy[np.ix_(y_kept, y_kept)] + eps_y * np.eye(y_kept.sum())
+    data_xx, data_yy = sxx[np.ix_(x_kept, x_kept)], syy[np.ix_(y_kept, y_kept)]
+    sxx = data_xx + eps_x * np.eye(x_kept.sum())
+    syy = data_yy + eps_y * np.eye(y_kept.sum())
     sxy = sxy[np.ix_(x_kept, y_kept)]
 
-    def inverse_sqrt(matrix):
+    def matrix_power(matrix, power):
         values, vectors = np.linalg.eigh(matrix)
-        return vectors @ np.diag(1 / np.sqrt(values)) @ vectors.T
+        return vectors @ np.diag(values**power) @ vectors.T
 
-    wx, wy = inverse_sqrt(sxx), inverse_sqrt(syy)
-    u, s, vt = np.linalg.svd(wx @ sxy @ wy)
-    ax, ay = u.T @ wx, vt @ wy
-    for i in range(min(len(ax), len(ay))):  # the sign convention
-        if ax[i, np.argmax(np.abs(ax[i]))] < 0:
-            ax[i], ay[i] = -ax[i], -ay[i]
-    return x_kept, y_kept, np.abs(s), ax, ay
+    if published:
+        wx, wy = matrix_power(np.linalg.pinv(sxx), 0.5), matrix_power(np.linalg.pinv(syy), 0.5)
+    else:
+        wx, wy = matrix_power(sxx, -0.5), matrix_power(syy, -0.5)
+    u, s, vt = np.linalg.svd(wx @ sxy @ wy)  # full matrices, as published
+    nd = min(len(wx), len(wy))
+    ax, ay = (u.T @ wx)[:nd], (vt @ wy)[:nd]
+    if pinned:
+        for i in range(nd):
+            if ax[i, np.argmax(np.abs(ax[i]))] < 0:
+                ax[i], ay[i] = -ax[i], -ay[i]
+    variance = np.minimum(np.einsum("ij,jk,ik->i", ax, data_xx, ax), np.einsum("ij,jk,ik->i", ay, data_yy, ay))
+    return x_kept, y_kept, np.abs(s), ax, ay, variance
 
 
-def spec_pwcca(fit, X, Y, *, null_directions="zero"):
+def spec_pwcca(fit, X, Y, *, null_directions="zero", centred=False):
     """REFERENCE.md section 2 on raw rows (Q from QR; fewer rows than directions: zero weights)."""
-    x_kept, y_kept, correlations, ax, ay = fit
+    x_kept, y_kept, correlations, ax, ay, variance = fit
     X, Y = np.asarray(X, np.float64).T[x_kept], np.asarray(Y, np.float64).T[y_kept]
     nd = min(len(ax), len(ay))
     mx, my = X.mean(axis=1, keepdims=True), Y.mean(axis=1, keepdims=True)
     px, py = ax[:nd] @ (X - mx), ay[:nd] @ (Y - my)
     rho = np.einsum("ij,ij->i", px, py) / np.sqrt(np.einsum("ij,ij->i", px, px) * np.einsum("ij,ij->i", py, py))
-    null = correlations[:nd] < NULL_CORRELATION
+    null = (correlations[:nd] < NULL_CORRELATION) | (variance < NULL_VARIANCE_FRACTION)
     if null_directions == "zero":
         rho[null], px[null], py[null] = 0.0, 0.0, 0.0
-    acts, means, projections = (X, mx, px) if len(ax) < len(ay) else (Y, my, py)
-    q, _ = np.linalg.qr((projections + means[:nd]).T)
+    acts, means, projections = (X, mx, px) if X.shape[0] < Y.shape[0] else (Y, my, py)
+    q, r = np.linalg.qr((projections + (0.0 if centred else means[:nd])).T)
     alpha = np.zeros(nd)
-    alpha[: q.shape[1]] = np.sum(np.abs(q.T @ acts[:nd].T), axis=1)
+    independent = np.abs(np.diag(r)) > 1e-12 * np.abs(np.diag(r)).max()  # zero columns (zeroed, or beyond the rank)
+    alpha[: q.shape[1]] = np.sum(np.abs(q.T @ acts[:nd].T), axis=1) * independent
     if null_directions == "drop":
         alpha[null] = 0.0
     return float(np.sum(alpha / alpha.sum() * rho))
@@ -94,6 +113,19 @@ def onehot_views(rng, n=3000, classes=12, columns=15, unlabelled=0.0, dx=25):
     onehot[rng.random(n) < unlabelled] = 0.0
     x = onehot[:, :classes] @ rng.normal(size=(classes, dx)) * 0.3 + rng.normal(size=(n, dx))
     return x, onehot
+
+
+def layernorm_views(rng, n=4000, d=16):
+    """Two LayerNorm-like views (rows normalised, then scaled and shifted): each lies on a hyperplane."""
+
+    def layer_norm(h):
+        gamma, beta = rng.uniform(0.5, 1.5, h.shape[1]), rng.normal(size=h.shape[1])
+        return (h - h.mean(axis=1, keepdims=True)) / h.std(axis=1, keepdims=True) * gamma + beta
+
+    z = rng.normal(size=(n, 6))
+    x = layer_norm(z @ rng.normal(size=(6, d)) + 0.8 * rng.normal(size=(n, d)) + 3.0)
+    y = layer_norm(np.tanh(z @ rng.normal(size=(6, d))) + 0.8 * rng.normal(size=(n, d)))
+    return x, y
 
 
 EPSILONS = [(1e-10, 1e-10), (1e-8, 1e-6), (1e-5, 1e-11)]
@@ -169,6 +201,101 @@ def test_rank_deficient_views_fit_at_the_smallest_epsilon():
     assert cca.x_kept_.sum() == 18 and np.isfinite(cca.correlations_).all()
     fit = spec_fit(x[:1200], y[:1200], 1e-11, 1e-11)
     assert cca.score(x[1200:], y[1200:]) == pytest.approx(spec_pwcca(fit, x[1200:], y[1200:]), abs=1e-9)
+
+
+# --------------------------------------------------------------------------------------------------
+# The published code's number: LAPACK's signs; the spread over signs; the centred variant
+
+
+@pytest.mark.parametrize("case, mode", [("dense", "zero"), ("dense", "keep"), ("onehot", "zero"), ("layernorm", "zero")])
+def test_the_default_equals_the_published_arithmetic_with_lapacks_signs(case, mode):
+    """pinv, its square root by eigh, the full SVD with LAPACK's signs: the published code's score to 1e-6.
+
+    With ``keep``, views with a null direction (one-hot, LayerNorm) differ by that direction's rounding
+    noise, which the two arithmetics round differently (a few 1e-3): the reason ``zero`` is the default.
+    """
+    rng = np.random.default_rng(21)
+    x, y = {"dense": dense_views, "onehot": onehot_views, "layernorm": layernorm_views}[case](rng)
+    for eps in [(1e-10, 1e-10), (1e-8, 1e-6), (1e-6, 1e-9)]:
+        published = spec_fit(x[:2400], y[:2400], *eps, published=True)
+        cca = CCA(eps, null_directions=mode).fit(x[:2400], y[:2400])
+        np.testing.assert_allclose(cca.correlations_, published[2][: cca.n_components_], atol=1e-6)
+        expected = spec_pwcca(published, x[2400:], y[2400:], null_directions=mode)
+        assert cca.score(x[2400:], y[2400:]) == pytest.approx(expected, abs=1e-6), eps
+    pinned = CCA(1e-10, signs="pinned", null_directions=mode).fit(x[:2400], y[:2400])
+    expected = spec_pwcca(spec_fit(x[:2400], y[:2400], 1e-10, 1e-10, pinned=True), x[2400:], y[2400:], null_directions=mode)
+    assert pinned.score(x[2400:], y[2400:]) == pytest.approx(expected, abs=1e-9)  # today's convention, unchanged
+
+
+def large_mean_views(rng, n=3000):
+    """Log-mel-like views: few strong shared directions, every column far from 0 (the sign matters)."""
+    z = rng.normal(size=(n, 4))
+    x = np.hstack([z, 0.3 * rng.normal(size=(n, 8))]) @ rng.normal(size=(12, 12)) + rng.uniform(5, 20, 12)
+    y = np.hstack([0.6 * z[:, :2] + 0.8 * rng.normal(size=(n, 2)), rng.normal(size=(n, 6))]) @ rng.normal(size=(8, 8))
+    return x, y + rng.uniform(-10, 10, 8)
+
+
+def test_the_score_depends_on_the_signs_and_the_spread_is_measured():
+    x, y = large_mean_views(np.random.default_rng(22))
+    train, test = CovarianceStats.from_arrays(x[:2000], y[:2000]), CovarianceStats.from_arrays(x[2000:], y[2000:])
+    fit = CCASolver(train).fit(1e-10, 1e-10)
+    scores = sign_scores(fit, test, n_sets=64, seed=0)
+    assert scores.shape == (64,) and scores.max() - scores.min() > 0.02  # the signs move the published score
+    pinned = CCASolver(train).fit(1e-10, 1e-10, signs="pinned")
+    flips = np.sign(pinned.x_directions[:, 0] / fit.x_directions[:, 0])
+    assert pwcca(fit, test, flips=flips) == pytest.approx(pwcca(pinned, test), abs=1e-12)  # a sign set is a flip
+    assert sign_scores(fit, test, n_sets=64, seed=0).tolist() == scores.tolist()  # seeded
+
+
+def test_the_protocol_reports_the_sign_spread_and_the_centred_score(tmp_path):
+    x, y = large_mean_views(np.random.default_rng(23))
+    result = cca_experiment((x, y), seed=0, sign_sets=16)
+    low, high = result.sign_range
+    assert low <= result.score <= high and high - low > 0.01 and len(result.sign_scores) == 16
+    pinned = cca_experiment((x, y), seed=0, signs="pinned", sign_sets=0)
+    assert pinned.sign_scores == () and pinned.sign_range is None and pinned.score != result.score
+    assert result.centred_score == pytest.approx(pinned.centred_score, abs=1e-12)  # sign-invariant
+    details = result.details()
+    assert details["signs"] == {"convention": "lapack", "n_sets": 16, "low": low, "high": high,
+                                "std": pytest.approx(float(np.std(result.sign_scores, ddof=1)))}  # fmt: skip
+    assert details["centred_score"] == result.centred_score
+    assert [t["centred_test_score"] for t in details["trials"]] == [t.centred_test_score for t in result.trials]
+
+
+@pytest.mark.parametrize("case", ["large_mean", "onehot"])
+def test_the_centred_weights_do_not_depend_on_the_signs(case):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    rng = np.random.default_rng(24)
+    x, y = large_mean_views(rng) if case == "large_mean" else onehot_views(rng)
+    train, test = CovarianceStats.from_arrays(x[:2000], y[:2000]), CovarianceStats.from_arrays(x[2000:], y[2000:])
+    fit = CCASolver(train).fit(1e-10, 1e-10)
+    reference = pwcca(fit, test, weighting="centred")
+    spec = spec_pwcca(spec_fit(x[:2000], y[:2000], 1e-10, 1e-10), x[2000:], y[2000:], centred=True)
+    assert reference == pytest.approx(spec, abs=1e-9)
+
+    @settings(max_examples=50, deadline=None, derandomize=True)
+    @given(st.lists(st.sampled_from([-1.0, 1.0]), min_size=fit.n_components, max_size=fit.n_components))
+    def check(flips):
+        assert pwcca(fit, test, weighting="centred", flips=np.array(flips)) == pytest.approx(reference, abs=1e-10)
+
+    check()
+
+
+def test_layernorm_null_directions_are_found_by_their_variance_and_the_score_is_stable():
+    """A LayerNorm view's hyperplane normal: training correlation above 1e-6, yet the data hardly span it."""
+    x, y = layernorm_views(np.random.default_rng(0))
+    train, dev = CovarianceStats.from_arrays(x[:2400], y[:2400]), CovarianceStats.from_arrays(x[2400:3200], y[2400:3200])
+    solver = CCASolver(train)
+    fit = solver.fit(1e-11, 1e-11)
+    assert fit.null.sum() == 1 and fit.correlations[-1] > NULL_CORRELATION  # the correlation rule alone misses it
+    assert fit.data_variance[-1] < NULL_VARIANCE_FRACTION < fit.data_variance[:-1].min()
+    epsilons = [1e-11, 1e-10, 1e-9, 1e-8, 1e-6, 1e-5]
+    zero = [pwcca(solver.fit(e, e), dev) for e in epsilons]
+    keep = [pwcca(solver.fit(e, e), dev, null_directions="keep") for e in epsilons]
+    assert max(zero) - min(zero) < 1e-4  # rounding noise no longer moves the dev score, so the epsilon choice
+    assert max(keep) - min(keep) > 0.02  # the reference's arithmetic: the noise of the null direction
 
 
 # --------------------------------------------------------------------------------------------------

@@ -254,3 +254,29 @@ def test_pwcca_draws_its_known_chance_level_of_0_in_view():
     assert [text.get_text() for text in ax.get_legend().get_texts()] == ["m", "chance (independent views: 0)"]
     low, high = ax.get_ylim()
     assert low < 0 < 0.6 < high
+
+
+def test_the_range_over_direction_signs_is_a_hatched_band_and_overlapping_layers_warn(tmp_path, caplog):
+    """The sidecar's details["signs"] (issue 16): a band around the published PWCCA, a warning where adjacent ranges overlap."""
+    from layerprobe.plots import SIGNS_LABEL
+
+    table = ResultTable(tmp_path / "cca.csv")
+    ranges = {"T0": (0.10, 0.20), "T1": (0.25, 0.32), "T2": (0.30, 0.40)}  # T1 and T2 overlap; T0 and T1 do not
+    for layer, (low, high) in ranges.items():
+        table.add(rows_for({"m": {layer: [(low + high) / 2]}}, experiment="cca_mel"),
+                  details={"signs": {"convention": "lapack", "n_sets": 32, "low": low, "high": high}})  # fmt: skip
+    with caplog.at_level("WARNING", logger="layerprobe.plots"):
+        ax = plot_layer_trend(table, experiment="cca_mel")
+    [band] = [c for c in ax.collections if c.get_gid() == "signs"]
+    (low_path,) = band.get_paths()
+    ys = low_path.vertices[:, 1]
+    assert ys.min() == pytest.approx(0.10) and ys.max() == pytest.approx(0.40)
+    assert band.get_hatch() == "////" and band.get_label() == SIGNS_LABEL == "range over direction signs"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["m", SIGNS_LABEL, "chance (independent views: 0)"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "cca_mel (m): the score's range over the signs of the canonical directions overlaps between adjacent layers "
+        "T1/T2 (0.250-0.320 vs 0.300-0.400): their order depends on the signs LAPACK gives; compare pwcca_centred, "
+        "which does not depend on them"
+    ]
+    plain = plot_layer_trend(table.rows, experiment="cca_mel")  # rows without their sidecar: no band
+    assert not any(c.get_gid() == "signs" for c in plain.collections)
