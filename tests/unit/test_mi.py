@@ -386,3 +386,19 @@ def test_the_published_default_runs_three_inits_and_other_counts_are_named_apart
     assert experiment_name("phone") == experiment_name("phone", "published", 3) == "mi_phone"
     assert experiment_name("word", "minibatch", 1) == "mi_word@1init"
     assert experiment_name("phone", "lloyd") == "mi_phone@lloyd"
+
+
+def test_the_published_codes_global_seed_gives_the_minibatch_algorithms_clusters_exactly():
+    """The published code seeds numpy's global generator (np.random.seed(iteration)) and passes no random_state:
+    with the same scikit-learn, its clusters are `minibatch` with seed=iteration (issue 16)."""
+    train_X, train_y, eval_X, eval_y = planted(900, 200, n_labels=8, dim=6, noise=1.0, seed=8)
+    result = cluster_mi_result(train_X, train_y, eval_X, eval_y, n_clusters=16, batch_size=64, seed=4, max_iter=40,
+                               algorithm="minibatch")  # fmt: skip
+    state = np.random.get_state()
+    try:
+        np.random.seed(4)
+        published = MiniBatchKMeans(16, batch_size=64, max_iter=40, n_init=3).fit(train_X.astype(np.float32))
+    finally:
+        np.random.set_state(state)
+    assert result.inertia == published.inertia_
+    assert result.score == normalized_mutual_information(published.predict(eval_X.astype(np.float32)), eval_y)
