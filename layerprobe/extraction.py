@@ -27,6 +27,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from layerprobe import __version__
+from layerprobe.data.sample_checks import check_audio
 from layerprobe.data.samples import SampledUtterance, SampleManifest
 from layerprobe.errors import AudioError, ConfigError, LayerprobeError
 from layerprobe.features.mel import MEL_FRAME_RATE_HZ, MEL_N_MELS, log_mel
@@ -311,6 +312,8 @@ def extract(
         adapter, rep=rep, span=manifest.span, layers=layers, dtype=dtype, attention_ids=attention_ids, pre_softmax=pre_softmax
     )
     path = extraction_path(out_dir, None if adapter is None else adapter.spec, manifest, rep, shard=shard)
+    # every utterance of the run, the ones a resumed store already holds too: audio changed since sampling is refused
+    check_audio(manifest, utterances)
     attrs = _store_attrs(plan, adapter, manifest, manifest_path)
     dims = _layer_dims(plan, adapter)
     # A flush after every utterance costs milliseconds against a model forward of ~0.1-1 s, and a

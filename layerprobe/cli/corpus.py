@@ -29,11 +29,19 @@ def corpus() -> None:
     """
 
 
+#: Lines of skipped files and orphans ``corpus info`` lists per split (the counts cover all).
+_LISTED = 20
+
+
 @corpus.command("info", context_settings=CONTEXT_SETTINGS)
 @click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @corpus_format_options
 def corpus_info(path: Path, corpus_format: str, corpus_name: str | None, alignments: Path | None) -> None:
     """Show a corpus's layout, splits, utterance counts, hours and alignment coverage.
+
+    Audio files that cannot be used (unreadable, truncated, shorter than one model frame, or of a
+    format libsndfile does not read) are counted and listed with the reason, as are TextGrids
+    without audio and audio without a TextGrid (folder corpora).
 
     \b
     Example:
@@ -48,10 +56,25 @@ def corpus_info(path: Path, corpus_format: str, corpus_name: str | None, alignme
         click.echo("  no splits with audio")
     for split in splits:
         summary = summarize_split(handle, split)
+        left_out = []
+        if summary.skipped:
+            left_out.append(f"{len(summary.skipped)} audio file(s) skipped")
+        if summary.orphan_alignments:
+            left_out.append(f"{len(summary.orphan_alignments)} TextGrid(s) without audio")
+        if summary.unaligned:
+            left_out.append(f"{len(summary.unaligned)} audio file(s) without TextGrid")
         click.echo(
             f"  {split}: {summary.n_utterances} utterances, {format_seconds(summary.seconds)}, "
             f"{summary.n_aligned} with alignments, {summary.n_transcribed} with transcripts"
+            + "".join(f"; {what}" for what in left_out)
         )
+        lines = [f"skipped {path}: {reason}" for path, reason in summary.skipped]
+        lines += [f"no audio for {path}: {reason}" for path, reason in summary.orphan_alignments]
+        lines += [f"no TextGrid for {path}: frame spans only" for path in summary.unaligned]
+        for line in lines[:_LISTED]:
+            click.echo(f"    {line}")
+        if len(lines) > _LISTED:
+            click.echo(f"    ... and {len(lines) - _LISTED} more")
 
 
 @corpus.command("synth", context_settings=CONTEXT_SETTINGS)

@@ -87,6 +87,11 @@ def sample_command(
     per phone, 200 for evaluation; the 500 most frequent words with 600-1200 training instances, 15
     for evaluation); the options change them.  Same corpus, options and seed: same file, byte for byte.
 
+    Every audio file that may be drawn is checked first (readable, not truncated, at least 400
+    samples at 16 kHz, one model frame); unusable ones are skipped, one line each, and counted in
+    the manifest's summary.  The manifest records each file's duration and fingerprint, so that
+    extraction refuses audio changed since.
+
     \b
     Examples:
       layerprobe sample --corpus synth --split train --span phone --sample 1 --min-per-label 20 --max-per-label 50
@@ -109,6 +114,8 @@ def sample_command(
     labels = read_label_list(labels_from) if labels_from is not None else None
     manifest = draw_sample(handle, split, span=span, sample=sample_id, seed=seed, rule=rule, labels=labels, progress=progress)
     path = write_manifest(manifest, manifest_path(out, handle.name, split, span, sample_id), overwrite=overwrite)
+    for line in manifest.skipped_lines():
+        click.echo(line)
     click.echo(f"{manifest.describe()} -> {path}")
 
 

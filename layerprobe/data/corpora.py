@@ -16,8 +16,8 @@ Layouts
     ``.WAV.wav`` copies some distributions add).  Utterance ids are ``<speaker>_<sentence>``.
     A directory that holds TIMIT files but no TRAIN/TEST folders is one split, ``all``.
 ``folder``
-    Audio files (``.wav``/``.flac``) with same-named ``.TextGrid`` files and optional ``.txt``/``.lab``
-    transcripts.  Each immediate subdirectory that holds audio is a split (the synthesized corpus
+    Audio files (``.wav``, ``.flac``, and ``.mp3``, ``.ogg``, ``.oga``, ``.opus``, which libsndfile >= 1.1
+    decodes) with same-named ``.TextGrid`` files and optional ``.txt``/``.lab`` transcripts.  Each immediate subdirectory that holds audio is a split (the synthesized corpus
     has ``train``, ``dev``, ``test``); when the root itself holds audio files the corpus has one
     split, ``all``, with every audio file below the root.  Utterance ids are file stems and must be
     unique within a split.
@@ -36,9 +36,16 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from layerprobe.errors import ConfigError, CorpusError
+from layerprobe.errors import AudioError, ConfigError, CorpusError
 from layerprobe.io.alignments import Alignment, read_librispeech_alignment, read_textgrid, read_timit
-from layerprobe.io.audio import AUDIO_SUFFIXES, audio_duration, load_audio
+from layerprobe.io.audio import (
+    AUDIO_SUFFIXES,
+    COMPRESSED_AUDIO_SUFFIXES,
+    UNREADABLE_AUDIO_SUFFIXES,
+    audio_duration,
+    load_audio,
+    probe_audio,
+)
 
 #: Name of the split that stands for a whole directory without split folders.
 WHOLE_SPLIT = "all"
@@ -205,8 +212,12 @@ def corpus_name(text: str) -> str:
     return cleaned
 
 
+#: Suffixes of the audio files a folder corpus reads.
+FOLDER_AUDIO_SUFFIXES = AUDIO_SUFFIXES + COMPRESSED_AUDIO_SUFFIXES
+
+
 def _is_audio(path: Path) -> bool:
-    return path.suffix.lower() in AUDIO_SUFFIXES and path.is_file()
+    return path.suffix.lower() in FOLDER_AUDIO_SUFFIXES and path.is_file()
 
 
 def _sorted_dirs(directory: Path) -> list[Path]:
@@ -409,13 +420,28 @@ class FolderCorpus(Corpus):
 
 @dataclass(frozen=True)
 class SplitSummary:
-    """Counts of one split: utterances, seconds of audio, how many have alignments and transcripts."""
+    """Counts of one split: usable utterances, seconds of audio, how many have alignments and transcripts.
+
+    Attributes
+    ----------
+    skipped : tuple of (str, str)
+        Audio files that are not used, with the reason: unreadable, truncated, too short
+        (:func:`layerprobe.io.audio.probe_audio`), or (folder corpora) of a format libsndfile does not
+        read.  Paths are relative to the corpus root.
+    orphan_alignments : tuple of (str, str)
+        Folder corpora: TextGrids without an audio file beside them, with the reason.
+    unaligned : tuple of str
+        Folder corpora: usable audio files without a TextGrid (usable for frame spans only).
+    """
 
     split: str
     n_utterances: int
     seconds: float
     n_aligned: int
     n_transcribed: int
+    skipped: tuple[tuple[str, str], ...] = ()
+    orphan_alignments: tuple[tuple[str, str], ...] = ()
+    unaligned: tuple[str, ...] = ()
 
 
 def format_seconds(seconds: float) -> str:
@@ -427,18 +453,53 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds / 3600:.2f} h"
 
 
+def _relative_to(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
 def summarize_split(corpus: Corpus, split: str, *, progress: bool = True) -> SplitSummary:
-    """Count a split's utterances and hours (durations read from the audio headers)."""
+    """Count a split's usable utterances and hours, and what is left out and why.
+
+    Each audio file is checked as sampling checks it (:func:`layerprobe.io.audio.probe_audio`: the
+    header, the last frame, one model frame of length); in a folder corpus, audio files of formats
+    libsndfile does not read and TextGrids without audio are listed too.
+    """
     from tqdm.auto import tqdm
 
     n = aligned = transcribed = 0
     seconds = 0.0
+    skipped: list[tuple[str, str]] = []
+    unaligned: list[str] = []
+    audio_stems: set[Path] = set()
     for utt in tqdm(corpus.utterances(split), desc=split, unit="utt", leave=False, disable=None if progress else True):
+        audio_stems.add(utt.audio_path.with_suffix(""))
+        try:
+            duration = probe_audio(utt.audio_path).duration_s
+        except AudioError as exc:
+            skipped.append((_relative_to(utt.audio_path, corpus.root), exc.problem))
+            continue
         n += 1
-        seconds += utt.duration()
+        seconds += duration
         aligned += utt.alignment_path is not None
         transcribed += utt.transcript is not None
-    return SplitSummary(split, n, seconds, aligned, transcribed)
+        if utt.alignment_path is None and corpus.format == "folder":
+            unaligned.append(_relative_to(utt.audio_path, corpus.root))
+    orphans: list[tuple[str, str]] = []
+    if corpus.format == "folder":
+        readable = ", ".join(FOLDER_AUDIO_SUFFIXES)
+        for path in _walk_sorted(corpus.split_dir(split)):
+            suffix = path.suffix.lower()
+            if suffix in UNREADABLE_AUDIO_SUFFIXES:
+                skipped.append((_relative_to(path, corpus.root),
+                                f"{suffix} audio is not read (readable: {readable}); convert it, e.g. to .wav or .flac"))  # fmt: skip
+            elif suffix == ".textgrid" and path.with_suffix("") not in audio_stems:
+                others = sorted(p.name for p in path.parent.glob(f"{path.stem}.*") if p.suffix.lower() in UNREADABLE_AUDIO_SUFFIXES)
+                why = f"its audio {others[0]} is of a format not read" if others else f"no audio file {path.stem}.* ({readable}) beside it"
+                orphans.append((_relative_to(path, corpus.root), why))
+    return SplitSummary(split, n, seconds, aligned, transcribed, tuple(skipped), tuple(orphans), tuple(unaligned))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -463,7 +524,7 @@ def detect_format(root: str | os.PathLike[str]) -> str:
     if _has_file_below(root, _is_audio):
         return "folder"
     raise CorpusError(
-        "holds no audio files (.wav, .flac) and no LibriSpeech or TIMIT layout", path=root
+        f"holds no audio files ({', '.join(FOLDER_AUDIO_SUFFIXES)}) and no LibriSpeech or TIMIT layout", path=root
     )
 
 
@@ -528,6 +589,7 @@ def open_corpus(
 __all__ = [
     "WHOLE_SPLIT",
     "CORPUS_FORMATS",
+    "FOLDER_AUDIO_SUFFIXES",
     "Utterance",
     "Corpus",
     "LibriSpeechCorpus",

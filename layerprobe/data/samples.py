@@ -23,6 +23,17 @@ The role is ``train`` for splits whose name contains "train" and ``eval`` otherw
 Unlike the reference scripts, every draw is seeded, and one rare label does not lower the minimum
 of the labels after it.
 
+Audio checks
+------------
+Sampling checks every audio file it may draw (:func:`layerprobe.io.audio.probe_audio`: readable, not
+truncated, at least :data:`~layerprobe.io.audio.MIN_SAMPLES` samples at 16 kHz, one model frame);
+a file that fails is skipped with its reason, counted in the summary (``n_audio_skipped``,
+``audio_skipped``) and never reaches the manifest.  Each utterance records its duration and a
+content fingerprint of its audio file (:func:`layerprobe.io.audio.audio_fingerprint`);
+:func:`layerprobe.data.sample_checks.check_audio` (run by extraction, on a resumed run for the stored utterances too) refuses
+audio that changed since sampling.  Manifests written before fingerprints existed stay readable:
+their durations are checked, their content cannot be (a warning says so once).
+
 Subsets
 -------
 Utterances are grouped, in corpus order, into subsets of at most ``max_subset_duration_s`` seconds of
@@ -32,13 +43,15 @@ is a subset of its own.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
 import os
+import re
 from array import array
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -48,9 +61,10 @@ from tqdm.auto import tqdm
 from layerprobe import __version__
 from layerprobe.data.corpora import Corpus, Utterance, format_seconds
 from layerprobe.data.labels import ARPABET39, phone_class, word_label
-from layerprobe.errors import ConfigError, LayerprobeError, SampleError
+from layerprobe.errors import AudioError, ConfigError, LayerprobeError, SampleError
 from layerprobe.io.alignments import Interval
 from layerprobe.io.atomic import atomic_write
+from layerprobe.io.audio import audio_fingerprint, probe_audio
 
 SPANS = ("frame", "phone", "word")
 ROLES = ("train", "eval")
@@ -147,6 +161,9 @@ class SampledUtterance:
     segments : tuple of Interval
         Phone or word segments drawn from this utterance, sorted by start (empty for frame span);
         labels are phone classes or normalised words.
+    fingerprint : str or None
+        :func:`layerprobe.io.audio.audio_fingerprint` of the audio file when it was sampled; None in
+        manifests written before fingerprints existed (their content cannot be checked).
     """
 
     utt_id: str
@@ -155,16 +172,20 @@ class SampledUtterance:
     duration_s: float
     subset: int = 0
     segments: tuple[Interval, ...] = ()
+    fingerprint: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        entry = {
             "id": self.utt_id,
             "audio": self.audio,
             "alignment": self.alignment,
             "duration_s": self.duration_s,
-            "subset": self.subset,
-            "segments": [[s.start, s.end, s.label] for s in self.segments],
         }
+        if self.fingerprint is not None:
+            entry["fingerprint"] = self.fingerprint
+        entry["subset"] = self.subset
+        entry["segments"] = [[s.start, s.end, s.label] for s in self.segments]
+        return entry
 
 
 @dataclass(frozen=True)
@@ -255,10 +276,17 @@ class SampleManifest:
         what = f"{s['n_utterances']} utterances"
         if self.span != "frame":
             what = f"{s['n_segments']} {self.span} segments of {len(self.labels)} labels from {what}"
+        skipped = s.get("n_audio_skipped") or 0
         return (
             f"{self.corpus['name']} {self.split} {self.span} sample {self.sample} (seed {self.seed}): {what}, "
             f"{format_seconds(s['duration_s'])} of audio in {s['n_subsets']} subset(s)"
+            + (f", {skipped} unusable audio file(s) skipped" if skipped else "")
         )
+
+    def skipped_lines(self) -> list[str]:
+        """One line per audio file sampling skipped: ``skipped <audio>: <reason>``."""
+        rows = self.summary.get("audio_skipped") or []
+        return [f"skipped {row[0]}: {row[1]}" for row in rows if isinstance(row, (list, tuple)) and len(row) == 2]
 
     def content_hash(self) -> str:
         """SHA-256 of the manifest's JSON text (stores record it to tie features to their sample)."""
@@ -346,6 +374,7 @@ def draw_sample(
         chosen, summary, inventory = _draw_segments(corpus, split, utterances, rule, rng, labels, progress)
     chosen = _assign_subsets(chosen, rule.max_subset_duration_s)
     summary["n_subsets"] = 1 + max(u.subset for u in chosen)
+    chosen = [replace(u, fingerprint=audio_fingerprint(corpus.root / u.audio)) for u in chosen]
     alignments = getattr(corpus, "alignments", None)
     corpus_info = {
         "name": corpus.name,
@@ -370,23 +399,45 @@ def _progress(items: Iterable[Utterance], progress: bool, what: str) -> Iterator
     return iter(tqdm(items, desc=what, unit="utt", disable=None if progress else True, leave=False))
 
 
+def _probe(utt: Utterance, root: Path, skipped: list[list[str]]) -> float | None:
+    """The utterance's duration, or None (and a ``[audio, reason]`` row in ``skipped``) for unusable audio."""
+    try:
+        return probe_audio(utt.audio_path).duration_s
+    except AudioError as exc:
+        skipped.append([_relative(utt.audio_path, root), exc.problem])
+        return None
+
+
+def _skipped_summary(skipped: list[list[str]]) -> dict[str, Any]:
+    return {"n_audio_skipped": len(skipped), "audio_skipped": skipped}
+
+
 def _draw_utterances(corpus, split, utterances, rule, rng, progress):
-    pool = list(_progress(utterances, progress, f"listing {split}"))
+    pool: list[tuple[Utterance, float]] = []
+    skipped: list[list[str]] = []
+    n_in_split = 0
+    for utt in _progress(utterances, progress, f"checking {split} audio"):
+        n_in_split += 1
+        duration = _probe(utt, corpus.root, skipped)
+        if duration is not None:
+            pool.append((utt, duration))
     if not pool:
-        raise SampleError(f"split {split!r} of corpus {corpus.name!r} has no utterances", path=corpus.root)
+        why = f" ({len(skipped)} audio files skipped, e.g. {skipped[0][0]}: {skipped[0][1]})" if skipped else ""
+        raise SampleError(f"split {split!r} of corpus {corpus.name!r} has no usable utterances{why}", path=corpus.root)
     k = min(rule.n_utterances, len(pool))
     picked = np.sort(rng.choice(len(pool), size=k, replace=False))
     align_root = getattr(corpus, "alignments", None) or corpus.root
     chosen = []
     for index in picked:
-        utt = pool[int(index)]
+        utt, duration = pool[int(index)]
         alignment = _relative(utt.alignment_path, align_root) if utt.alignment_path else None
-        chosen.append(SampledUtterance(utt.utt_id, _relative(utt.audio_path, corpus.root), alignment, utt.duration()))
+        chosen.append(SampledUtterance(utt.utt_id, _relative(utt.audio_path, corpus.root), alignment, duration))
     summary = {
-        "n_utterances_in_split": len(pool),
+        "n_utterances_in_split": n_in_split,
         "n_utterances": len(chosen),
         "n_segments": 0,
         "duration_s": round(sum(u.duration_s for u in chosen), 6),
+        **_skipped_summary(skipped),
     }
     return chosen, summary, []
 
@@ -415,13 +466,16 @@ def _draw_segments(corpus, split, utterances, rule, rng, labels, progress):
     pool: list[tuple[Utterance, float]] = []
     instances: dict[str, _Instances] = {}
     unclassed: Counter[str] = Counter()
+    skipped: list[list[str]] = []
     n_in_split = without_alignment = 0
     for utt in _progress(utterances, progress, f"reading {split} alignments"):
         n_in_split += 1
         if utt.alignment_path is None:
             without_alignment += 1
             continue
-        duration = utt.duration()
+        duration = _probe(utt, corpus.root, skipped)
+        if duration is None:
+            continue
         alignment = utt.load_alignment(duration=duration)
         utt_index = len(pool)
         pool.append((utt, duration))
@@ -433,6 +487,12 @@ def _draw_segments(corpus, split, utterances, rule, rng, labels, progress):
             instances.setdefault(label, _Instances()).add(utt_index, interval)
     if n_in_split == 0:
         raise SampleError(f"split {split!r} of corpus {corpus.name!r} has no utterances", path=corpus.root)
+    if not pool and skipped:
+        raise SampleError(
+            f"no aligned utterance of split {split!r} has usable audio ({len(skipped)} audio files skipped, e.g. "
+            f"{skipped[0][0]}: {skipped[0][1]})",
+            path=corpus.root,
+        )
     if not pool:
         hint = " (give --alignments DIR for LibriSpeech)" if corpus.format == "librispeech" else ""
         raise SampleError(
@@ -479,6 +539,7 @@ def _draw_segments(corpus, split, utterances, rule, rng, labels, progress):
         "per_label": per_label,
         "available_per_label": {label: len(instances[label]) if label in instances else 0 for label in inventory},
         "labels_without_class": dict(sorted(unclassed.most_common(20))),
+        **_skipped_summary(skipped),
     }
     return chosen, summary, inventory
 
@@ -506,7 +567,7 @@ def _assign_subsets(utterances: list[SampledUtterance], limit_s: float) -> list[
         if total > 0 and total + utt.duration_s > limit_s:
             index, total = index + 1, 0.0
         total += utt.duration_s
-        out.append(SampledUtterance(utt.utt_id, utt.audio, utt.alignment, utt.duration_s, index, utt.segments))
+        out.append(replace(utt, subset=index))
     return out
 
 
@@ -531,7 +592,24 @@ def write_manifest(manifest: SampleManifest, path: str | os.PathLike[str], *, ov
         if path.read_text(encoding="utf-8") == text:
             return path
         raise SampleError("exists with a different sample; pass --overwrite to replace it", path=path)
-    return atomic_write(path, text)
+    created = [folder for folder in (path.parent, *path.parent.parents) if not folder.exists()]
+    try:
+        return atomic_write(path, text)
+    except OSError as exc:
+        for folder in created:  # deepest first; rmdir leaves a folder something else wrote into
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        if exc.errno == errno.ENOSPC:
+            reason = "no space left on device"
+        else:
+            where = f" at {exc.filename}" if exc.filename and Path(exc.filename) != path else ""
+            reason = f"{exc.strerror or exc}{where}"
+        raise SampleError(
+            f"cannot write the data-sample manifest: {reason}; nothing was written (free some space or choose another --out, and rerun)",
+            path=path,
+        ) from None
 
 
 def read_manifest(path: str | os.PathLike[str]) -> SampleManifest:
@@ -606,6 +684,9 @@ def _utterance_from_json(entry: Any, number: int, span: str) -> SampledUtterance
     if duration <= 0:
         raise ValueError(f"{where}: duration_s must be positive, got {duration!r}")
     alignment = entry["alignment"]
+    fingerprint = entry.get("fingerprint")
+    if fingerprint is not None and (not isinstance(fingerprint, str) or not _FINGERPRINT.fullmatch(fingerprint)):
+        raise ValueError(f"{where}: fingerprint must be '<bytes>:<32 hex digits>', got {fingerprint!r}")
     return SampledUtterance(
         _text(entry["id"], f"{where}: id"),
         _text(entry["audio"], f"{where}: audio"),
@@ -613,7 +694,12 @@ def _utterance_from_json(entry: Any, number: int, span: str) -> SampledUtterance
         duration,
         _count(entry["subset"], f"{where}: subset"),
         tuple(segments),
+        fingerprint,
     )
+
+
+#: What :func:`layerprobe.io.audio.audio_fingerprint` returns: the file's size and a 128-bit hex digest.
+_FINGERPRINT = re.compile(r"(0|[1-9][0-9]{0,17}):[0-9a-f]{32}")
 
 
 def _manifest_from_json(data: dict[str, Any]) -> SampleManifest:

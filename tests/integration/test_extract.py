@@ -162,9 +162,18 @@ def test_audio_shorter_than_a_frame_is_an_error(tmp_path):
     from layerprobe.io.audio import write_audio
     from support.corpora import make_folder_corpus
 
+    from dataclasses import replace
+
+    from layerprobe.io.audio import audio_fingerprint
+
     written = make_folder_corpus(tmp_path / "c", splits=("train",), per_split=2)
-    write_audio(tmp_path / "c" / "train" / f"{written['train'][1].utt_id}.wav", np.zeros(200, dtype=np.float32))
     manifest = draw_sample(open_corpus(tmp_path / "c"), "train", span="frame", progress=False)
+    # sampling skips audio this short; a manifest that lists it anyway (by hand) is refused by extraction
+    short = tmp_path / "c" / "train" / f"{written['train'][1].utt_id}.wav"
+    write_audio(short, np.zeros(200, dtype=np.float32))
+    rows = [replace(u, duration_s=200 / 16_000, fingerprint=audio_fingerprint(short)) if u.utt_id == short.stem else u
+            for u in manifest.utterances]  # fmt: skip
+    manifest = replace(manifest, utterances=tuple(rows))
     with pytest.raises(AudioError, match="shorter than one model frame"):
         extract(manifest, load_model("tiny:wav2vec2"), tmp_path / "out", rep="contextualized", progress=False)
     partial = list((tmp_path / "out").rglob("*.partial"))
