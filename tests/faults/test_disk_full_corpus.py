@@ -1,0 +1,68 @@
+"""`sample` and `corpus synth` on a full disk: one line naming the file or folder, nothing left behind.
+
+The disk is a small tmpfs mounted for the test, as in tests/faults/test_disk_full.py (skipped where
+this process may not mount one).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from support.corpora import make_folder_corpus
+
+
+@pytest.fixture()
+def disk(tmp_path) -> Path:
+    """A 4 MB tmpfs, unmounted afterwards."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", os.fspath(mount_point)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip() or done.returncode})")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", os.fspath(mount_point)], check=False)
+
+
+def _fill(disk: Path, leave_bytes: int) -> Path:
+    """A file that takes all but ``leave_bytes`` of the disk's free space."""
+    filler = disk / "filler.bin"
+    free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+    with open(filler, "wb") as handle:
+        block = b"\0" * (1 << 20)
+        remaining = max(free - leave_bytes, 0)
+        while remaining > 0:
+            handle.write(block[: min(len(block), remaining)])
+            remaining -= len(block)
+    return filler
+
+
+def _layerprobe(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "layerprobe", *argv], capture_output=True, text=True, timeout=300)
+
+
+def _listing(disk: Path) -> list[str]:
+    return sorted(p.relative_to(disk).as_posix() for p in disk.rglob("*"))
+
+
+def test_sample_on_a_full_disk_names_the_manifest_and_leaves_no_folders(disk, tmp_path):
+    make_folder_corpus(tmp_path / "mini", splits=("train",), per_split=6, seed=1)
+    filler = _fill(disk, leave_bytes=0)
+    manifest = disk / "data_samples" / "mini" / "train_frame_sample1.json"
+    argv = ["sample", "--corpus", os.fspath(tmp_path / "mini"), "--split", "train", "--span", "frame",
+            "--out", os.fspath(disk / "data_samples"), "--no-progress"]  # fmt: skip
+    failed = _layerprobe(*argv)
+    assert failed.returncode == 1
+    assert failed.stderr == (
+        f"layerprobe: error: {manifest}: cannot write the data-sample manifest: no space left on device; nothing was "
+        "written (free some space or choose another --out, and rerun)\n"
+    )
+    assert _listing(disk) == ["filler.bin"]  # no empty data_samples/mini/ folders, no temporary file
+    filler.unlink()
+    assert _layerprobe(*argv).returncode == 0 and manifest.is_file()
