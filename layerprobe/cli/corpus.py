@@ -99,6 +99,9 @@ def corpus_synth(out: Path, n_utterances: int, seed: int, overwrite: bool, progr
     from layerprobe.data.synth import synthesize_corpus
 
     report = synthesize_corpus(out, n=n_utterances, seed=seed, overwrite=overwrite, progress=progress)
+    if report.stale_removed:
+        names = ", ".join(path.name for path in report.stale_removed)
+        click.echo(f"removed {len(report.stale_removed)} partial folder(s) that killed runs left: {names}")
     splits = ", ".join(f"{split} {count}" for split, count in report.counts.items())
     click.echo(
         f"synthesized {report.n_utterances} utterances ({splits}; {format_seconds(report.total_seconds)} of speech, "

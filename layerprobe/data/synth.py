@@ -14,17 +14,22 @@ seeded generator, and writes::
 Phone and word times are the synthesizer's own (see :mod:`layerprobe.data.espeak`), shifted by the
 silence padded before the speech; ``phones`` and ``phones_ipa`` hold the same intervals.  Splits hold
 different sentences.  The same arguments give byte-identical files.  Everything is written into a
-temporary sibling directory that is renamed to ``out_dir`` only at the end, so an interrupted run
-leaves no directory that looks like a corpus.
+temporary sibling directory (``.<out>.partial-<host>-<pid>-<random>``) that is renamed to ``out_dir``
+only at the end, so an interrupted run leaves no directory that looks like a corpus; a run removes
+the partial folders that killed runs on this host left beside ``out_dir`` (those whose process is
+gone).  A full disk is reported in one line and leaves nothing.  Sizes are bounded up front: at most
+:data:`MAX_UTTERANCES`, and no more than the free disk holds at :data:`BYTES_PER_UTTERANCE`.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 import re
 import shutil
+import socket
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +42,7 @@ from tqdm import tqdm
 from layerprobe import __version__
 from layerprobe.data import espeak
 from layerprobe.data.sentences import generate_sentences
-from layerprobe.errors import ConfigError, LayerprobeError
+from layerprobe.errors import ConfigError, CorpusError, LayerprobeError
 from layerprobe.io.alignments import Alignment, Interval, write_textgrid
 from layerprobe.io.audio import SAMPLE_RATE, write_audio
 
@@ -65,6 +70,14 @@ GAIN = 0.9
 
 #: Names of the TextGrid tiers written.
 TIERS = ("words", "phones", "phones_ipa")
+
+#: Most utterances one corpus may have: ~1000 h of speech and ~110 GB, hours of synthesis; the plan
+#: (every sentence) is made in memory before anything is written, so larger sizes are refused.
+MAX_UTTERANCES = 1_000_000
+
+#: Disk one utterance takes, measured: ~3.1 s of 16-bit 16 kHz audio (~100 kB) + TextGrid + text
+#: (2.12 MB for 20 utterances of seed 0), rounded up; a corpus needing more than the free disk is refused.
+BYTES_PER_UTTERANCE = 120_000
 
 _SPLIT_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 _CHECK_SENTENCE = "The quick brown fox jumped over a lazy dog."
@@ -132,6 +145,8 @@ class SynthReport:
         Word and phone intervals over the whole corpus.
     voices : tuple of str
     espeak_version : str
+    stale_removed : list of Path
+        Partial folders of killed runs that this run removed.
     """
 
     out_dir: Path
@@ -141,6 +156,7 @@ class SynthReport:
     n_phones: int = 0
     voices: tuple[str, ...] = ()
     espeak_version: str = ""
+    stale_removed: list[Path] = field(default_factory=list)
 
     @property
     def total_seconds(self) -> float:
@@ -162,6 +178,11 @@ def _check_options(
 ) -> None:
     if not isinstance(n, int) or n < 1:
         raise ConfigError(f"number of utterances must be a positive integer, got {n!r}")
+    if n > MAX_UTTERANCES:
+        raise ConfigError(
+            f"--n {n} is more than the synthesized corpus allows ({MAX_UTTERANCES}: ~1000 h of speech, "
+            f"~{_size(MAX_UTTERANCES * BYTES_PER_UTTERANCE)}); make several corpora with different seeds instead"
+        )
     if not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
     _check_splits(split_fractions)
@@ -386,6 +407,73 @@ def _check_destination(out_dir: Path, overwrite: bool) -> None:
         )
 
 
+def _size(n_bytes: float) -> str:
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
+        if n_bytes >= scale:
+            return f"{n_bytes / scale:.1f} {unit}"
+    return f"{n_bytes / 1e3:.1f} kB"
+
+
+def _check_disk(out_dir: Path, n: int) -> None:
+    """Refuse a corpus that would not fit the free disk (estimated at :data:`BYTES_PER_UTTERANCE`)."""
+    existing = out_dir.absolute().parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        free = shutil.disk_usage(existing).free
+    except OSError:
+        return
+    needed = n * BYTES_PER_UTTERANCE
+    if needed > free:
+        raise CorpusError(
+            f"{n} utterances need about {_size(needed)} of disk, but only {_size(free)} is free there; "
+            "choose a smaller --n or another --out",
+            path=out_dir,
+        )
+
+
+def _partial_prefix(out_dir: Path) -> str:
+    return f".{out_dir.name}.partial-"
+
+
+def _process_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError, ValueError):
+        return False  # alive, another user's; or not a pid this system can have
+    return False
+
+
+def _remove_stale_partials(out_dir: Path) -> list[Path]:
+    """Remove ``.<out>.partial-<host>-<pid>-*`` folders beside ``out_dir`` that a killed run of this host left.
+
+    Only folders named with this host whose process no longer exists: a run in progress (here or on
+    another host sharing the folder) keeps its own.  Folders of older layerprobe versions (no pid in
+    the name) are left alone, since their owner cannot be told.
+    """
+    parent = out_dir.absolute().parent
+    prefix = _partial_prefix(out_dir) + _host() + "-"
+    removed = []
+    try:
+        candidates = sorted(p for p in parent.iterdir() if p.name.startswith(prefix) and p.is_dir())
+    except OSError:
+        return removed
+    for folder in candidates:
+        pid_text = folder.name[len(prefix) :].split("-", 1)[0]
+        if pid_text.isdigit() and int(pid_text) != os.getpid() and _process_gone(int(pid_text)):
+            shutil.rmtree(folder, ignore_errors=True)
+            if not folder.exists():
+                removed.append(folder)
+    return removed
+
+
+def _host() -> str:
+    """This host's name, safe in a file name and without "-" (the field separator of partial folders)."""
+    return re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname()) or "host"
+
+
 def _move_into_place(staging: Path, out_dir: Path) -> None:
     """Rename the finished staging directory to ``out_dir``, replacing what is there."""
     # whole directories: layerprobe.io.atomic renames single files, so the directory swap stays here
@@ -438,21 +526,31 @@ def synthesize_corpus(
     Raises
     ------
     ConfigError
-        For a bad option or voice, or an existing non-empty ``out_dir`` without ``overwrite``.
+        For a bad option or voice, more than :data:`MAX_UTTERANCES`, or an existing non-empty
+        ``out_dir`` without ``overwrite``.
+    CorpusError
+        When the corpus would not fit the free disk, or the disk fills while writing (nothing is kept).
     """
     out_dir = Path(out_dir)
-    plan = plan_corpus(n, seed=seed, split_fractions=split_fractions, voices=voices, rate_range=rate_range)
+    _check_options(n, seed, split_fractions, voices, rate_range)
     _check_destination(out_dir, overwrite)
+    stale = _remove_stale_partials(out_dir)
+    _check_disk(out_dir, n)
+    plan = plan_corpus(n, seed=seed, split_fractions=split_fractions, voices=voices, rate_range=rate_range)
     for voice in voices:
         check_voice(voice)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f"{_partial_prefix(out_dir)}{_host()}-{os.getpid()}-", dir=out_dir.parent))
+    except OSError as exc:
+        raise _write_error(exc, out_dir, 0, n) from None
     report = SynthReport(
         out_dir=out_dir,
         counts={split: 0 for split, _ in split_fractions},
         seconds={split: 0.0 for split, _ in split_fractions},
         voices=tuple(voices),
         espeak_version=espeak.espeak_version(),
+        stale_removed=stale,
     )
     try:
         durations = _write_utterances(staging, plan, report, progress=progress)
@@ -462,10 +560,22 @@ def synthesize_corpus(
         text = json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
         (staging / "corpus.json").write_text(text, encoding="utf-8")
         _move_into_place(staging, out_dir)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise _write_error(exc, out_dir, report.n_utterances, n) from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return report
+
+
+def _write_error(exc: OSError, out_dir: Path, written: int, n: int) -> CorpusError:
+    """The one-line error for a failed write: a full disk says so; nothing of the run is kept."""
+    what = "no space left on device" if exc.errno == errno.ENOSPC else f"cannot write ({exc.strerror or exc})"
+    return CorpusError(
+        f"{what} after {written} of {n} utterances; nothing was kept (free some space or choose another --out, and rerun)",
+        path=out_dir,
+    )
 
 
 def _write_utterances(
@@ -501,6 +611,8 @@ __all__ = [
     "DEFAULT_RATE_RANGE",
     "PITCH_RANGE",
     "PADDING_SAMPLES",
+    "MAX_UTTERANCES",
+    "BYTES_PER_UTTERANCE",
     "PlannedUtterance",
     "RenderedUtterance",
     "SynthReport",
