@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import replace
@@ -58,8 +59,8 @@ def test_fingerprint_is_size_and_hash_of_both_ends(tmp_path):
     small.write_bytes(b"abc")
     payload = bytes(range(256)) * 1024  # 256 KiB: more than the two 64 KiB ends
     large.write_bytes(payload)
-    assert audio_fingerprint(small) == "3:" + __import__("hashlib").blake2b(b"abc", digest_size=16).hexdigest()
-    ends = __import__("hashlib").blake2b(payload[: 64 * 1024] + payload[-64 * 1024 :], digest_size=16).hexdigest()
+    assert audio_fingerprint(small) == "3:" + hashlib.blake2b(b"abc", digest_size=16).hexdigest()
+    ends = hashlib.blake2b(payload[: 64 * 1024] + payload[-64 * 1024 :], digest_size=16).hexdigest()
     assert audio_fingerprint(large) == f"{len(payload)}:{ends}"
     with pytest.raises(AudioError, match="^.*missing.bin: no such audio file$"):
         audio_fingerprint(tmp_path / "missing.bin")
