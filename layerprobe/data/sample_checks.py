@@ -80,7 +80,7 @@ def check_audio(manifest: SampleManifest, utterances: Sequence[SampledUtterance]
         log.warning(
             "%s: data-sample manifest without audio fingerprints (written by an older layerprobe): the content of "
             "%d audio files cannot be checked, only their durations; re-run `layerprobe sample --overwrite` to add them",
-            manifest.describe().split(":")[0],
+            f"{manifest.corpus['name']} {manifest.split} {manifest.span} sample {manifest.sample} (seed {manifest.seed})",
             unchecked,
         )
     return unchecked

@@ -71,7 +71,7 @@ GAIN = 0.9
 #: Names of the TextGrid tiers written.
 TIERS = ("words", "phones", "phones_ipa")
 
-#: Most utterances one corpus may have: ~1000 h of speech and ~110 GB, hours of synthesis; the plan
+#: Most utterances one corpus may have: ~1000 h of speech and ~120 GB, hours of synthesis; the plan
 #: (every sentence) is made in memory before anything is written, so larger sizes are refused.
 MAX_UTTERANCES = 1_000_000
 
