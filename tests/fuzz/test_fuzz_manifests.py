@@ -3,7 +3,8 @@
 Mutated fingerprints, durations and audio paths, damaged utterance lines, and whole mutated
 manifests given to ``layerprobe extract --rep mel``: each is refused in one line (SampleError when
 the manifest is read, AudioError when its audio does not match), or accepted with audio that does
-match; never another exception, an internal error (exit 3) or a traceback.
+match; never another exception, an internal error (exit 3) or a traceback.  The audio checks
+themselves (``probe_audio``, ``audio_fingerprint``) are fuzzed with damaged WAV, FLAC, MP3 and Ogg files.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from layerprobe.cli import main
 from layerprobe.data.sample_checks import check_audio
 from layerprobe.data.samples import SampleManifest, read_manifest
 from layerprobe.errors import AudioError, SampleError
-from support.fuzz import LEDGER, dump_json, fuzz, json_mutation, junk_text, mutated_lines, number_text, refuses
+from support.fuzz import LEDGER, dump_json, fuzz, json_mutation, junk_text, mutated_bytes, mutated_lines, number_text, refuses
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +121,42 @@ def test_extract_on_mutated_manifests_never_fails_internally(sampled, tmp_path_f
     assert len(errors) == (1 if code == 1 else 0), err
     if code == 1:
         assert err.splitlines()[-1] == errors[0]
+
+
+# --------------------------------------------------------------------------------------------------
+# the audio checks sampling runs on every file (probe_audio) and the fingerprint manifests record
+
+
+@pytest.fixture(scope="module")
+def valid_audio():
+    """A 16-bit WAV, a FLAC, an MP3 and an Ogg Vorbis file (bytes) of 0.1 s, as written by soundfile."""
+    import numpy as np
+    import soundfile
+
+    rng = np.random.default_rng(1)
+    waveform = (0.3 * rng.standard_normal(1600)).clip(-1, 1)
+    files = {}
+    for suffix, kwargs in ((".wav", dict(format="WAV", subtype="PCM_16")), (".flac", dict(format="FLAC", subtype="PCM_16")),
+                           (".mp3", dict(format="MP3")), (".ogg", dict(format="OGG", subtype="VORBIS"))):  # fmt: skip
+        buffer = io.BytesIO()
+        soundfile.write(buffer, waveform, 16_000, **kwargs)
+        files[suffix] = buffer.getvalue()
+    return files
+
+
+@fuzz()
+@given(data=st.data(), suffix=st.sampled_from([".wav", ".flac", ".mp3", ".ogg"]), protect=st.sampled_from([0, 12, 44]))
+def test_probe_and_fingerprint_of_damaged_audio(valid_audio, tmp_path_factory, data, suffix, protect):
+    import math
+
+    from layerprobe.io.audio import MIN_SAMPLES, audio_fingerprint, probe_audio
+
+    damaged = data.draw(st.one_of(mutated_bytes(valid_audio[suffix], protect=protect), st.binary(max_size=96)))
+    path = tmp_path_factory.mktemp("audio") / f"clip{suffix}"
+    path.write_bytes(damaged)
+    probe = refuses(f"audio: damaged {suffix} (probe_audio)", probe_audio, path, names=path, error=AudioError, may_accept=True)
+    if not isinstance(probe, AudioError):
+        assert probe.frames > 0 and probe.sample_rate > 0 and math.isfinite(probe.duration_s)
+        assert probe.frames * 16_000 >= MIN_SAMPLES * probe.sample_rate
+    fingerprint = audio_fingerprint(path)
+    assert fingerprint.split(":")[0] == str(len(damaged)) and len(fingerprint.split(":")[1]) == 32
