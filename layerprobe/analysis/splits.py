@@ -16,13 +16,19 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import logging
 import os
+import struct
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from layerprobe.errors import LayerprobeError
 from layerprobe.io.atomic import atomic_path
+
+log = logging.getLogger(__name__)
 
 #: Bumped whenever the split rule changes, so old cache files are never read back.
 SPLIT_RULE_VERSION = 1
@@ -96,12 +102,18 @@ def cached_split_parts(
         return split_parts(n_rows, labels, n_parts=n_parts, seed=seed)
     key = split_key(content_key, n_parts=n_parts, seed=seed)
     path = Path(cache_dir) / f"split-{key[:20]}.npz"
-    try:
-        with np.load(path) as cached:
-            if str(cached["key"]) == key and cached["parts"].shape == (n_rows,):
-                return cached["parts"]
-    except (OSError, KeyError, ValueError):
-        pass
+    if path.exists():
+        try:
+            with np.load(path) as cached:
+                if str(cached["key"]) == key and cached["parts"].shape == (n_rows,):
+                    parts = np.asarray(cached["parts"])
+                    if parts.dtype.kind in "iu" and (parts.size == 0 or (parts.min() >= 0 and parts.max() < n_parts)):
+                        return parts
+                    raise ValueError(f"parts outside 0..{n_parts - 1}")
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, struct.error) as exc:
+            # an interrupted or damaged cache file (never our atomic writes; a copy, a full disk elsewhere)
+            reason = " ".join(str(exc).split())[:120] or type(exc).__name__
+            log.warning("%s: damaged split cache (%s); rebuilding it", path, reason)
     parts = split_parts(n_rows, labels, n_parts=n_parts, seed=seed)
     # Built in memory first: a failed write of the archive is then one plain OSError, with no
     # half-closed zip file left to complain when it is freed.

@@ -14,6 +14,7 @@ import hashlib
 import inspect
 import json
 import os
+import pickle
 import re
 from contextlib import contextmanager
 from pathlib import Path
@@ -383,13 +384,60 @@ def _load_module(
         model, info = _from_hub_or_dir(load, location, kind, revision=revision, local_files_only=local_files_only)
     except LayerprobeError:
         raise
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise ConfigError(f"cannot load the model weights ({' '.join(str(exc).split())[:300]})", path=location) from None
+    except (OSError, ValueError, RuntimeError, EOFError, pickle.UnpicklingError, *_weight_file_errors()) as exc:
+        reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+        damaged = _damaged_safetensors(location) if kind == "dir" else None
+        if damaged is not None:
+            raise ConfigError(
+                f"damaged weight file ({reason}); it may be an interrupted copy: copy or download it again",
+                path=damaged,
+            ) from None
+        raise ConfigError(f"cannot load the model weights ({reason})", path=location) from None
     missing = sorted(_relevant_missing_keys(family, info.get("missing_keys", ())))
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise ConfigError(f"the checkpoint lacks weights the encoder needs: {shown}", path=location)
     return model.get_encoder() if family == "whisper" else model
+
+
+def _weight_file_errors() -> tuple[type[BaseException], ...]:
+    """safetensors' SafetensorError (a damaged ``*.safetensors`` file), where safetensors is installed."""
+    try:
+        from safetensors import SafetensorError
+    except ImportError:  # pragma: no cover - safetensors comes with transformers
+        return ()
+    return (SafetensorError,)
+
+
+def _damaged_safetensors(directory: str) -> Path | None:
+    """The first ``*.safetensors`` file directly in ``directory`` whose header or length is wrong, or None.
+
+    A safetensors file is an 8-byte little-endian header length, a JSON header whose tensors give
+    their byte ranges, then the data; a truncated copy has fewer bytes than the header describes.
+    """
+    for path in sorted(Path(directory).glob("*.safetensors")):
+        try:
+            with path.open("rb") as handle:
+                size = path.stat().st_size
+                head = handle.read(8)
+                if len(head) < 8:
+                    return path
+                n_header = int.from_bytes(head, "little")
+                if n_header > size - 8:
+                    return path
+                header = json.loads(handle.read(n_header).decode("utf-8"))
+            if not isinstance(header, dict):
+                return path
+            ends = [
+                int(entry["data_offsets"][1])
+                for key, entry in header.items()
+                if key != "__metadata__" and isinstance(entry, dict)
+            ]
+            if 8 + n_header + max(ends, default=0) != size:
+                return path
+        except (OSError, ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError):
+            return path
+    return None
 
 
 def _relevant_missing_keys(family: str, missing: Sequence[str]) -> list[str]:

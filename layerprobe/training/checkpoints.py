@@ -131,6 +131,35 @@ def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.d
     return state
 
 
+def load_best_state(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """Read the best epoch's weights (``best.pt``) of an unfinished run, on the CPU.
+
+    Raises
+    ------
+    LayerprobeError
+        When the file cannot be read or does not hold a state dict: a damaged ``best.pt`` cannot be
+        stood in for (the checkpoint's best scores belong to those weights), so the run must start
+        again; the message says how.
+    """
+    path = Path(path)
+    problem = None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+        problem = " ".join(str(exc).split())[:200] or type(exc).__name__
+    else:
+        if not isinstance(state, dict) or not all(isinstance(value, torch.Tensor) for value in state.values()):
+            problem = f"holds a {type(state).__name__}, not a state dict of tensors"
+    if problem is not None:
+        raise LayerprobeError(
+            f"cannot read the best epoch's weights of this unfinished run ({problem}); they cannot be rebuilt: "
+            f"delete {BEST_NAME} and {CHECKPOINT_NAME} in this folder to train this run again from the start "
+            "(finetune: pass --overwrite)",
+            path=path,
+        )
+    return state
+
+
 def _comparable(config: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in config.items() if key not in _RESUMABLE_FIELDS}
 
@@ -196,4 +225,4 @@ def _state_problems(expected: Mapping[str, torch.Tensor], found: Mapping[str, to
     return "; ".join(parts)
 
 
-__all__ = ["CHECKPOINT_NAME", "BEST_NAME", "CHECKPOINT_FORMAT", "atomic_torch_save", "load_checkpoint"]
+__all__ = ["CHECKPOINT_NAME", "BEST_NAME", "CHECKPOINT_FORMAT", "atomic_torch_save", "load_checkpoint", "load_best_state"]

@@ -85,6 +85,7 @@ from layerprobe.training.checkpoints import (
     _seed_everything,
     _set_rng_state,
     atomic_torch_save,
+    load_best_state,
     load_checkpoint,
 )
 from layerprobe.training.ctc import (
@@ -469,7 +470,7 @@ def _train(
         position = _Position(**state["position"])
         resumed = True
         if config.patience is not None and best_path is not None and best_path.is_file() and not position.finished:
-            best_state = torch.load(best_path, map_location="cpu", weights_only=True)
+            best_state = load_best_state(best_path)
     else:
         _seed_everything(config.seed)
     eval_frames = config.eval_max_batch_frames or config.max_batch_frames
