@@ -250,13 +250,39 @@ class ResultTable:
             self._changes.record(new, runs, metadata, replace_runs=replace_runs)
         return len(new)
 
+    def remove_runs(self, runs: Iterable[Mapping[str, Any] | tuple]) -> int:
+        """Remove every row and the metadata of the given runs (rows, run keys or row keys).
+
+        Returns
+        -------
+        int
+            The number of rows removed.
+        """
+        keys = []
+        for run in runs:
+            raw = [run[column] for column in RUN_COLUMNS] if isinstance(run, Mapping) else list(run)[:_N_RUN]
+            keys.append(tuple(_normalise_condition(column, value) for column, value in zip(RUN_COLUMNS, raw)))
+        keys = list(dict.fromkeys(keys))
+        before = len(self._values)
+        self._apply({}, keys, {}, replace_runs=True)
+        if self._changes is not None:
+            self._changes.record({}, keys, {}, replace_runs=True)
+        return before - len(self._values)
+
     def _apply(self, new: Mapping[Key, float], runs: Iterable[RunKey], metadata: Mapping[str, Any], *, replace_runs: bool) -> None:
-        """Add checked rows and their runs' metadata (the one place where rows change)."""
+        """Add checked rows and their runs' metadata (the one place where rows change).
+
+        ``replace_runs`` with no rows and no metadata removes the runs (:meth:`remove_runs`).
+        """
         runs = list(runs)
         if replace_runs:
             replaced = set(runs)
             for stale in [key for key in self._values if key[:_N_RUN] in replaced]:
                 del self._values[stale]
+            if not new and not metadata:
+                for run in runs:
+                    self._runs.pop(run, None)
+                return
         self._values.update(new)
         for run in runs:
             entry = self._runs.setdefault(run, {field: {} for field in METADATA_FIELDS})

@@ -29,6 +29,8 @@ canonical name, the corpus of the test data):
   ``wer_lm`` (beam search with the LM);
 * aggregate rows ``<metric>_mean`` and ``<metric>_std`` (sample standard deviation, 0 for one seed)
   over the seeds, filed under the smallest seed; the sidecar's ``details`` of that run list the seeds.
+  A rerun with fewer seeds keeps the rows of the others and averages over all of them
+  (:mod:`layerprobe.training.finetune_table`).
 
 Several GPUs or nodes: the same code runs data-parallel under Hugging Face Accelerate or torchrun::
 
@@ -63,6 +65,7 @@ from layerprobe.io.atomic import write_json
 from layerprobe.io.store_paths import model_name, model_path
 from layerprobe.layers import CONTEXTUALIZED, layer_index, parse_layers
 from layerprobe.training.ctc import BeamSearchDecoder, CharVocabulary
+from layerprobe.training.finetune_table import PER_SEED_METRICS, aggregate_seed_rows, earlier_seed_rows
 from layerprobe.training.trainer import (
     CTCData,
     TrainConfig,
@@ -704,9 +707,12 @@ def _write_results(
                   "checkpoints": str(out)}  # fmt: skip
     train, dev, test = data
     sizes = {name: _data_summary(part) for name, part in (("train", train), ("dev", dev), ("test", test)) if part is not None}
-    first = min(seeds)
+    per_seed = [row for row in rows if row["metric"] in PER_SEED_METRICS]
+    metrics = list(dict.fromkeys(row["metric"] for row in per_seed))
+    earlier = earlier_seed_rows(table, per_seed[0], seeds, metrics, options=options, provenance=provenance)
+    all_seeds = sorted({*seeds, *earlier})
     for seed in seeds:
-        seed_rows = [row for row in rows if row["seed"] == seed]
+        seed_rows = [row for row in per_seed if row["seed"] == seed]
         result = train_results[seed]
         details = {
             "epochs_done": result.epochs_done,
@@ -717,10 +723,18 @@ def _write_results(
         }
         if seed in untrained:
             details["untrained_test"] = dict(untrained[seed])
-        if seed == first:
-            details["aggregate_over_seeds"] = list(seeds)
-        table.add(seed_rows, options={**options, "seed": seed}, provenance=provenance, details=details)
+        # replace_runs: the aggregate rows of an earlier run filed under this seed go (they are refiled below)
+        table.add(seed_rows, options={**options, "seed": seed}, provenance=provenance, details=details, replace_runs=True)
+    for seed, seed_rows in earlier.items():  # their rows stay; an aggregate filed under them goes
+        details = (table.metadata(seed_rows[0]) or {}).get("details", {})
+        details.pop("aggregate_over_seeds", None)
+        table.add(seed_rows, details=details, replace_runs=True)
+    aggregate_rows = aggregate_seed_rows([*per_seed, *(row for seed_rows in earlier.values() for row in seed_rows)])
+    details = (table.metadata(aggregate_rows[0]) or {}).get("details", {})
+    details["aggregate_over_seeds"] = all_seeds
+    table.add(aggregate_rows, details=details)
     return table.save()
+
 
 
 def _data_summary(data: CTCData) -> dict[str, Any]:
