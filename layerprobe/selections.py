@@ -106,6 +106,32 @@ def parse_integers(
     return values
 
 
+def describe_integers(values: list[int] | tuple[int, ...], *, max_parts: int = 5) -> str:
+    """A short text of many integers: runs of consecutive values as ranges, the first ``max_parts`` shown.
+
+    The inverse of :func:`parse_integers` for a short list; a long one (``0,2,4,...``) is cut, so an
+    error message stays one short line however many values it is about.
+
+    Examples
+    --------
+    >>> describe_integers([32, 33, 34, 40])
+    '32-34, 40'
+    >>> describe_integers(list(range(0, 20, 2)), max_parts=3)
+    '0, 2, 4, ... (10 values)'
+    """
+    runs: list[str] = []
+    ordered = sorted(set(int(value) for value in values))
+    start = 0
+    for index in range(1, len(ordered) + 1):
+        if index == len(ordered) or ordered[index] != ordered[index - 1] + 1:
+            low, high = ordered[start], ordered[index - 1]
+            runs.append(str(low) if low == high else f"{low}-{high}")
+            start = index
+    if len(runs) <= max_parts:
+        return ", ".join(runs)
+    return f"{', '.join(runs[:max_parts])}, ... ({len(ordered)} values)"
+
+
 def parse_utterances(text: str, *, allow_all: bool = False) -> int | list[str] | str:
     """An utterance selection: the first N (a count), comma-separated utterance ids, or ``all``.
 
@@ -125,4 +151,4 @@ def parse_utterances(text: str, *, allow_all: bool = False) -> int | list[str] |
     return [utt.strip() for utt in text.split(",") if utt.strip()]
 
 
-__all__ = ["ALL", "MAX_VALUES", "SelectionError", "parse_count", "parse_integers", "parse_utterances"]
+__all__ = ["ALL", "MAX_VALUES", "SelectionError", "describe_integers", "parse_count", "parse_integers", "parse_utterances"]

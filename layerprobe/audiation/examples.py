@@ -79,6 +79,53 @@ class FrameExample:
         }
 
 
+def examples_store_record(store: Any, adapter: Any) -> dict[str, Any]:
+    """Check that a store of dataset examples holds features of ``adapter``'s model; what to record of it.
+
+    The store's ``weights_fingerprint`` attr is compared with the adapter's
+    (:mod:`layerprobe.models.fingerprint`) where both have one, else the canonical model names
+    (:func:`~layerprobe.io.store_paths.model_name`) of the store's ``model`` attr and the adapter's spec.
+
+    Parameters
+    ----------
+    store : FeatureStore
+        The open store.
+    adapter : ModelAdapter
+        The model being audiated.
+
+    Returns
+    -------
+    dict
+        ``{"path", "model", "weights_fingerprint"}`` of the store (for the audiation's sidecar); the
+        path of a store of several shards is its first shard's, with their count.
+
+    Raises
+    ------
+    ConfigError
+        Naming the store and both models, when the store holds features of another model.
+    """
+    from layerprobe.io.store_paths import model_name
+    from layerprobe.models.fingerprint import short
+
+    files = [os.fspath(Path(path).absolute()) for path in store.paths]
+    where = files[0] if len(files) == 1 else f"{files[0]} (+{len(files) - 1} shards)"
+    stored_model = str(store.attrs.get("model") or "")
+    stored_weights = str(store.attrs.get("weights_fingerprint") or "") or None
+    weights = getattr(adapter, "weights_fingerprint", None) or None
+    if stored_weights is not None and weights is not None:
+        same = stored_weights == weights
+    else:
+        same = bool(stored_model) and model_name(stored_model) == model_name(adapter.spec)
+    if not same:
+        raise ConfigError(
+            f"holds features of {stored_model or 'an unknown model'} (weights {short(stored_weights)}), not of "
+            f"{adapter.spec} (weights {short(weights)}): its top frames would be another model's; give a frame store "
+            f"extracted with this model (layerprobe extract --model {adapter.spec} --span frame)",
+            path=where,
+        )
+    return {"path": where, "model": stored_model, "weights_fingerprint": stored_weights}
+
+
 def top_k_rows(values_in_chunks: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` largest values of a stream of 1-d chunks and their global row indices.
 
@@ -251,4 +298,4 @@ def example_clip(example: FrameExample, *, context_s: float = 0.25) -> np.ndarra
     return wave[start:end] if end > start else None
 
 
-__all__ = ["FrameExample", "example_clip", "top_activating_frames", "top_k_rows"]
+__all__ = ["FrameExample", "example_clip", "examples_store_record", "top_activating_frames", "top_k_rows"]

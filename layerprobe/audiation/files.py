@@ -24,7 +24,7 @@ import shutil
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -77,6 +77,7 @@ def write_audiation(
     peak: float = DEFAULT_PEAK,
     examples: Sequence[Any] | None = None,
     example_context_s: float = 0.25,
+    examples_store: Mapping[str, Any] | None = None,
 ) -> AudiationFiles:
     """Write an :class:`~layerprobe.audiation.AudiationResult` as WAV + JSON sidecar + spectrogram PNG.
 
@@ -92,6 +93,9 @@ def write_audiation(
         in the sidecar, with a clip of real audio each where the example has an audio file.
     example_context_s : float, keyword-only
         Seconds of audio kept on each side of an example's frame.
+    examples_store : mapping, optional, keyword-only
+        The store the examples come from (its path, model and weights fingerprint), recorded in
+        the sidecar as ``examples_store``.
 
     Returns
     -------
@@ -129,6 +133,8 @@ def write_audiation(
     data["peak_scale"] = scale
     data["files"] = {"wav": wav.name, "png": png.name}
     data["examples"] = []
+    if examples_store is not None:
+        data["examples_store"] = dict(examples_store)
     clip_names: list[str] = []
     try:
         with ExitStack() as stack:

@@ -462,7 +462,10 @@ def audiate_units(
     dim = adapter.layer_dim(layer)
     bad = [unit for unit in units if not 0 <= unit < dim]
     if not units or bad:
-        raise ConfigError(f"{layer} of {adapter.spec} has units 0..{dim - 1}; got {bad or 'none'}")
+        from layerprobe.selections import describe_integers
+
+        got = f"{bad or 'none'}" if len(bad) <= 10 else f"{len(bad)} units outside that range: {describe_integers(bad)}"
+        raise ConfigError(f"{layer} of {adapter.spec} has units 0..{dim - 1}; got {got}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
     n_samples = int(round(settings.seconds * adapter.sample_rate))

@@ -73,6 +73,7 @@ def audiate_command(
     from contextlib import ExitStack
 
     from layerprobe.audiation import audiate_units, parse_units, top_activating_frames, write_audiation, write_gallery
+    from layerprobe.audiation.examples import examples_store_record
     from layerprobe.models import load_model
 
     if (unit is None) == (units_text is None):
@@ -84,24 +85,23 @@ def audiate_command(
         raise click.BadParameter(f"{out} is a .wav file; with --units, OUT is a folder", param_hint="--out")
     chosen = [unit] if single else parse_units(units_text)
     adapter = load_model(model_spec, revision=revision, device=device)
-    results = audiate_units(
-        adapter, layer, chosen, batch_size=batch_size, progress=progress, mode=mode, frame=frame, steps=steps,
-        seconds=seconds, seed=seed, lr=lr, neighbour_weight=neighbour_weight, silence_weight=silence_weight,
-        regularizer=None if regularizer == "none" else regularizer, reg_weight=reg_weight, shift_frames=shift_frames,
-    )  # fmt: skip
     sidecars = []
     with ExitStack() as stack:
-        store = None
-        if examples_store is not None:
+        store, store_record = None, None
+        if examples_store is not None:  # checked before the optimisation, which can take long
             from layerprobe.io.store import FeatureStore
 
             store = stack.enter_context(FeatureStore.open(examples_store))
-            if store.attrs.get("model") != adapter.spec:
-                log.warning("--examples-store %s holds features of %s, not of %s", examples_store, store.attrs.get("model"), adapter.spec)
+            store_record = examples_store_record(store, adapter)
+        results = audiate_units(
+            adapter, layer, chosen, batch_size=batch_size, progress=progress, mode=mode, frame=frame, steps=steps,
+            seconds=seconds, seed=seed, lr=lr, neighbour_weight=neighbour_weight, silence_weight=silence_weight,
+            regularizer=None if regularizer == "none" else regularizer, reg_weight=reg_weight, shift_frames=shift_frames,
+        )  # fmt: skip
         for result in results:
             examples = None if store is None else top_activating_frames(store, result.layer, result.unit, top_k, samples_dir=samples_dir)
             wav = out if single else out / f"{result.layer}_unit{result.unit:04d}.wav"
-            files = write_audiation(result, wav, examples=examples)
+            files = write_audiation(result, wav, examples=examples, examples_store=store_record)
             sidecars.append(files.sidecar)
             click.echo(f"{result.summary()} -> {files.wav}")
     if not single:
