@@ -130,7 +130,9 @@ class HFAdapter(_LayerCapture):
         config = _load_config(location, kind, revision=revision, local_files_only=local_files_only)
         family = family_of_config(config, where=location if kind == "dir" else None)
         module = _load_module(family, location, kind, revision=revision, local_files_only=local_files_only)
-        settings = _read_preprocessor_config(location, kind, revision=revision, local_files_only=local_files_only)
+        settings = _read_preprocessor_config(
+            location, kind, revision=revision, local_files_only=local_files_only, config=config
+        )
         if kind == "dir":
             fingerprint = directory_fingerprint(location)
         else:

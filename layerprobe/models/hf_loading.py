@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import logging
 import os
 import pickle
 import re
@@ -25,6 +26,7 @@ from torch import nn
 
 from layerprobe.errors import ConfigError, LayerprobeError
 
+log = logging.getLogger(__name__)
 
 #: transformers ``model_type`` -> layerprobe family name.
 SUPPORTED_MODEL_TYPES: dict[str, str] = {
@@ -272,16 +274,36 @@ def _from_hub_or_dir(loader, source: str, kind: str, *, revision: str | None, lo
         raise _not_downloadable(source, exc) from exc
 
 
+def _warn_default_settings(source: str, kind: str, config: Any) -> None:
+    """Warn, in one line, that a model without ``preprocessor_config.json`` gets assumed settings.
+
+    Input normalisation matters: a model trained with ``do_normalize: true`` gives other features
+    without it.  The settings used are recorded in every store's ``config.model.feature_settings``.
+    """
+    settings = default_feature_settings(config)
+    shown = ", ".join(f"{key}={value}" for key, value in settings.items() if key != "feature_extractor_type")
+    where = source if kind == "dir" else f"hf:{source}"
+    log.warning(
+        "%s: no preprocessor_config.json; assuming the %s settings %s (from config.json); if the model was trained "
+        "with others, add its preprocessor_config.json",
+        where, settings["feature_extractor_type"], shown,
+    )
+
+
 def _read_preprocessor_config(
-    source: str, kind: str, *, revision: str | None, local_files_only: bool | None = None
+    source: str, kind: str, *, revision: str | None, local_files_only: bool | None = None, config: Any = None
 ) -> dict[str, Any] | None:
     """The model's ``preprocessor_config.json`` as a dict, or None when it has none.
 
-    A hub id is looked up in the cache first, then (when downloads are allowed) on the hub.
+    A hub id is looked up in the cache first, then (when downloads are allowed) on the hub.  With
+    ``config`` (the model's), a model without one gets a warning naming the settings assumed
+    (:func:`default_feature_settings`).
     """
     if kind == "dir":
         path = Path(source) / "preprocessor_config.json"
         if not path.is_file():
+            if config is not None:
+                _warn_default_settings(source, kind, config)
             return None
         try:
             return json.loads(path.read_text(encoding="utf-8"))
@@ -304,6 +326,8 @@ def _read_preprocessor_config(
         if resolved is not None:
             break
     if resolved is None:
+        if config is not None:
+            _warn_default_settings(source, kind, config)
         return None
     return json.loads(Path(resolved).read_text(encoding="utf-8"))
 
