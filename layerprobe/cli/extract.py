@@ -111,11 +111,16 @@ def extract_command(
         from layerprobe.cli.launching import run_launch, task
         from layerprobe.extraction import Shard, extraction_path
 
+        from layerprobe.models.fingerprint import spec_fingerprint
+
         manifest = manifest.absolute()
+        # a finished shard counts as done only for the same weights (issue 14): not for a replaced hf:DIR
+        weights = {"weights_fingerprint": spec_fingerprint(model_spec)} if model_spec is not None else {}
         tasks = [
             task(f"shard {index}/{shards}", extract_task, {**arguments, "manifest": manifest, "shard": f"{index}/{shards}"},
                  {"shard": f"{index}/{shards}", "shards": None, "manifest": manifest},
-                 output=os.fspath(extraction_path(out, model_spec, sample_set, rep, shard=Shard(index, shards))))
+                 output=os.fspath(extraction_path(out, model_spec, sample_set, rep, shard=Shard(index, shards))),
+                 output_attrs=weights)
             for index in range(1, shards + 1)
         ]  # fmt: skip
         run_launch(tasks, launcher)
@@ -125,7 +130,12 @@ def extract_command(
     if shard is not None and shard.strip().lower() == "auto":
         from layerprobe.jobs import shard_from_environment
 
-        shard = "{}/{}".format(*shard_from_environment())
+        from layerprobe.extraction import extraction_path
+        from layerprobe.io.store_paths import find_shards, parse_shard_path
+
+        store = extraction_path(out, model_spec, sample_set, rep)
+        counts = [parsed[2] for parsed in map(parse_shard_path, find_shards(store)) if parsed is not None]
+        shard = "{}/{}".format(*shard_from_environment(existing_counts=counts))
     extract_task(**arguments, manifest=manifest, shard=shard, sample_set=sample_set, echo=click.echo)
 
 

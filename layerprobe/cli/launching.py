@@ -69,13 +69,15 @@ def _text(value: Any, param: click.Parameter) -> str:
 
 
 def task(name: str, run: Callable[..., Any], kwargs: Mapping[str, Any], overrides: Mapping[str, Any], *,
-         output: str | None = None) -> Task:  # fmt: skip
+         output: str | None = None, output_attrs: Mapping[str, Any] | None = None) -> Task:  # fmt: skip
     """A task of the current command: ``run(**kwargs)``, recorded with the command line ``overrides`` make.
 
     Paths among ``kwargs`` become absolute, so a job that starts elsewhere reads and writes the same files.
+    ``output`` and ``output_attrs`` say when it is finished already (:class:`~layerprobe.jobs.Task`).
     """
     absolute = {key: Path(value).absolute() if isinstance(value, os.PathLike) else value for key, value in kwargs.items()}
-    return Task(name, run, absolute, output=output, argv=task_argv(click.get_current_context(), overrides))
+    return Task(name, run, absolute, output=output, argv=task_argv(click.get_current_context(), overrides),
+                output_attrs=dict(output_attrs or {}))  # fmt: skip
 
 
 def run_launch(tasks: Sequence[Task], params: Mapping[str, Any]) -> LaunchReport:

@@ -64,6 +64,12 @@ class Task:
     argv : tuple of str
         The equivalent layerprobe command line (without the program name), for the record and the
         people who read it; it is not run.
+    output_attrs : mapping
+        Attrs the output (a feature store) must hold to count as finished, e.g. the
+        ``weights_fingerprint`` of the model the task would load: a shard finished with other
+        weights is not skipped (its job then refuses or, with ``--overwrite``, redoes it).  A value
+        None (not known before the job loads the model) means the output never counts as finished
+        here: the job's own check decides.
     """
 
     name: str
@@ -71,9 +77,33 @@ class Task:
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     output: str | None = None
     argv: tuple[str, ...] = ()
+    output_attrs: Mapping[str, Any] = field(default_factory=dict)
 
     def is_done(self) -> bool:
-        return self.output is not None and Path(self.output).is_file()
+        return output_finished(self.output, self.output_attrs)
+
+
+def output_finished(output: str | os.PathLike[str] | None, attrs: Mapping[str, Any] | None = None) -> bool:
+    """Whether a task's output exists and, where ``attrs`` are given, is a complete store holding them.
+
+    See :attr:`Task.output_attrs`; a damaged store or one whose attrs differ is not finished.
+    """
+    if output is None or not Path(output).is_file():
+        return False
+    if not attrs:
+        return True
+    if any(value is None for value in attrs.values()):
+        return False
+    from layerprobe.io.store import FeatureStore, store_file_problem
+
+    if store_file_problem(output) is not None:
+        return False
+    try:
+        with FeatureStore.open(output) as store:
+            stored = store.attrs
+    except (LayerprobeError, OSError):
+        return False
+    return all(str(stored.get(key) or "") == str(value) for key, value in attrs.items())
 
 
 @dataclass(frozen=True)
@@ -133,6 +163,10 @@ class TaskState:
     attempts: int = 0
     job_ids: list[str] = field(default_factory=list)
     error: str | None = None
+    #: The task's output file and the attrs it must hold (``Task.output``, ``Task.output_attrs``), by
+    #: which ``layerprobe status`` sees it finished when the launcher stopped waiting.
+    output: str | None = None
+    output_attrs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -159,7 +193,9 @@ class LaunchReport:
 # shards from the environment
 
 
-def shard_from_environment(environ: Mapping[str, str] | None = None) -> tuple[int, int]:
+def shard_from_environment(
+    environ: Mapping[str, str] | None = None, *, existing_counts: Sequence[int] = ()
+) -> tuple[int, int]:
     """(index, count), 1-based, of the shard this process is, from SLURM or torchrun variables.
 
     ``SLURM_ARRAY_TASK_ID`` with ``SLURM_ARRAY_TASK_MIN`` / ``SLURM_ARRAY_TASK_MAX`` (or
@@ -167,16 +203,29 @@ def shard_from_environment(environ: Mapping[str, str] | None = None) -> tuple[in
     and ``--array 1-16`` both mean 16 shards.  Without SLURM, torchrun's ``RANK`` and
     ``WORLD_SIZE`` give shard ``RANK + 1`` of ``WORLD_SIZE``.
 
+    An array that starts above 1 (``SLURM_ARRAY_TASK_MIN=2``) is refused: it is most likely a
+    resubmission of some tasks of a larger array (``--array=2-3`` of ``--array=1-4``), whose shard
+    count the variables do not tell.  So is a count that differs from the shard files the store
+    has already (``existing_counts``, the N of its ``shard-I-of-N`` files).
+
     Raises
     ------
     ConfigError
-        When neither is set, or the values are not integers that make a shard.
+        When neither is set, the values are not integers that make a shard, or the shard count is
+        ambiguous (the message says to pass ``--shard I/N``).
     """
     env = os.environ if environ is None else environ
     try:
         if "SLURM_ARRAY_TASK_ID" in env:
             task = int(env["SLURM_ARRAY_TASK_ID"])
             low = int(env.get("SLURM_ARRAY_TASK_MIN", 0 if "SLURM_ARRAY_TASK_COUNT" in env else task))
+            if "SLURM_ARRAY_TASK_MIN" in env and low > 1:
+                high = env.get("SLURM_ARRAY_TASK_MAX", "?")
+                raise ConfigError(
+                    f"--shard auto: the SLURM array runs tasks {low}-{high} (SLURM_ARRAY_TASK_MIN={low}), not from 0 or 1, "
+                    "as a resubmission of some tasks of a larger array does, whose shard count it cannot tell; pass "
+                    f"--shard I/N explicitly (this task: --shard {task}/N, or {task + 1}/N for an array that started at 0)"
+                )
             if "SLURM_ARRAY_TASK_MAX" in env:
                 count = int(env["SLURM_ARRAY_TASK_MAX"]) - low + 1
             elif "SLURM_ARRAY_TASK_COUNT" in env:
@@ -192,6 +241,12 @@ def shard_from_environment(environ: Mapping[str, str] | None = None) -> tuple[in
         raise ConfigError("--shard auto: the SLURM or torchrun variables are not integers") from None
     if not 1 <= index <= count:
         raise ConfigError(f"--shard auto: {source} gives shard {index} of {count}")
+    others = sorted(set(int(n) for n in existing_counts) - {count})
+    if others and count not in existing_counts:
+        raise ConfigError(
+            f"--shard auto: {source} gives shard {index} of {count}, but the store has shard files of "
+            f"{' and '.join(map(str, others))} shards; pass --shard I/N explicitly"
+        )
     return index, count
 
 
@@ -284,7 +339,7 @@ def launch(
         raise ConfigError("two tasks of one launch have the same name")
     jobs_dir = Path(options.jobs_dir).resolve()
     jobs_dir.mkdir(parents=True, exist_ok=True)
-    states = [TaskState(task.name, list(task.argv)) for task in tasks]
+    states = [TaskState(task.name, list(task.argv), output=task.output, output_attrs=dict(task.output_attrs)) for task in tasks]
     record = _Record(jobs_dir, options)
     todo = []
     for task, state in zip(tasks, states):
@@ -398,6 +453,7 @@ __all__ = [
     "Task",
     "TaskState",
     "launch",
+    "output_finished",
     "read_launch_record",
     "run_task",
     "shard_from_environment",

@@ -11,7 +11,8 @@ finished), *damaged* when that file is not a readable, complete store (truncated
 disk or a killed transfer: :func:`layerprobe.io.store.store_file_problem` says why), *partial* while
 only ``.h5.partial`` exists (a running or interrupted extraction, which resumes where it stopped),
 and *sharded* while its shards ``<rep>_<span>.shard-I-of-N.h5`` are being written: the report lists
-the shards that are finished, damaged, partial and missing.  A complete store is *stale* when its
+the shards that are finished, damaged, partial and missing, and as *stray* the shard files of another
+count N (left over from an earlier sharding; the store's count is the one with the most files).  A complete store is *stale* when its
 data-sample manifest was redrawn after extraction (its ``manifest_hash`` differs from the manifest
 file's: :func:`layerprobe.experiments.query.stale_manifest`); experiments refuse it.
 """
@@ -19,6 +20,7 @@ file's: :func:`layerprobe.experiments.query.stale_manifest`); experiments refuse
 from __future__ import annotations
 
 import os
+import pickle
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +47,10 @@ class StoreStatus:
     problem: str | None = None
     shards_damaged: dict[int, str] = field(default_factory=dict)
     shard_files: dict[int, Path] = field(default_factory=dict)
+    #: Shard files (finished or ``.partial``) of another shard count than the store's: left over from
+    #: an earlier sharding, never merged with these.
+    stray_shards: list[Path] = field(default_factory=list)
+    _found: list[tuple[int, int, bool, Path]] = field(default_factory=list, repr=False)
 
     @property
     def shards_missing(self) -> list[int]:
@@ -111,6 +117,7 @@ def collect_status(directory: str | os.PathLike[str]) -> StatusReport:
                 launches.append((path, _launch_record(path)))
     ordered = [stores[key] for key in sorted(stores)]
     for status in ordered:
+        _settle_shards(status)
         _check_finished_files(status)
         if status.complete and status.problem is None:
             status.stale = _is_stale(status.path)
@@ -141,10 +148,40 @@ def _note_store(stores: dict[Path, StoreStatus], path: Path) -> None:
         status.partial |= partial
         return
     _, index, count = shard
-    status.shard_count = max(status.shard_count or 0, count)
-    (status.shards_partial if partial else status.shards_done).append(index)
-    if not partial:
-        status.shard_files[index] = final
+    status._found.append((index, count, partial, path))
+
+
+def _settle_shards(status: StoreStatus) -> None:
+    """Pick the store's shard count and sort its shard files into done, partial and stray.
+
+    The count is the one with the most shard files (ties: the one of the newest file); shard files
+    of other counts are strays (an earlier ``--shards`` left them), not missing shards of this one.
+    """
+    if not status._found:
+        return
+    per_count: dict[int, list[tuple[int, int, bool, Path]]] = defaultdict(list)
+    for entry in status._found:
+        per_count[entry[1]].append(entry)
+
+    def weight(count: int) -> tuple[int, float]:
+        newest = 0.0
+        for *_, path in per_count[count]:
+            try:
+                newest = max(newest, path.stat().st_mtime)
+            except OSError:
+                pass
+        return len({index for index, *_ in per_count[count]}), newest
+
+    count = max(per_count, key=weight)
+    status.shard_count = count
+    for index, other, partial, path in sorted(status._found, key=lambda entry: (entry[1], entry[0], entry[2])):
+        if other != count:
+            status.stray_shards.append(path)
+        elif partial:
+            status.shards_partial.append(index)
+        else:
+            status.shards_done.append(index)
+            status.shard_files[index] = path
 
 
 def _check_finished_files(status: StoreStatus) -> None:
@@ -177,9 +214,61 @@ def _launch_record(path: Path) -> dict[str, Any]:
     from layerprobe.jobs.launch import read_launch_record
 
     try:
-        return read_launch_record(path.parent) or {}
+        record = read_launch_record(path.parent) or {}
     except LayerprobeError as exc:
         return {"error": str(exc)}
+    for task in record.get("tasks", []):
+        if isinstance(task, dict) and task.get("state") in ("submitted", "pending"):
+            _settle_task(task, path.parent)
+    return record
+
+
+def _settle_task(task: dict[str, Any], jobs_dir: Path) -> None:
+    """Update a task the record left ``submitted`` (the launcher stopped waiting) from what is on disk.
+
+    A finished job leaves submitit's result file in the jobs folder (``<job id>_<task>_result.pkl``):
+    ``("success", ...)`` or ``("error", traceback)``.  A task whose output (a shard file) exists and
+    is a complete store is done too.  Otherwise the job has not finished (or died without a word).
+    """
+    from layerprobe.io.store import store_file_problem
+    from layerprobe.jobs.launch import output_finished
+
+    job_ids = task.get("job_ids") or []
+    outcome = _job_outcome(jobs_dir, str(job_ids[-1])) if job_ids else None
+    if outcome is not None:
+        kind, detail = outcome
+        if kind == "success":
+            task["state"], task["error"] = "done", None
+        else:
+            lines = [line.strip() for line in str(detail).splitlines() if line.strip()]
+            task["state"], task["error"] = "failed", lines[-1] if lines else "the job failed"
+        return
+    output, attrs = task.get("output"), task.get("output_attrs")
+    if isinstance(output, str) and output.endswith(".h5") and store_file_problem(output) is None:
+        if output_finished(output, attrs if isinstance(attrs, dict) else None):
+            task["state"], task["error"] = "done", None
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    """Reads only plain values (a result file of a layerprobe job holds a tuple of strings and None)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"{module}.{name} is not a plain value")
+
+
+def _job_outcome(jobs_dir: Path, job_id: str) -> tuple[str, Any] | None:
+    """submitit's ``(outcome, result or traceback)`` of a finished job, None while it has none (or unreadable)."""
+    if not job_id or "/" in job_id or job_id.startswith("."):
+        return None
+    result = jobs_dir / f"{job_id}_0_result.pkl"  # submitit's JobPaths.result_pickle of task 0
+    try:
+        with result.open("rb") as handle:
+            outcome = _PlainUnpickler(handle).load()
+    except (OSError, EOFError, ValueError, TypeError, IndexError, pickle.UnpicklingError):
+        return None
+    if isinstance(outcome, tuple) and len(outcome) == 2 and outcome[0] in ("success", "error"):
+        return outcome[0], outcome[1]
+    return None
 
 
 def format_status(report: StatusReport) -> list[str]:
@@ -205,6 +294,10 @@ def format_status(report: StatusReport) -> list[str]:
                     parts.append(f"partial {_ranges(store.shards_partial)}")
                 if store.shards_missing:
                     parts.append(f"missing {_ranges(store.shards_missing)}")
+                if store.stray_shards:
+                    names = ", ".join(path.name for path in store.stray_shards)
+                    them = "it" if len(store.stray_shards) == 1 else "them"
+                    parts.append(f"stray {names} (of another shard count; delete {them})")
                 detail = f" ({'; '.join(parts)})" if parts else ""
             lines.append(f"  {relative(store.path)}: {store.state}{detail}")
     if report.results:

@@ -56,6 +56,38 @@ def directory_fingerprint(directory: str | os.PathLike[str]) -> str | None:
     return files_fingerprint(weight_files(directory))
 
 
+def spec_fingerprint(spec: str) -> str | None:
+    """The fingerprint a model spec's weights have, computed without loading the model.
+
+    ``hf:DIR`` and ``tiny:`` models (once built) fingerprint their directory, ``fairseq:CKPT.pt``
+    its file, as the loaded adapter's ``weights_fingerprint`` does.  None when it cannot be known
+    here: a hub id (its cached commit is known only once loaded), a tiny model not built yet, a path
+    that does not exist or cannot be read.
+    """
+    scheme, _, target = str(spec).strip().partition(":")
+    scheme, target = scheme.lower(), target.strip()
+    try:
+        if scheme == "hf":
+            path = Path(target).expanduser()
+            return directory_fingerprint(path) if path.is_dir() else None
+        if scheme == "fairseq":
+            path = Path(target).expanduser()
+            return files_fingerprint([path]) if path.is_file() else None
+        if scheme == "tiny":
+            from layerprobe.errors import LayerprobeError
+            from layerprobe.models.tiny import parse_tiny_name, tiny_model_dir
+
+            try:
+                name, seed = parse_tiny_name(target)
+                directory = tiny_model_dir(name, seed=seed)
+            except LayerprobeError:
+                return None
+            return directory_fingerprint(directory) if directory.is_dir() else None
+    except OSError:
+        return None
+    return None
+
+
 def short(fingerprint: object) -> str:
     """The start of a fingerprint for a message (``"none"`` when there is none)."""
     return str(fingerprint)[:SHOWN] if fingerprint else "none"
@@ -77,4 +109,4 @@ def _update(digest: "hashlib._Hash", path: Path) -> None:
         digest.update(handle.read(EDGE_BYTES))
 
 
-__all__ = ["WEIGHT_SUFFIXES", "weight_files", "files_fingerprint", "directory_fingerprint", "short"]
+__all__ = ["WEIGHT_SUFFIXES", "weight_files", "files_fingerprint", "directory_fingerprint", "spec_fingerprint", "short"]
