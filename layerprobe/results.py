@@ -603,7 +603,9 @@ def _read_csv(path: Path, migrated: Mapping[tuple, RunKey] | None = None) -> dic
     seen_on: dict[Key, int] = {}
     columns = COLUMNS
     try:
-        with path.open("r", encoding="utf-8", newline="") as handle:
+        # utf-8-sig: a file saved by a spreadsheet starts with a byte-order mark (its CRLF line ends
+        # the csv module reads as it reads LF)
+        with path.open("r", encoding="utf-8-sig", newline="") as handle:
             reader = csv.reader(handle)
             header = next(reader, None)
             if header is None:
@@ -647,7 +649,7 @@ def _read_sidecar(path: Path) -> tuple[dict[RunKey, dict[str, Any]], dict[tuple,
     A sidecar of the old layout (:data:`OLD_COLUMNS`) is migrated: see :func:`_migrated_run`.
     """
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = json.loads(path.read_text(encoding="utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ResultError(f"is not a JSON file ({exc})", path=path) from None
     except RecursionError:
