@@ -18,9 +18,6 @@ import hashlib
 import io
 import logging
 import os
-import struct
-import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -110,8 +107,9 @@ def cached_split_parts(
                     if parts.dtype.kind in "iu" and (parts.size == 0 or (parts.min() >= 0 and parts.max() < n_parts)):
                         return parts
                     raise ValueError(f"parts outside 0..{n_parts - 1}")
-        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, struct.error) as exc:
-            # an interrupted or damaged cache file (never our atomic writes; a copy, a full disk elsewhere)
+        except Exception as exc:  # noqa: BLE001 - a cache is disposable: whatever np.load makes of a damaged one
+            # (BadZipFile, NotImplementedError for a mangled zip version, EOFError ...), it is rebuilt; an
+            # interrupted or damaged cache file (never our atomic writes; a copy, a full disk elsewhere)
             reason = " ".join(str(exc).split())[:120] or type(exc).__name__
             log.warning("%s: damaged split cache (%s); rebuilding it", path, reason)
     parts = split_parts(n_rows, labels, n_parts=n_parts, seed=seed)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import errno
 import os
-import pickle
 import random
 import resource
 import shutil
@@ -124,7 +123,7 @@ def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.d
     try:
         # The checkpoint holds numpy / python RNG states besides tensors: not weights_only.
         state = torch.load(path, map_location=map_location, weights_only=False)
-    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+    except Exception as exc:  # noqa: BLE001 - torch.load of a damaged file raises all kinds (IndexError, KeyError ...)
         raise LayerprobeError(f"cannot read the training checkpoint ({' '.join(str(exc).split())[:200]})", path=path) from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise LayerprobeError("is not a layerprobe training checkpoint of this version", path=path)
@@ -145,7 +144,7 @@ def load_best_state(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     problem = None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+    except Exception as exc:  # noqa: BLE001 - torch.load of a damaged file raises all kinds (IndexError, KeyError ...)
         problem = " ".join(str(exc).split())[:200] or type(exc).__name__
     else:
         if not isinstance(state, dict) or not all(isinstance(value, torch.Tensor) for value in state.values()):
