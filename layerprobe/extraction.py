@@ -12,6 +12,27 @@ are pooled by span and appended to the store in manifest order:
 a model.  Models that pad exactly (layer-norm conv front ends, Whisper) run batches of utterances of
 similar length; group-norm models run one utterance at a time.  The store is written as
 ``<file>.partial`` and renamed when complete; a rerun resumes after the last stored utterance.
+
+Long audio (memory bounds, stated per second of audio; the README's performance section has the
+measured figures):
+
+* ``mel`` is computed in 10 s blocks (:mod:`layerprobe.features.mel`): no length limit.
+* A model holds every layer of a whole utterance at once, and its transformer layers see the whole
+  utterance, so an utterance cannot be cut without changing their numbers.  ``max_seconds``
+  (``--max-seconds``, default :data:`DEFAULT_MAX_SECONDS`) refuses, before anything is computed
+  or written, a run whose manifest has a longer utterance.
+* ``window_seconds`` (``--window-seconds``) runs utterances longer than the window as consecutive
+  windows, each a separate forward; window k covers ``[k W, (k + 1) W)`` seconds and gives the
+  layers' frames from ``k W`` times the layer's rate on (the frames are concatenated).  This is
+  the model's own view for Whisper, whose encoder takes 30 s at a time; the seams are where a
+  window's frames stop seeing the audio after them.  Only windows that put the seams exactly on
+  every stored layer's frame grid are accepted (Whisper's frames at multiples of 0.02 s; the
+  wav2vec 2.0 family loses frames at each seam, so it is refused), and the store's
+  ``config.window_seconds`` records the option.  Utterances within one window are computed as
+  without it.
+* Attention maps hold ``heads x T x T`` weights per block: ``max_attention_frames``
+  (``--max-frames``, default :data:`DEFAULT_MAX_ATTENTION_FRAMES`) refuses up front an utterance
+  with more frames, naming the bytes it would need (:func:`attention_bytes`).
 """
 
 from __future__ import annotations
@@ -47,6 +68,37 @@ LOCAL_GRID_HZ = MEL_FRAME_RATE_HZ
 
 #: Utterances read ahead and sorted by length to form batches (bounds memory; keeps store order).
 BATCH_WINDOW = 32
+
+#: Longest utterance a model extraction takes by default (``--max-seconds``), in seconds.
+DEFAULT_MAX_SECONDS = 600.0
+
+#: Most transformer frames (50 per second) an utterance may have for attention maps (``--max-frames``).
+DEFAULT_MAX_ATTENTION_FRAMES = 2000
+
+#: Bytes per attention weight that a block's maps take while computed and stored: the float32
+#: logits and softmax, the float32 copy cut to the real frames and its float16 copy.
+ATTENTION_BYTES_PER_WEIGHT = 14
+
+
+def attention_bytes(n_heads: int, n_frames: int, *, pre_softmax: bool = False) -> int:
+    """Memory the attention maps of one block of one utterance take (``heads x T x T`` weights).
+
+    Parameters
+    ----------
+    n_heads : int
+        Heads per block.
+    n_frames : int
+        The utterance's transformer frames T.
+    pre_softmax : bool, keyword-only
+        Whether the logits are stored too (one more cut float32 and float16 copy per weight).
+
+    Returns
+    -------
+    int
+        ``n_heads * T**2 * 14`` bytes (20 with the logits).
+    """
+    per_weight = ATTENTION_BYTES_PER_WEIGHT + (6 if pre_softmax else 0)
+    return int(n_heads) * int(n_frames) ** 2 * per_weight
 
 
 @dataclass(frozen=True)
@@ -86,6 +138,7 @@ class ExtractionPlan:
     dtype: str
     attention_ids: frozenset[str]
     pre_softmax: bool
+    window_seconds: float | None = None
 
 
 def plan_extraction(
@@ -97,13 +150,15 @@ def plan_extraction(
     dtype: str = "float32",
     attention_ids: Sequence[str] = (),
     pre_softmax: bool = False,
+    window_seconds: float | None = None,
 ) -> ExtractionPlan:
     """Resolve the layers and frame rates a run will store.
 
     Raises
     ------
     ConfigError
-        Unknown rep or dtype, a model missing (or given) for the rep, layers of the wrong kind.
+        Unknown rep or dtype, a model missing (or given) for the rep, layers of the wrong kind, a
+        window that does not put its seams on every layer's frame grid or exceeds the model's input.
     """
     if rep not in REPS:
         raise ConfigError(f"unknown --rep {rep!r} (known: {', '.join(REPS)})")
@@ -112,6 +167,8 @@ def plan_extraction(
     if rep == "mel":
         if attention_ids:
             raise ConfigError("--attention needs a model; the mel baseline has no attention")
+        if window_seconds is not None:
+            raise ConfigError("--window-seconds is for models; the mel baseline is computed in blocks at any length")
         return ExtractionPlan(rep, span, (MEL,), {MEL: LOCAL_GRID_HZ}, LOCAL_GRID_HZ, dtype, frozenset(), False)
     if adapter is None:
         raise ConfigError(f"--rep {rep} needs --model")
@@ -124,7 +181,36 @@ def plan_extraction(
         raise ConfigError(f"--rep {rep} stores {kind} layers; {', '.join(wrong)} belong to another rep")
     rates = {layer: _stored_rate(adapter, layer) for layer in chosen}
     grid = LOCAL_GRID_HZ if rep == "local" and LOCAL_GRID_HZ in rates.values() else adapter.frame_rate_hz
-    return ExtractionPlan(rep, span, tuple(chosen), rates, grid, dtype, frozenset(attention_ids), pre_softmax)
+    if window_seconds is not None:
+        _check_window(adapter, chosen, window_seconds, attention_ids)
+    return ExtractionPlan(rep, span, tuple(chosen), rates, grid, dtype, frozenset(attention_ids), pre_softmax, window_seconds)
+
+
+def _check_window(adapter: ModelAdapter, layers: Sequence[str], window_seconds: float, attention_ids: Sequence[str]) -> None:
+    """Refuse a window the model cannot take or whose seams fall between the frames of a stored layer."""
+    if attention_ids:
+        raise ConfigError(
+            "--window-seconds cannot be combined with --attention: the maps of a window are not the "
+            "utterance's; store the maps in a run without --window-seconds"
+        )
+    samples = window_seconds * SAMPLE_RATE
+    if not window_seconds > 0 or samples != round(samples):
+        raise ConfigError(f"--window-seconds {window_seconds:g} must be a positive whole number of samples at {SAMPLE_RATE} Hz")
+    if adapter.max_seconds is not None and window_seconds > adapter.max_seconds:
+        raise ConfigError(
+            f"--window-seconds {window_seconds:g} is longer than {adapter.family}'s input window of "
+            f"{adapter.max_seconds:g} s; give at most {adapter.max_seconds:g}"
+        )
+    for layer in layers:
+        rate = adapter.layer_frame_rate(layer)
+        expected = window_seconds * rate
+        got = adapter.layer_n_frames(layer, int(round(samples)))
+        if got != expected:
+            raise ConfigError(
+                f"--window-seconds {window_seconds:g} does not put the window seams on {layer}'s frame grid "
+                f"({adapter.spec} gives {got} frames per window, not {expected:g} = {window_seconds:g} s x "
+                f"{rate:g} Hz); windows suit models such as Whisper whose frames tile the audio exactly"
+            )
 
 
 def _stored_rate(adapter: ModelAdapter, layer: str) -> float:
@@ -160,16 +246,92 @@ def _rows(plan: ExtractionPlan, frames: dict[str, np.ndarray], utterance: Sample
     }
 
 
-def _check_length(adapter: ModelAdapter | None, waveform: np.ndarray, utterance: SampledUtterance, path: Path) -> None:
+def _check_length(
+    adapter: ModelAdapter | None, waveform: np.ndarray, utterance: SampledUtterance, path: Path, *,
+    max_seconds: float | None = None, window_seconds: float | None = None,
+) -> None:  # fmt: skip
+    """The loaded audio against the limits (the manifest's durations were checked up front)."""
     if adapter is not None:
+        seconds = waveform.size / SAMPLE_RATE
         if adapter.n_frames(waveform.size) < 1:
-            raise AudioError(f"audio of {waveform.size / SAMPLE_RATE:.3f} s is shorter than one model frame", path=path)
-        if adapter.max_seconds is not None and waveform.size > adapter.max_seconds * SAMPLE_RATE:
+            raise AudioError(f"audio of {seconds:.3f} s is shorter than one model frame", path=path)
+        if max_seconds is not None and waveform.size > max_seconds * SAMPLE_RATE:
+            raise AudioError(f"audio of {seconds:.1f} s is longer than --max-seconds {max_seconds:g}; {_MAX_SECONDS_HINT}", path=path)
+        if window_seconds is None and adapter.max_seconds is not None and waveform.size > adapter.max_seconds * SAMPLE_RATE:
             raise AudioError(
-                f"audio of {waveform.size / SAMPLE_RATE:.1f} s is longer than {adapter.family}'s limit of "
-                f"{adapter.max_seconds:g} s",
+                f"audio of {seconds:.1f} s is longer than {adapter.family}'s limit of {adapter.max_seconds:g} s; "
+                f"run it in windows with --window-seconds {adapter.max_seconds:g}",
                 path=path,
             )
+
+
+_MAX_SECONDS_HINT = (
+    "a model holds every layer of a whole utterance in memory (README: Performance); raise --max-seconds "
+    "if the memory is there, or cut the recordings into shorter utterances"
+)
+
+
+def check_long_audio(
+    plan: ExtractionPlan,
+    adapter: ModelAdapter | None,
+    utterances: Sequence[SampledUtterance],
+    *,
+    max_seconds: float | None = DEFAULT_MAX_SECONDS,
+    max_attention_frames: int | None = DEFAULT_MAX_ATTENTION_FRAMES,
+) -> None:
+    """Refuse, before anything runs, utterances (by the manifest's durations) over a memory limit.
+
+    Parameters
+    ----------
+    plan : ExtractionPlan
+    adapter : ModelAdapter or None
+        None (the mel baseline) has no limit: it is computed in blocks.
+    utterances : sequence of SampledUtterance
+        Those the run will compute.
+    max_seconds : float or None, keyword-only
+        Longest utterance a model run takes (None: no limit).
+    max_attention_frames : int or None, keyword-only
+        Most transformer frames of an utterance whose attention maps are stored (None: no limit).
+
+    Raises
+    ------
+    ConfigError
+        One line naming the longest offending utterance, what it would need and the option that helps.
+    """
+    if adapter is None or not utterances:
+        return
+    longest = max(utterances, key=lambda u: u.duration_s)
+    if max_seconds is not None and longest.duration_s > max_seconds:
+        count = sum(u.duration_s > max_seconds for u in utterances)
+        raise ConfigError(
+            f"--max-seconds {max_seconds:g}: {count} utterance{'s are' if count != 1 else ' is'} longer "
+            f"(the longest, {longest.utt_id}, has {longest.duration_s:.1f} s); {_MAX_SECONDS_HINT}"
+        )
+    if plan.window_seconds is None and adapter.max_seconds is not None and longest.duration_s > adapter.max_seconds:
+        count = sum(u.duration_s > adapter.max_seconds for u in utterances)
+        raise ConfigError(
+            f"{count} utterance{'s are' if count != 1 else ' is'} longer than {adapter.family}'s input window of "
+            f"{adapter.max_seconds:g} s (the longest, {longest.utt_id}, has {longest.duration_s:.1f} s); run them "
+            f"in windows with --window-seconds {adapter.max_seconds:g}"
+        )
+    chosen = [u for u in utterances if u.utt_id in plan.attention_ids]
+    if max_attention_frames is not None and chosen:
+        widest = max(chosen, key=lambda u: u.duration_s)
+        frames = adapter.n_frames(int(round(widest.duration_s * SAMPLE_RATE)))
+        if frames > max_attention_frames:
+            heads = int(getattr(adapter, "num_attention_heads", 1))
+            need = attention_bytes(heads, frames, pre_softmax=plan.pre_softmax)
+            bound = attention_bytes(heads, max_attention_frames, pre_softmax=plan.pre_softmax)
+            raise ConfigError(
+                f"--max-frames {max_attention_frames}: the attention maps of {widest.utt_id} "
+                f"({widest.duration_s:.1f} s, {frames} frames) need {_gigabytes(need)} per block ({heads} heads x "
+                f"{frames}^2 weights); pick shorter utterances with --utterances, or raise --max-frames "
+                f"(it bounds them at {_gigabytes(bound)})"
+            )
+
+
+def _gigabytes(n_bytes: int) -> str:
+    return f"{n_bytes / 1e9:.2f} GB" if n_bytes >= 1e8 else f"{n_bytes / 1e6:.1f} MB"
 
 
 def _batches(adapter: ModelAdapter | None, items: list[tuple[SampledUtterance, np.ndarray]], batch_seconds: float) -> Iterator[list[int]]:
@@ -196,15 +358,51 @@ def _run_model(plan: ExtractionPlan, adapter: ModelAdapter | None, items, batch_
     if adapter is None:
         return [None] * len(items)
     outputs: list[LayerOutputs | None] = [None] * len(items)
-    for batch in _batches(adapter, items, batch_seconds):
-        waves = [items[i][1] for i in batch]
-        if len(batch) == 1:
+    window = None if plan.window_seconds is None else int(round(plan.window_seconds * SAMPLE_RATE))
+    # utterances within one window run as without windows; longer ones window by window
+    whole = [i for i, item in enumerate(items) if window is None or item[1].size <= window]
+    for i in sorted(set(range(len(items))) - set(whole)):
+        outputs[i] = _windowed_forward(plan, adapter, items[i][1], window, batch_seconds)
+    for batch in _batches(adapter, [items[i] for i in whole], batch_seconds):
+        indices = [whole[j] for j in batch]
+        waves = [items[i][1] for i in indices]
+        if len(indices) == 1:
             results = [adapter.forward(waves[0], layers=plan.layers)]
         else:
             results = adapter.forward_batch(waves, layers=plan.layers)
-        for i, result in zip(batch, results):
+        for i, result in zip(indices, results):
             outputs[i] = result
     return outputs
+
+
+def _windowed_forward(plan: ExtractionPlan, adapter: ModelAdapter, waveform: np.ndarray, window: int, batch_seconds: float) -> LayerOutputs:
+    """One long utterance as consecutive windows of ``window`` samples, the layers' frames concatenated.
+
+    Window k gives frames ``k * window_seconds * rate`` on of each layer (:func:`_check_window`
+    made sure they tile the grid); a last piece too short for one frame gives none (it has none on
+    the whole utterance's grid either).  Windows run in batches of at most ``batch_seconds`` of
+    audio (padded to the model's input window), so memory holds one batch plus the result.
+    """
+    pieces = [waveform[start : start + window] for start in range(0, waveform.size, window)]
+    if adapter.n_frames(pieces[-1].size) < 1:
+        pieces.pop()
+    per_batch = max(1, int(batch_seconds * SAMPLE_RATE // max(window, round((adapter.max_seconds or 0) * SAMPLE_RATE))))
+    parts: dict[str, list[np.ndarray]] = {layer: [] for layer in plan.layers}
+    for start in range(0, len(pieces), per_batch):
+        batch = pieces[start : start + per_batch]
+        results = adapter.forward_batch(batch, layers=plan.layers) if len(batch) > 1 else [adapter.forward(batch[0], layers=plan.layers)]
+        for result in results:
+            for layer in plan.layers:
+                parts[layer].append(result.hidden[layer])
+    hidden = {layer: np.concatenate(chunks, axis=0) for layer, chunks in parts.items()}
+    for layer, features in hidden.items():
+        expected = adapter.layer_n_frames(layer, waveform.size)
+        if features.shape[0] != expected:
+            raise LayerprobeError(
+                f"{adapter.spec}: the windows of {plan.window_seconds:g} s gave {layer} {features.shape[0]} frames, "
+                f"the utterance has {expected}"
+            )
+    return LayerOutputs(hidden=hidden, n_frames=adapter.n_frames(waveform.size))
 
 
 def _stream_attention(
@@ -255,6 +453,9 @@ def extract(
     attention: Sequence[str] | int = (),
     pre_softmax: bool = False,
     batch_seconds: float = 120.0,
+    max_seconds: float | None = DEFAULT_MAX_SECONDS,
+    window_seconds: float | None = None,
+    max_attention_frames: int | None = DEFAULT_MAX_ATTENTION_FRAMES,
     overwrite: bool = False,
     progress: bool = True,
     manifest_path: str | Path | None = None,
@@ -285,6 +486,15 @@ def extract(
         Also store the attention logits before the softmax.
     batch_seconds : float, keyword-only
         Most padded audio per batch for models that batch exactly.
+    max_seconds : float or None, keyword-only
+        Longest utterance a model run takes (default 600 s; None: no limit); a longer one in the
+        manifest is refused before anything runs (the mel baseline has no limit).
+    window_seconds : float or None, keyword-only
+        Run utterances longer than this as consecutive windows (Whisper: 30; see the module
+        docstring); recorded in the store's ``config.window_seconds``.
+    max_attention_frames : int or None, keyword-only
+        Most transformer frames of an utterance whose attention maps are stored (default 2000,
+        40 s at 50 Hz; None: no limit); a longer one is refused up front with the bytes it needs.
     overwrite : bool, keyword-only
         Replace an existing complete store.
     progress : bool, keyword-only
@@ -299,8 +509,8 @@ def extract(
     Raises
     ------
     ConfigError, AudioError, AlignmentError, StoreError
-        Bad options, audio shorter than a frame (or longer than the model takes), a segment outside
-        the audio, a store from other options in the way.
+        Bad options, audio shorter than a frame (or longer than the model takes or the limits
+        allow), a segment outside the audio, a store from other options in the way.
     """
     started = time.perf_counter()
     utterances = list(manifest.utterances)
@@ -309,8 +519,10 @@ def extract(
     if shard is not None:
         utterances = list(shard.select(utterances))
     plan = plan_extraction(
-        adapter, rep=rep, span=manifest.span, layers=layers, dtype=dtype, attention_ids=attention_ids, pre_softmax=pre_softmax
-    )
+        adapter, rep=rep, span=manifest.span, layers=layers, dtype=dtype, attention_ids=attention_ids, pre_softmax=pre_softmax,
+        window_seconds=window_seconds,
+    )  # fmt: skip
+    check_long_audio(plan, adapter, utterances, max_seconds=max_seconds, max_attention_frames=max_attention_frames)
     path = extraction_path(out_dir, None if adapter is None else adapter.spec, manifest, rep, shard=shard)
     # every utterance of the run, the ones a resumed store already holds too: audio changed since sampling is refused
     check_audio(manifest, utterances)
@@ -335,7 +547,7 @@ def extract(
             for utterance in todo[start : start + BATCH_WINDOW]:
                 audio_path = manifest.audio_path(utterance)
                 waveform = load_audio(audio_path)
-                _check_length(adapter, waveform, utterance, audio_path)
+                _check_length(adapter, waveform, utterance, audio_path, max_seconds=max_seconds, window_seconds=plan.window_seconds)
                 window.append((utterance, waveform))
             outputs = _run_model(plan, adapter, window, batch_seconds)
             for (utterance, waveform), output in zip(window, outputs):
@@ -415,6 +627,8 @@ def _store_attrs(plan: ExtractionPlan, adapter: ModelAdapter | None, manifest: S
             "pooling": {"phone": "mean of the middle third", "word": "mean", "frame": "none"}[plan.span],
             "attention_utterances": sorted(plan.attention_ids),
             "pre_softmax": plan.pre_softmax,
+            # only when set, so that the stores of runs without windows keep their identity
+            **({"window_seconds": plan.window_seconds} if plan.window_seconds is not None else {}),
             "model": described,
             "manifest": {
                 "file": None if manifest_path is None else Path(manifest_path).name,
@@ -428,4 +642,16 @@ def _store_attrs(plan: ExtractionPlan, adapter: ModelAdapter | None, manifest: S
     }
 
 
-__all__ = ["REPS", "DTYPES", "Shard", "ExtractionPlan", "ExtractionReport", "plan_extraction", "extract"]
+__all__ = [
+    "REPS",
+    "DTYPES",
+    "DEFAULT_MAX_SECONDS",
+    "DEFAULT_MAX_ATTENTION_FRAMES",
+    "Shard",
+    "ExtractionPlan",
+    "ExtractionReport",
+    "attention_bytes",
+    "check_long_audio",
+    "plan_extraction",
+    "extract",
+]

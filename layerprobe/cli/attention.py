@@ -13,6 +13,8 @@ from layerprobe.cli.options import (
     features_option,
     layers_option,
     manifest_option,
+    max_frames_option,
+    max_seconds_option,
     model_option,
     out_file_option,
     overwrite_option,
@@ -51,6 +53,8 @@ def attention() -> None:
 @utterances_option("Utterance ids (comma-separated), the first N, or all.", default="all", allow_all=True,
                    empty="give utterance ids, a number or all")  # fmt: skip
 @pre_softmax_option("Also store the attention logits before the softmax.")
+@max_frames_option
+@max_seconds_option
 @device_option()
 @samples_dir_option()
 @store_root_option()
@@ -58,7 +62,8 @@ def attention() -> None:
 @progress_option
 def attention_maps_command(
     model_spec: str, revision: str | None, corpus: str, split: str, span: str, sample_id: int, utterances: int | list[str] | str,
-    pre_softmax: bool, device: str, samples_dir: Path, out: Path, overwrite: bool, progress: bool,
+    pre_softmax: bool, max_frames: int, max_seconds: float, device: str, samples_dir: Path, out: Path, overwrite: bool,
+    progress: bool,
 ) -> None:  # fmt: skip
     """Run a model over a data-sample set and store every block's attention maps, per head.
 
@@ -66,6 +71,10 @@ def attention_maps_command(
     (OUT/<model>/<corpus>_<split>_sample<k>/contextualized_<span>.h5) with the layers' rows; Whisper's
     maps are cut to the real audio.  Models run with a fused attention kernel are switched to eager
     attention for the call.  This is `layerprobe extract --rep contextualized --attention ...`.
+
+    A block's maps grow with the square of the utterance's frames T (50 per second): heads x T^2 x
+    14 bytes while computed (20 with --pre-softmax), one block at a time.  An utterance with more
+    than --max-frames frames is refused before anything runs, with the bytes it would need.
 
     \b
     Examples:
@@ -84,6 +93,7 @@ def attention_maps_command(
         raise click.BadParameter("give utterance ids, a number or all", param_hint="--utterances")
     adapter = load_model(model_spec, revision=revision, device=device)
     report = extract(sample_set, adapter, out, rep="contextualized", attention=chosen, pre_softmax=pre_softmax,
+                     max_attention_frames=max_frames or None, max_seconds=max_seconds or None,
                      overwrite=overwrite, progress=progress, manifest_path=manifest)  # fmt: skip
     click.echo(
         f"stored attention maps{' and logits' if pre_softmax else ''} with {report.n_rows} rows of "

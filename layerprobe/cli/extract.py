@@ -16,6 +16,8 @@ from layerprobe.cli.options import (
     launcher_options,
     layers_option,
     manifest_option,
+    max_frames_option,
+    max_seconds_option,
     model_option,
     overwrite_option,
     pre_softmax_option,
@@ -26,6 +28,7 @@ from layerprobe.cli.options import (
     span_option,
     split_option,
     store_root_option,
+    window_seconds_option,
 )
 
 
@@ -45,6 +48,9 @@ from layerprobe.cli.options import (
 @click.option("--attention", type=UtteranceSelection(), default=None, help="Store attention maps for these utterance ids (comma-separated) or the first N.")
 @pre_softmax_option("With --attention: also store the logits before the softmax.")
 @click.option("--batch-seconds", type=click.FloatRange(min=0), default=120.0, show_default=True, help="Padded audio per batch (models that batch exactly).")
+@max_seconds_option
+@window_seconds_option
+@max_frames_option
 @device_option()
 @samples_dir_option()
 @store_root_option()
@@ -67,6 +73,9 @@ def extract_command(
     attention: int | list[str] | None,
     pre_softmax: bool,
     batch_seconds: float,
+    max_seconds: float,
+    window_seconds: float | None,
+    max_frames: int,
     device: str,
     samples_dir: Path,
     out: Path,
@@ -81,6 +90,11 @@ def extract_command(
     joins them.  --shard auto takes I/N from a SLURM array or torchrun; --launcher submitit
     --shards N submits the N shards as a job array itself (finished shards are skipped, failed
     ones retried alone).
+
+    Long audio: --rep mel is computed in 10 s blocks at any length; a model run refuses up front a
+    sample with an utterance over --max-seconds (its memory grows with the utterance: see the
+    README's Performance section), and Whisper one over its 30 s input unless --window-seconds 30
+    runs it in consecutive windows.
 
     \b
     Examples:
@@ -104,7 +118,8 @@ def extract_command(
         raise click.BadParameter(f"the manifest {manifest} is a {sample_set.span}-span sample", param_hint="--span")
     arguments = dict(model_spec=model_spec, revision=revision, device=device, out=out, rep=rep, layers=layers, dtype=dtype,
                      attention=attention if attention is not None else (), pre_softmax=pre_softmax,
-                     batch_seconds=batch_seconds, overwrite=overwrite, progress=progress)  # fmt: skip
+                     batch_seconds=batch_seconds, max_seconds=max_seconds or None, window_seconds=window_seconds,
+                     max_attention_frames=max_frames or None, overwrite=overwrite, progress=progress)  # fmt: skip
     if launcher["launcher"] != "none":
         if shards is None or shard is not None:
             raise click.UsageError("--launcher submitit takes --shards N (and no --shard)")

@@ -216,6 +216,35 @@ def pre_softmax_option(help: str) -> Decorator:
     return click.option("--pre-softmax", is_flag=True, help=help)
 
 
+#: The defaults of layerprobe.extraction (DEFAULT_MAX_SECONDS, DEFAULT_MAX_ATTENTION_FRAMES), kept
+#: here so that the command line starts without importing it (a test checks they agree).
+MAX_SECONDS_DEFAULT = 600.0
+MAX_FRAMES_DEFAULT = 2000
+
+
+def max_seconds_option(func: Callable) -> Callable:
+    """``--max-seconds``: refuse a model run whose sample has a longer utterance (0: no limit)."""
+    return click.option("--max-seconds", type=click.FloatRange(min=0), default=MAX_SECONDS_DEFAULT, show_default=True,
+                        help="Refuse up front a sample with an utterance longer than this (a model holds every layer "
+                             "of an utterance in memory: README, Performance); 0: no limit.")(func)  # fmt: skip
+
+
+def max_frames_option(func: Callable) -> Callable:
+    """``--max-frames``: refuse attention maps of an utterance with more transformer frames (0: no limit)."""
+    return click.option("--max-frames", type=click.IntRange(min=0), default=MAX_FRAMES_DEFAULT, show_default=True,
+                        help="Refuse up front attention maps of an utterance with more frames (50 per second): one "
+                             "block's maps need heads x T^2 x 14 bytes (20 with --pre-softmax), 2000 frames and 12 "
+                             "heads 0.67 GB; 0: no limit.")(func)  # fmt: skip
+
+
+def window_seconds_option(func: Callable) -> Callable:
+    """``--window-seconds``: run longer utterances as consecutive windows (Whisper)."""
+    return click.option("--window-seconds", type=float, default=None,
+                        help="Run utterances longer than this as consecutive windows of it, frames concatenated "
+                             "(Whisper: 30; window k starts at k x this; recorded in the store) [default: refuse "
+                             "utterances longer than the model's input].")(func)  # fmt: skip
+
+
 def utterances_option(help: str, *, default: str, allow_all: bool, empty: str) -> Decorator:
     """``--utterances``: utterance ids, the first N (or all)."""
     return click.option("--utterances", type=UtteranceSelection(allow_all=allow_all, empty=empty), default=default,
@@ -332,6 +361,11 @@ def launch_options(params: Mapping[str, Any]) -> LaunchOptions:
 
 
 __all__ = [
+    "MAX_FRAMES_DEFAULT",
+    "MAX_SECONDS_DEFAULT",
+    "max_frames_option",
+    "max_seconds_option",
+    "window_seconds_option",
     "CONTEXT_SETTINGS", "DEVICES", "IntegerList", "LAUNCHER_PARAMS", "MODEL_OF_FEATURES", "MODEL_TO_LOAD", "RESULT_TABLE",
     "UtteranceSelection", "corpus_dir_option", "corpus_format_options", "corpus_option", "device_option", "epochs_option",
     "features_option", "launch_options", "launcher_options", "layers_option", "lm_options", "lr_option", "manifest_option",

@@ -85,6 +85,8 @@ class HFAdapter(_LayerCapture):
         #: Content fingerprint of the weight files (:mod:`layerprobe.models.fingerprint`), None when unknown.
         self.weights_fingerprint = provenance.weights_fingerprint
         self.num_layers = int(module.config.num_hidden_layers)
+        #: Heads per transformer block (a block's attention maps are (heads, T, T): the memory they need).
+        self.num_attention_heads = int(module.config.num_attention_heads)
         conv_ids = tuple(f"{LOCAL}{i + 1}" for i in range(len(self._conv_modules())))
         self.layer_ids = conv_ids + tuple(f"{CONTEXTUALIZED}{i}" for i in range(self.num_layers + 1))
         self.frame_rate_hz = self._transformer_frame_rate()
