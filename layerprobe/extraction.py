@@ -70,7 +70,7 @@ LOCAL_GRID_HZ = MEL_FRAME_RATE_HZ
 BATCH_WINDOW = 32
 
 #: Longest utterance a model extraction takes by default (``--max-seconds``), in seconds.
-DEFAULT_MAX_SECONDS = 600.0
+DEFAULT_MAX_SECONDS = 300.0
 
 #: Most transformer frames (50 per second) an utterance may have for attention maps (``--max-frames``).
 DEFAULT_MAX_ATTENTION_FRAMES = 2000
@@ -301,19 +301,6 @@ def check_long_audio(
     if adapter is None or not utterances:
         return
     longest = max(utterances, key=lambda u: u.duration_s)
-    if max_seconds is not None and longest.duration_s > max_seconds:
-        count = sum(u.duration_s > max_seconds for u in utterances)
-        raise ConfigError(
-            f"--max-seconds {max_seconds:g}: {count} utterance{'s are' if count != 1 else ' is'} longer "
-            f"(the longest, {longest.utt_id}, has {longest.duration_s:.1f} s); {_MAX_SECONDS_HINT}"
-        )
-    if plan.window_seconds is None and adapter.max_seconds is not None and longest.duration_s > adapter.max_seconds:
-        count = sum(u.duration_s > adapter.max_seconds for u in utterances)
-        raise ConfigError(
-            f"{count} utterance{'s are' if count != 1 else ' is'} longer than {adapter.family}'s input window of "
-            f"{adapter.max_seconds:g} s (the longest, {longest.utt_id}, has {longest.duration_s:.1f} s); run them "
-            f"in windows with --window-seconds {adapter.max_seconds:g}"
-        )
     chosen = [u for u in utterances if u.utt_id in plan.attention_ids]
     if max_attention_frames is not None and chosen:
         widest = max(chosen, key=lambda u: u.duration_s)
@@ -328,6 +315,19 @@ def check_long_audio(
                 f"{frames}^2 weights); pick shorter utterances with --utterances, or raise --max-frames "
                 f"(it bounds them at {_gigabytes(bound)})"
             )
+    if max_seconds is not None and longest.duration_s > max_seconds:
+        count = sum(u.duration_s > max_seconds for u in utterances)
+        raise ConfigError(
+            f"--max-seconds {max_seconds:g}: {count} utterance{'s are' if count != 1 else ' is'} longer "
+            f"(the longest, {longest.utt_id}, has {longest.duration_s:.1f} s); {_MAX_SECONDS_HINT}"
+        )
+    if plan.window_seconds is None and adapter.max_seconds is not None and longest.duration_s > adapter.max_seconds:
+        count = sum(u.duration_s > adapter.max_seconds for u in utterances)
+        raise ConfigError(
+            f"{count} utterance{'s are' if count != 1 else ' is'} longer than {adapter.family}'s input window of "
+            f"{adapter.max_seconds:g} s (the longest, {longest.utt_id}, has {longest.duration_s:.1f} s); run them "
+            f"in windows with --window-seconds {adapter.max_seconds:g}"
+        )
 
 
 def _gigabytes(n_bytes: int) -> str:
@@ -487,7 +487,7 @@ def extract(
     batch_seconds : float, keyword-only
         Most padded audio per batch for models that batch exactly.
     max_seconds : float or None, keyword-only
-        Longest utterance a model run takes (default 600 s; None: no limit); a longer one in the
+        Longest utterance a model run takes (default 300 s; None: no limit); a longer one in the
         manifest is refused before anything runs (the mel baseline has no limit).
     window_seconds : float or None, keyword-only
         Run utterances longer than this as consecutive windows (Whisper: 30; see the module

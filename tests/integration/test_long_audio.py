@@ -66,12 +66,12 @@ def test_a_model_run_refuses_an_utterance_over_max_seconds_before_anything_runs(
     with pytest.raises(ConfigError) as caught:
         extract(manifest, wav2vec2, out, rep="contextualized", progress=False)
     assert str(caught.value) == (
-        "--max-seconds 600: 2 utterances are longer (the longest, u1, has 7200.0 s); a model holds every layer of a "
+        "--max-seconds 300: 2 utterances are longer (the longest, u1, has 7200.0 s); a model holds every layer of a "
         "whole utterance in memory (README: Performance); raise --max-seconds if the memory is there, or cut the "
         "recordings into shorter utterances"
     )
     assert files_under(out) == []
-    assert DEFAULT_MAX_SECONDS == 600.0
+    assert DEFAULT_MAX_SECONDS == 300.0
 
 
 def test_max_seconds_none_lifts_the_limit_and_a_lying_manifest_is_caught_at_load(wav2vec2, tmp_path):
