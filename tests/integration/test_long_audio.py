@@ -202,9 +202,17 @@ def run(argv, capsys):
     return caught.value.code, out.out, out.err
 
 
-def test_cli_defaults_are_the_library_s():
-    assert options.MAX_SECONDS_DEFAULT == DEFAULT_MAX_SECONDS
-    assert options.MAX_FRAMES_DEFAULT == DEFAULT_MAX_ATTENTION_FRAMES
+def test_cli_and_job_defaults_are_the_library_s():
+    import inspect
+
+    from layerprobe.jobs.runners import extract_task
+
+    assert options.MAX_SECONDS_DEFAULT == DEFAULT_MAX_SECONDS == 300.0
+    assert options.MAX_FRAMES_DEFAULT == DEFAULT_MAX_ATTENTION_FRAMES == 2000
+    task = inspect.signature(extract_task).parameters
+    assert task["max_seconds"].default == DEFAULT_MAX_SECONDS
+    assert task["max_attention_frames"].default == DEFAULT_MAX_ATTENTION_FRAMES
+    assert task["window_seconds"].default is None
 
 
 def test_cli_refuses_long_audio_in_one_line(tmp_path, capsys):
