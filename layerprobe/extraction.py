@@ -70,7 +70,7 @@ LOCAL_GRID_HZ = MEL_FRAME_RATE_HZ
 BATCH_WINDOW = 32
 
 #: Longest utterance a model extraction takes by default (``--max-seconds``), in seconds.
-DEFAULT_MAX_SECONDS = 300.0
+DEFAULT_MAX_SECONDS = 120.0
 
 #: Most transformer frames (50 per second) an utterance may have for attention maps (``--max-frames``).
 DEFAULT_MAX_ATTENTION_FRAMES = 2000
@@ -487,7 +487,7 @@ def extract(
     batch_seconds : float, keyword-only
         Most padded audio per batch for models that batch exactly.
     max_seconds : float or None, keyword-only
-        Longest utterance a model run takes (default 300 s; None: no limit); a longer one in the
+        Longest utterance a model run takes (default 120 s; None: no limit); a longer one in the
         manifest is refused before anything runs (the mel baseline has no limit).
     window_seconds : float or None, keyword-only
         Run utterances longer than this as consecutive windows (Whisper: 30; see the module

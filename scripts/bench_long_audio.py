@@ -8,14 +8,14 @@ data-sample set of one utterance each.  Cases:
 
 * ``extract --rep mel`` (log-mel in 10 s blocks);
 * ``extract --model tiny:wav2vec2 --rep contextualized`` (10 min with ``--max-seconds 0`` and 1 min:
-  the per-second slope; 2 h: refused by the default ``--max-seconds 300``);
+  the per-second slope; 2 h: refused by the default ``--max-seconds 120``);
 * ``extract --model tiny:whisper --rep contextualized --window-seconds 30`` (30 s windows; the 2 h
-  file is refused by ``--max-seconds 300`` and run again with ``--max-seconds 0``);
+  file is refused by ``--max-seconds 120`` and run again with ``--max-seconds 0``);
 * ``attention maps --model tiny:wav2vec2`` (10 min: refused by the default ``--max-frames 2000``;
   40 s = 1999 frames: the maps' real peak, against the same extraction without maps, and
   ``heads x T^2 x 14`` bytes);
-* with ``--base``, also ``tiny:wav2vec2-base`` (12 blocks, 768-d) on 30 s and 60 s: the slope of a
-  base-size model.
+* with ``--base``, also ``tiny:wav2vec2-base`` (12 blocks, 768-d; T and C layers) on 30 s and 60 s:
+  the slope of a base-size model.
 
 Usage::
 
@@ -134,7 +134,7 @@ def main() -> None:
     label = {"m10": "10 min", "h2": "2 h", "m1": "1 min", "s40": "40 s", "s30": "30 s"}
     for name in long_ones:
         rows.append(run_case(work, f"extract mel {label[name]}", extract(name, "--rep", "mel")))
-    # 10 min is over the default --max-seconds 300: measured with --max-seconds 0 (no limit)
+    # 10 min is over the default --max-seconds 120: measured with --max-seconds 0 (no limit)
     lift = {"m10": ["--max-seconds", "0"]}
     for name in ["m1", *long_ones]:
         rows.append(run_case(work, f"extract tiny:wav2vec2 T {label[name]} {' '.join(lift.get(name, []))}",
@@ -153,9 +153,10 @@ def main() -> None:
                              ["attention", "maps", "--model", "tiny:wav2vec2", *common(name, "attention")]))  # fmt: skip
     rows.append(run_case(work, "baseline: python -m layerprobe --version", ["--version"]))
     if args.base:
-        for name in ("s30", "m1"):
-            rows.append(run_case(work, f"extract tiny:wav2vec2-base T {label[name]}",
-                                 extract(name, "--model", "tiny:wav2vec2-base", "--rep", "contextualized")))  # fmt: skip
+        for rep, short in (("contextualized", "T"), ("local", "C")):
+            for name in ("s30", "m1"):
+                rows.append(run_case(work, f"extract tiny:wav2vec2-base {short} {label[name]}",
+                                     extract(name, "--model", "tiny:wav2vec2-base", "--rep", rep)))  # fmt: skip
     if args.json:
         rows = [row for row in rows if row is not None]
         args.json.write_text(json.dumps({"work": str(work), "rows": rows}, indent=1) + "\n")

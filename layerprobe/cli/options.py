@@ -218,7 +218,7 @@ def pre_softmax_option(help: str) -> Decorator:
 
 #: The defaults of layerprobe.extraction (DEFAULT_MAX_SECONDS, DEFAULT_MAX_ATTENTION_FRAMES), kept
 #: here so that the command line starts without importing it (a test checks they agree).
-MAX_SECONDS_DEFAULT = 300.0
+MAX_SECONDS_DEFAULT = 120.0
 MAX_FRAMES_DEFAULT = 2000
 
 

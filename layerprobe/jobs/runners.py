@@ -33,7 +33,7 @@ def extract_task(
     attention: int | Sequence[str] = (),
     pre_softmax: bool = False,
     batch_seconds: float = 120.0,
-    max_seconds: float | None = 300.0,
+    max_seconds: float | None = 120.0,
     window_seconds: float | None = None,
     max_attention_frames: int | None = 2000,
     overwrite: bool = False,

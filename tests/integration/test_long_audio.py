@@ -66,12 +66,12 @@ def test_a_model_run_refuses_an_utterance_over_max_seconds_before_anything_runs(
     with pytest.raises(ConfigError) as caught:
         extract(manifest, wav2vec2, out, rep="contextualized", progress=False)
     assert str(caught.value) == (
-        "--max-seconds 300: 2 utterances are longer (the longest, u1, has 7200.0 s); a model holds every layer of a "
+        "--max-seconds 120: 2 utterances are longer (the longest, u1, has 7200.0 s); a model holds every layer of a "
         "whole utterance in memory (README: Performance); raise --max-seconds if the memory is there, or cut the "
         "recordings into shorter utterances"
     )
     assert files_under(out) == []
-    assert DEFAULT_MAX_SECONDS == 300.0
+    assert DEFAULT_MAX_SECONDS == 120.0
 
 
 def test_max_seconds_none_lifts_the_limit_and_a_lying_manifest_is_caught_at_load(wav2vec2, tmp_path):
@@ -207,7 +207,7 @@ def test_cli_and_job_defaults_are_the_library_s():
 
     from layerprobe.jobs.runners import extract_task
 
-    assert options.MAX_SECONDS_DEFAULT == DEFAULT_MAX_SECONDS == 300.0
+    assert options.MAX_SECONDS_DEFAULT == DEFAULT_MAX_SECONDS == 120.0
     assert options.MAX_FRAMES_DEFAULT == DEFAULT_MAX_ATTENTION_FRAMES == 2000
     task = inspect.signature(extract_task).parameters
     assert task["max_seconds"].default == DEFAULT_MAX_SECONDS
