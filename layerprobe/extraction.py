@@ -248,13 +248,23 @@ def _rows(plan: ExtractionPlan, frames: dict[str, np.ndarray], utterance: Sample
 
 def _check_length(
     adapter: ModelAdapter | None, waveform: np.ndarray, utterance: SampledUtterance, path: Path, *,
-    max_seconds: float | None = None, window_seconds: float | None = None,
+    max_seconds: float | None = None, window_seconds: float | None = None, max_attention_frames: int | None = None,
 ) -> None:  # fmt: skip
-    """The loaded audio against the limits (the manifest's durations were checked up front)."""
+    """The loaded audio against the limits (the manifest's durations were checked up front).
+
+    ``max_attention_frames`` is given for an utterance whose attention maps are stored.
+    """
     if adapter is not None:
         seconds = waveform.size / SAMPLE_RATE
-        if adapter.n_frames(waveform.size) < 1:
+        frames = adapter.n_frames(waveform.size)
+        if frames < 1:
             raise AudioError(f"audio of {seconds:.3f} s is shorter than one model frame", path=path)
+        if max_attention_frames is not None and frames > max_attention_frames:
+            raise AudioError(
+                f"audio of {seconds:.1f} s has {frames} frames, over --max-frames {max_attention_frames} for its "
+                f"attention maps (the manifest says {utterance.duration_s:.1f} s); pick shorter utterances with --utterances",
+                path=path,
+            )
         if max_seconds is not None and waveform.size > max_seconds * SAMPLE_RATE:
             raise AudioError(f"audio of {seconds:.1f} s is longer than --max-seconds {max_seconds:g}; {_MAX_SECONDS_HINT}", path=path)
         if window_seconds is None and adapter.max_seconds is not None and waveform.size > adapter.max_seconds * SAMPLE_RATE:
@@ -547,7 +557,9 @@ def extract(
             for utterance in todo[start : start + BATCH_WINDOW]:
                 audio_path = manifest.audio_path(utterance)
                 waveform = load_audio(audio_path)
-                _check_length(adapter, waveform, utterance, audio_path, max_seconds=max_seconds, window_seconds=plan.window_seconds)
+                maps = utterance.utt_id in plan.attention_ids
+                _check_length(adapter, waveform, utterance, audio_path, max_seconds=max_seconds, window_seconds=plan.window_seconds,
+                              max_attention_frames=max_attention_frames if maps else None)  # fmt: skip
                 window.append((utterance, waveform))
             outputs = _run_model(plan, adapter, window, batch_seconds)
             for (utterance, waveform), output in zip(window, outputs):

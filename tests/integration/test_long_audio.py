@@ -187,6 +187,17 @@ def test_attention_maps_over_max_frames_are_refused_with_the_bytes_they_need(wav
         assert store.attention("u0", "T1").shape == (4, 49, 49)
 
 
+def test_attention_frames_are_checked_again_on_the_loaded_audio(wav2vec2, tmp_path):
+    manifest = make_manifest(tmp_path / "corpus", [1.0, 3.0], claimed={1: 1.0})
+    with pytest.raises(AudioError) as caught:
+        extract(manifest, wav2vec2, tmp_path / "features", rep="contextualized", attention=2, max_attention_frames=100,
+                progress=False)  # fmt: skip
+    assert str(caught.value) == (
+        f"{tmp_path / 'corpus' / 'u1.wav'}: audio of 3.0 s has 149 frames, over --max-frames 100 for its attention "
+        "maps (the manifest says 1.0 s); pick shorter utterances with --utterances"
+    )
+
+
 def test_attention_bytes_with_logits():
     assert attention_bytes(12, 2000) == 12 * 2000**2 * 14 == 672_000_000
     assert attention_bytes(12, 2000, pre_softmax=True) == 12 * 2000**2 * 20
