@@ -74,17 +74,23 @@ def test_a_model_run_refuses_an_utterance_over_max_seconds_before_anything_runs(
     assert DEFAULT_MAX_SECONDS == 120.0
 
 
-def test_max_seconds_none_lifts_the_limit_and_a_lying_manifest_is_caught_at_load(wav2vec2, tmp_path):
-    manifest = make_manifest(tmp_path / "corpus", [2.0, 3.0], claimed={1: 1.0})
+def test_max_seconds_none_lifts_the_limit_and_a_lying_manifest_is_refused_by_the_audio_check(wav2vec2, tmp_path):
+    manifest = make_manifest(tmp_path / "corpus", [2.0, 3.0])
     report = extract(manifest, wav2vec2, tmp_path / "a", rep="contextualized", max_seconds=None, progress=False)
     assert report.n_utterances == 2
-    with pytest.raises(AudioError) as caught:
+    with pytest.raises(ConfigError) as caught:
         extract(manifest, wav2vec2, tmp_path / "b", rep="contextualized", max_seconds=2.5, progress=False)
-    assert str(caught.value).startswith(f"{tmp_path / 'corpus' / 'u1.wav'}: audio of 3.0 s is longer than --max-seconds 2.5; ")
+    assert str(caught.value).startswith("--max-seconds 2.5: 1 utterance is longer (the longest, u1, has 3.0 s); ")
+    # a manifest that understates a file's length never reaches the model: the audio check refuses it first
+    lying = make_manifest(tmp_path / "lying", [2.0, 3.0], claimed={1: 1.0})
+    with pytest.raises(AudioError) as caught:
+        extract(lying, wav2vec2, tmp_path / "c", rep="contextualized", max_seconds=2.5, progress=False)
+    assert str(caught.value).startswith(f"{tmp_path / 'lying' / 'u1.wav'}: audio of utterance 'u1' changed since sampling: its duration is 3.000 s")
+    assert files_under(tmp_path / "c") == []
 
 
 def test_the_mel_baseline_has_no_length_limit(tmp_path):
-    manifest = make_manifest(tmp_path / "corpus", [2.0], claimed={0: 7200.0})
+    manifest = make_manifest(tmp_path / "corpus", [2.0])
     report = extract(manifest, None, tmp_path / "features", rep="mel", max_seconds=1.0, progress=False)
     assert report.n_rows == 1 + 32000 // 160
 
@@ -181,21 +187,24 @@ def test_attention_maps_over_max_frames_are_refused_with_the_bytes_they_need(wav
     )
     assert files_under(tmp_path / "features") == []
     # the utterances chosen for maps are what counts; the others only need --max-seconds
-    report = extract(manifest, wav2vec2, tmp_path / "ok", rep="contextualized", attention=["u0"],
-                     max_seconds=None, progress=False)  # fmt: skip
+    truthful = make_manifest(tmp_path / "long", [1.0, 41.0])
+    report = extract(truthful, wav2vec2, tmp_path / "ok", rep="contextualized", attention=["u0"], progress=False)
     with FeatureStore.open(report.path) as store:
         assert store.attention("u0", "T1").shape == (4, 49, 49)
 
 
-def test_attention_frames_are_checked_again_on_the_loaded_audio(wav2vec2, tmp_path):
+def test_a_manifest_that_understates_a_length_never_reaches_the_attention_maps(wav2vec2, tmp_path):
+    # the up-front limits read the manifest's durations; the audio check then refuses a file whose length differs
+    # (the loaded audio is checked against --max-frames once more, for a file changed after that check)
     manifest = make_manifest(tmp_path / "corpus", [1.0, 3.0], claimed={1: 1.0})
     with pytest.raises(AudioError) as caught:
         extract(manifest, wav2vec2, tmp_path / "features", rep="contextualized", attention=2, max_attention_frames=100,
                 progress=False)  # fmt: skip
-    assert str(caught.value) == (
-        f"{tmp_path / 'corpus' / 'u1.wav'}: audio of 3.0 s has 149 frames, over --max-frames 100 for its attention "
-        "maps (the manifest says 1.0 s); pick shorter utterances with --utterances"
+    assert str(caught.value).startswith(
+        f"{tmp_path / 'corpus' / 'u1.wav'}: audio of utterance 'u1' changed since sampling: its duration is 3.000 s, "
+        "the data-sample manifest says 1.000 s;"
     )
+    assert files_under(tmp_path / "features") == []
 
 
 def test_attention_bytes_with_logits():
@@ -241,6 +250,8 @@ def test_cli_refuses_long_audio_in_one_line(tmp_path, capsys):
     code, _, err = run(["extract", "--model", "tiny:wav2vec2", "--rep", "contextualized", "--span", "frame", *common,
                         "--max-seconds", "60"], capsys)  # fmt: skip
     assert code == 1 and err.startswith("layerprobe: error: --max-seconds 60: 1 utterance is longer (the longest, u1, has 120.0 s); ")
+    # the same sample with its true durations (no test writes 120 s of audio)
+    write_manifest(make_manifest(tmp_path / "corpus", [1.0, 1.0]), manifest_path(samples, "long", "train", "frame", 1), overwrite=True)
     code, out, err = run(["extract", "--model", "tiny:whisper", "--rep", "local", "--span", "frame", *common,
                           "--window-seconds", "30", "--max-seconds", "0"], capsys)  # fmt: skip
     assert code == 0, err
