@@ -64,6 +64,9 @@ SIGNS_LABEL = "range over direction signs"
 #: on held-out rows, so views that share nothing sit at 0 whatever the sizes (REFERENCE.md section 2's
 #: sanity check; ``layerprobe.experiments.cca.CHANCE_PWCCA`` is the band around it that warns).
 CHANCE_LEVELS: dict[str, tuple[float, str]] = {"pwcca": (0.0, "chance (independent views: 0)")}
+#: The metric an experiment's rows imply, by the prefix of its name (the score its runner reports;
+#: ``mi_phone@lloyd`` is an ``mi_`` experiment too): what a plot draws when no metric is given.
+IMPLIED_METRICS: tuple[tuple[str, str], ...] = (("cca_", "pwcca"), ("mi_", "nmi"))
 
 _ACRONYMS = {"cca", "pwcca", "svcca", "mi", "nmi", "wer", "cer", "per", "ctc", "glove", "agwe", "lm"}
 _NEEDED = ("model", "experiment", "layer", "metric", "value")
@@ -90,7 +93,7 @@ def plot_layer_trend(
     table: "ResultTable | Iterable[Mapping[str, Any]] | Iterable[Any]",
     *,
     experiment: str | None = None,
-    metric: str = "pwcca",
+    metric: str | None = None,
     ax: "Axes | None" = None,
     spread: str = "std",
     title: str | None = None,
@@ -106,8 +109,9 @@ def plot_layer_trend(
         ``rows()`` method giving such mappings).
     experiment : str, optional
         The experiment to draw; may be left out when the rows hold only one.
-    metric : str
-        The metric to draw (``pwcca``, ``nmi``, ...).
+    metric : str, optional
+        The metric to draw (``pwcca``, ``nmi``, ...); default the one the experiment's rows imply
+        (:func:`default_metric`).
     ax : matplotlib Axes, optional
         Where to draw; a new figure is made when omitted (``ax.figure``).
     spread : {"std", "range", "none"}
@@ -129,13 +133,21 @@ def plot_layer_trend(
     Raises
     ------
     ConfigError
-        For an unknown ``spread``, or no ``experiment`` given while the rows hold several (the
-        message lists them).
+        For an unknown ``spread``, no ``experiment`` given while the rows hold several (the
+        message lists them), or no ``metric`` given while the experiment's rows imply none.
     ResultError
         When no row has the experiment and metric, or a row lacks a column.
     """
     _check_spread(spread)
     rows = _rows_of(table)
+    if metric is None:
+        present = sorted({row["experiment"] for row in rows})
+        if experiment is None and len(present) > 1:
+            raise ConfigError(
+                f"the results hold several experiments ({', '.join(present)}); choose one with experiment= "
+                "(or draw them side by side with plot_trends)"
+            )
+        metric = default_metric(rows, None if experiment is None else [experiment])
     if experiment is None:
         present = sorted({row["experiment"] for row in rows if row["metric"] == metric})
         if not present:
@@ -246,7 +258,7 @@ def plot_trends(
     table: ResultTable | Iterable[Mapping[str, Any]],
     *,
     experiments: Sequence[str] | None = None,
-    metric: str = "pwcca",
+    metric: str | None = None,
     spread: str = "std",
 ) -> "Figure":
     """Draw several experiments side by side, one panel each (y axes not shared), titled with the experiment.
@@ -257,7 +269,10 @@ def plot_trends(
         Result rows.
     experiments : sequence of str, optional
         The panels, in this order; default every experiment that has ``metric``, alphabetically.
-    metric, spread
+    metric : str, optional
+        The metric to draw; default the one the chosen experiments' rows (all rows, when
+        ``experiments`` is omitted) imply (:func:`default_metric`).
+    spread
         As in :func:`plot_layer_trend`.
 
     Returns
@@ -270,7 +285,8 @@ def plot_trends(
     ResultError
         When no row has ``metric``, or a chosen experiment has no row with it.
     ConfigError
-        For an unknown ``spread`` or an empty ``experiments``.
+        For an unknown ``spread``, an empty ``experiments``, or no ``metric`` given while the
+        experiments imply none (or different ones).
     """
     from matplotlib.figure import Figure
 
@@ -278,6 +294,8 @@ def plot_trends(
     rows = _rows_of(table)
     if isinstance(experiments, str):
         experiments = [experiments]
+    if metric is None:
+        metric = default_metric(rows, experiments)
     if experiments is None:
         chosen = sorted({row["experiment"] for row in rows if row["metric"] == metric})
         if not chosen:
@@ -298,6 +316,86 @@ def plot_trends(
     for ax, experiment in zip(axes, chosen):
         plot_layer_trend(rows, experiment=experiment, metric=metric, ax=ax, spread=spread, title=experiment)
     return figure
+
+
+def default_metric(
+    table: "ResultTable | Iterable[Mapping[str, Any]] | Iterable[Any]",
+    experiments: Sequence[str] | None = None,
+    *,
+    option: str = "metric=",
+) -> str:
+    """The metric a plot of ``experiments`` draws when none is given: the one their rows imply.
+
+    An experiment implies the metric of :data:`IMPLIED_METRICS` for its name's prefix (``pwcca``
+    for ``cca_*``, ``nmi`` for ``mi_*``) where its rows have it; otherwise its metrics are the
+    candidates (chance levels, ``<metric>_chance``, left out).  The metric all the experiments
+    share among their candidates is the answer; there must be exactly one.
+
+    Parameters
+    ----------
+    table : ResultTable, iterable of mapping, or a runner's records
+        Result rows, as for :func:`plot_layer_trend`.
+    experiments : sequence of str, optional
+        The experiments to be drawn; default every experiment of the rows.
+    option : str
+        How the message names the metric option (the CLI passes ``"--metric"``).
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ResultError
+        When there are no rows, or a chosen experiment has none (the message lists those there are).
+    ConfigError
+        For an empty ``experiments``, or when no one metric is implied: the experiments imply
+        different ones, or one has several and none implied (one line listing each experiment's).
+
+    Examples
+    --------
+    >>> row = {"model": "m", "layer": "T1", "value": 0.5}
+    >>> default_metric([{**row, "experiment": "mi_phone", "metric": m} for m in ("nmi", "nmi_chance")])
+    'nmi'
+    """
+    rows = _rows_of(table)
+    if not rows:
+        raise ResultError(_no_rows_message(rows, None, ""))
+    metrics: dict[str, set[str]] = {}
+    for row in rows:
+        metrics.setdefault(row["experiment"], set()).add(row["metric"])
+    if isinstance(experiments, str):
+        experiments = [experiments]
+    if experiments is None:
+        chosen = sorted(metrics)
+    else:
+        chosen = list(dict.fromkeys(experiments))
+        if not chosen:
+            raise ConfigError("no experiments to plot")
+        for experiment in chosen:
+            if experiment not in metrics:
+                raise ResultError(_no_rows_message(rows, experiment, ""))
+    candidates = {experiment: _candidate_metrics(experiment, metrics[experiment]) for experiment in chosen}
+    shared = set.intersection(*candidates.values())
+    if len(shared) == 1:
+        return shared.pop()
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for experiment in chosen:
+        groups.setdefault(tuple(sorted(candidates[experiment])), []).append(experiment)
+    if len(chosen) == 1:
+        listing = f"experiment {chosen[0]} (metrics: {', '.join(sorted(candidates[chosen[0]]))})"
+    else:
+        listing = "experiments (" + "; ".join(f"{', '.join(names)}: {', '.join(found)}" for found, names in groups.items()) + ")"
+    raise ConfigError(f"no one metric is implied by the {listing}; choose one with {option}")
+
+
+def _candidate_metrics(experiment: str, metrics: set[str]) -> set[str]:
+    """The metrics an experiment's rows may be drawn by: the implied one where present, else all but chance levels."""
+    for prefix, implied in IMPLIED_METRICS:
+        if experiment.startswith(prefix) and implied in metrics:
+            return {implied}
+    scores = {metric for metric in metrics if not metric.endswith(CHANCE_SUFFIX)}
+    return scores or set(metrics)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -426,6 +524,6 @@ def _style_layer_axis(ax: "Axes", layers: list[str]) -> None:
 
 
 __all__ = [
-    "CHANCE_LABEL", "CHANCE_SUFFIX", "SPREADS", "FIGURE_FORMATS", "metric_label", "plot_layer_trend", "plot_trends", "save_figure",
+    "CHANCE_LABEL", "CHANCE_SUFFIX", "IMPLIED_METRICS", "SPREADS", "FIGURE_FORMATS", "default_metric", "metric_label", "plot_layer_trend", "plot_trends", "save_figure",
     "plot_attention_grid",
 ]  # fmt: skip
