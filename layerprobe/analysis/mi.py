@@ -30,6 +30,15 @@ its I(C;L)/H(L) is higher (on 40 overlapping classes with 500 clusters: 0.40 aga
 0.20-0.22, tests/unit/test_mi.py) and not comparable with published numbers: the experiments name its rows apart
 (``mi_phone@lloyd``).
 
+Standardisation
+---------------
+The published protocol clusters the raw features, so k-means's distances are dominated by the few
+dimensions of largest variance (issue 16: on Whisper's T6, 3 dimensions hold 17 % of the variance).
+``standardize=True`` z-scores each dimension with the training split's mean and standard deviation
+(scikit-learn's ``StandardScaler``, population std; a dimension of zero std is only centred) before
+k-means, and applies the same statistics to the evaluation split.  It is not the published
+protocol: the experiments name its rows apart (``mi_phone@zscore``).
+
 Examples
 --------
 >>> import numpy as np
@@ -121,6 +130,8 @@ class ClusterMIResult:
         Instances clustered and evaluated.
     n_clusters : int
         Clusters asked for.
+    standardize : bool
+        Whether each dimension was z-scored with the training split's statistics before k-means.
     n_clusters_used : int
         Distinct clusters among the evaluation instances.
     n_labels_train, n_labels_eval : int
@@ -176,6 +187,7 @@ class ClusterMIResult:
     fit_seconds: float
     wall_seconds: float
     n_init: int = 1
+    standardize: bool = False
     chance: float | None = None
     chance_spread: float | None = None
     chance_shuffles: int = 0
@@ -218,10 +230,18 @@ class ClusterMI(BaseEstimator):
         Seed of the init (``lloyd``) or of everything random (the others).
     device : str
         ``lloyd``: ``"cpu"`` or ``"cuda[:N]"``; ``published`` and ``minibatch`` run on the CPU only.
+    standardize : bool
+        Z-score each dimension with the training features' mean and standard deviation (ddof=0)
+        before k-means, in :meth:`fit` and, with the same statistics, in :meth:`predict`; a
+        dimension of zero standard deviation is only centred.  Default False: the raw features,
+        as the published protocol clusters them.
 
     Attributes
     ----------
     kmeans_ : PublishedKMeans, LloydKMeans or sklearn.cluster.MiniBatchKMeans
+    scaler_ : sklearn.preprocessing.StandardScaler or None
+        The training split's per-dimension statistics (``mean_``, ``scale_``, shape (dim,)) when
+        ``standardize``, else None.
     train_labels_ : numpy.ndarray
         Shape (n_train,): the labels given to :meth:`fit`.
     train_clusters_ : numpy.ndarray
@@ -246,6 +266,7 @@ class ClusterMI(BaseEstimator):
         n_init: int | None = None,
         seed: int = 0,
         device: str = "cpu",
+        standardize: bool = False,
     ):
         self.n_clusters = n_clusters
         self.batch_size = batch_size
@@ -256,6 +277,7 @@ class ClusterMI(BaseEstimator):
         self.n_init = n_init
         self.seed = seed
         self.device = device
+        self.standardize = standardize
 
     def fit(self, X: Any, labels: Any) -> "ClusterMI":
         """Cluster the training instances ``X`` (``labels`` give :attr:`train_score_`).
@@ -285,6 +307,14 @@ class ClusterMI(BaseEstimator):
         if len(X) < self.n_clusters:
             raise ValueError(f"{len(X)} training instances are fewer than the {self.n_clusters} clusters")
         started = time.perf_counter()
+        self.scaler_ = None
+        if self.standardize:
+            from sklearn.preprocessing import StandardScaler
+
+            if not np.isfinite(X).all():
+                raise ValueError("the training features hold NaN or infinite values")
+            self.scaler_ = StandardScaler().fit(X)
+            X = np.ascontiguousarray(self.scaler_.transform(X), dtype=np.float32)
         if self.algorithm == "lloyd":
             kmeans = LloydKMeans(
                 self.n_clusters, init=self.init or "auto", max_iter=self.max_iter, tol=self.tol,
@@ -325,6 +355,8 @@ class ClusterMI(BaseEstimator):
             raise ValueError(f"X must have shape (n, {self.kmeans_.n_features_in_}), got {X.shape}")
         if not np.isfinite(X).all():
             raise ValueError("the features hold NaN or infinite values")
+        if getattr(self, "scaler_", None) is not None:
+            X = np.ascontiguousarray(self.scaler_.transform(X), dtype=np.float32)
         return np.asarray(self.kmeans_.predict(X), dtype=np.int64)
 
     def score(self, X: Any, labels: Any) -> float:
@@ -369,6 +401,7 @@ class ClusterMI(BaseEstimator):
             n_train=len(self.train_labels_),
             n_eval=len(labels),
             n_clusters=self.n_clusters,
+            standardize=bool(self.standardize),
             n_clusters_used=len(np.unique(clusters)),
             n_labels_train=len(train_set),
             n_labels_eval=len(eval_labels),
@@ -402,7 +435,8 @@ class ClusterMI(BaseEstimator):
     def _check_params(self) -> None:
         check_options(
             n_clusters=self.n_clusters, batch_size=self.batch_size, max_iter=self.max_iter, algorithm=self.algorithm,
-            init=self.init, tol=self.tol, n_init=self.n_init, seed=self.seed, device=self.device, error=ValueError,
+            init=self.init, tol=self.tol, n_init=self.n_init, seed=self.seed, device=self.device, standardize=self.standardize,
+            error=ValueError,
         )  # fmt: skip
 
 
@@ -421,6 +455,7 @@ def cluster_mi_result(
     tol: float = DEFAULT_TOL,
     n_init: int | None = None,
     device: str = "cpu",
+    standardize: bool = False,
     chance_shuffles: int = CHANCE_SHUFFLES,
 ) -> ClusterMIResult:
     """Fit k-means on training features, score its clusters of the evaluation instances (and their chance level).
@@ -435,7 +470,7 @@ def cluster_mi_result(
         Shape (n_eval, dim).
     eval_labels : array-like
         Shape (n_eval,).
-    n_clusters, batch_size, seed, max_iter, algorithm, init, tol, n_init, device
+    n_clusters, batch_size, seed, max_iter, algorithm, init, tol, n_init, device, standardize
         See :class:`ClusterMI`.
     chance_shuffles : int
         Shuffles of the evaluation clusters, seeded with ``seed``, for ``chance`` (see
@@ -446,7 +481,7 @@ def cluster_mi_result(
     ClusterMIResult
     """
     estimator = ClusterMI(n_clusters, batch_size=batch_size, max_iter=max_iter, algorithm=algorithm, init=init, tol=tol,
-                          n_init=n_init, seed=seed, device=device)  # fmt: skip
+                          n_init=n_init, seed=seed, device=device, standardize=standardize)  # fmt: skip
     return estimator.fit(train_X, train_labels).evaluate(eval_X, eval_labels, chance_shuffles=chance_shuffles)
 
 
@@ -465,6 +500,7 @@ def cluster_mi(
     tol: float = DEFAULT_TOL,
     n_init: int | None = None,
     device: str = "cpu",
+    standardize: bool = False,
 ) -> float:
     """``I(C;L)/H(L)`` on the evaluation split of k-means clusters fitted on the training split.
 
@@ -476,7 +512,7 @@ def cluster_mi(
     """
     return cluster_mi_result(
         train_X, train_labels, eval_X, eval_labels, n_clusters=n_clusters, batch_size=batch_size, seed=seed,
-        max_iter=max_iter, algorithm=algorithm, init=init, tol=tol, n_init=n_init, device=device,
+        max_iter=max_iter, algorithm=algorithm, init=init, tol=tol, n_init=n_init, device=device, standardize=standardize,
     ).score  # fmt: skip
 
 
@@ -523,6 +559,7 @@ def check_options(
     seed: Any,
     device: Any,
     n_init: Any = None,
+    standardize: Any = False,
     error: type[Exception] = ConfigError,
 ) -> None:
     """Raise ``error`` (one line, naming the option) for an option :class:`ClusterMI` cannot take.
@@ -544,6 +581,8 @@ def check_options(
         raise error(f"--tol must be a non-negative number, got {tol!r}")
     if n_init is not None and not _positive_int(n_init):
         raise error(f"--n-init must be a positive integer, got {n_init!r}")
+    if not isinstance(standardize, (bool, np.bool_)):
+        raise error(f"standardize must be True or False, got {standardize!r}")
     if algorithm == "lloyd" and n_init not in (None, 1):
         raise error(f"--n-init is for the published and minibatch algorithms; lloyd runs one initialisation, got {n_init!r}")
     resolved = resolve_device(device)

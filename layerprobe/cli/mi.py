@@ -45,6 +45,10 @@ from layerprobe.cli.options import (
 @click.option("--n-init", type=click.IntRange(min=1), default=None,
               help="published, minibatch: k-means++ initialisations, the best kept [3: the published setting, "
                    "scikit-learn's default before 1.4]; rows of another count are named mi_phone@1init ...")  # fmt: skip
+@click.option("--standardize", is_flag=True, default=False,
+              help="z-score each dimension with the training split's mean and std (applied to both splits; a zero-std "
+                   "dimension only centred) before k-means; not the published protocol (raw features): rows named "
+                   "mi_phone@zscore, mi_phone@lloyd+zscore ...")  # fmt: skip
 @device_option("lloyd: cpu, cuda, cuda:1 ...")
 @features_option()
 @out_file_option("results/mi.csv")
@@ -66,6 +70,7 @@ def mi_command(
     init: str | None,
     tol: float,
     n_init: int | None,
+    standardize: bool,
     device: str,
     features: Path,
     out: Path,
@@ -81,8 +86,10 @@ def mi_command(
     draws.  Stores are read from FEATURES/<model>/<corpus>_<split>_sample<k>/contextualized_<span>.h5;
     rows go to OUT, replacing earlier ones with the same key; the sidecar keeps the sizes
     (instances, clusters, labels), which bias the estimate upward when clusters are many.  The
-    default clustering is the published one (scikit-learn's MiniBatchKMeans algorithm); rows of
-    --algorithm lloyd are named mi_phone@lloyd (mi_word@lloyd), apart from published numbers.
+    default clustering is the published one (scikit-learn's MiniBatchKMeans algorithm) on the raw
+    features; rows of --algorithm lloyd are named mi_phone@lloyd (mi_word@lloyd), rows of
+    --standardize (features z-scored with the training split's statistics) mi_phone@zscore
+    (mi_phone@lloyd+zscore ...), apart from published numbers.
 
     \b
     Examples:
@@ -95,8 +102,8 @@ def mi_command(
     iteration_list = [iteration] if iterations is None else list(iterations)
     arguments = dict(span=span, model=model_spec, corpus=corpus, train_split=train_split, eval_split=eval_split,
                      sample=sample_id, layers=layers, iterations=iteration_list, n_clusters=n_clusters, batch_size=batch_size,
-                     max_iter=max_iter, algorithm=algorithm, init=init, tol=tol, n_init=n_init, device=device, features=features, out=out,
-                     progress=progress)  # fmt: skip
+                     max_iter=max_iter, algorithm=algorithm, init=init, tol=tol, n_init=n_init, standardize=standardize, device=device,
+                     features=features, out=out, progress=progress)  # fmt: skip
     if launcher["launcher"] != "none":
         from layerprobe.experiments.mi import mi_layers
         from layerprobe.cli.launching import run_launch, task

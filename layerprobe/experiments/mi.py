@@ -16,9 +16,12 @@ mi_word     contextualized_word.h5  5000         4000       500
 =========== ======================= ============ ========== ========
 
 The clustering is the published one by default (``algorithm="published"``: scikit-learn's
-MiniBatchKMeans with k-means++ init, see :mod:`layerprobe.analysis.mi`).  Rows clustered otherwise
-carry the algorithm in the experiment's name: ``mi_phone@lloyd``, ``mi_word@lloyd``
-(:func:`experiment_name`), as full-batch Lloyd scores higher than the published protocol.
+MiniBatchKMeans with k-means++ init, see :mod:`layerprobe.analysis.mi`) on the raw features.
+Rows of any other setting carry it in the experiment's name (:func:`experiment_name`), as their
+scores are not comparable with the published protocol's: ``<experiment>@<variant>[+<variant>]``,
+the clustering first (``lloyd``, or ``<n>init`` for another number of initialisations), then
+``zscore`` for features standardised with the training split's statistics (``standardize=True``):
+``mi_phone@lloyd``, ``mi_word@1init``, ``mi_phone@zscore``, ``mi_phone@lloyd+zscore``.
 
 Stores are found under the extraction layout:
 ``<features>/<model tag>/<corpus>_<split>_sample<k>/contextualized_<span>.h5`` for the training
@@ -33,7 +36,8 @@ Example
 >>> from layerprobe.experiments.mi import run_mi                             # doctest: +SKIP
 >>> run_mi("phone", features="features", model="tiny:wav2vec2", corpus="demo",  # doctest: +SKIP
 ...        train_split="train", eval_split="dev", iteration=0, results="results/mi.csv")
->>> run_mi("phone", report, eval_split="dev")   # report: extract()'s of the training split's phone store
+>>> # report: what extract() returned for the training split's phone store
+>>> run_mi("phone", report, eval_split="dev")   # doctest: +SKIP
 
 Warnings
 --------
@@ -92,6 +96,8 @@ EXPERIMENTS: dict[str, str] = {"phone": "mi_phone", "word": "mi_word"}
 #: and must not be plotted beside published numbers unlabelled.  So are rows of the mini-batch
 #: algorithms with another number of initialisations than the published 3 (``mi_phone@1init``).
 PUBLISHED_ALGORITHMS = ("published", "minibatch")
+#: The variant name of rows of standardised features (``mi_phone@zscore``, ``mi_phone@lloyd+zscore``).
+ZSCORE = "zscore"
 #: REFERENCE.md section 4's k-means settings per span.
 DEFAULTS: dict[str, dict[str, int]] = {
     "phone": {"n_clusters": 500, "batch_size": 1500, "max_iter": 500},
@@ -138,6 +144,7 @@ def run_mi(
     tol: float = DEFAULT_TOL,
     n_init: int | None = None,
     device: str = "cpu",
+    standardize: bool = False,
     results: ResultTable | PathLike | None = None,
     progress: bool = True,
     on_layer: Callable[[LayerMI], None] | None = None,
@@ -171,6 +178,11 @@ def run_mi(
         initialisations, is the published clustering; rows of ``lloyd`` are named
         ``mi_phone@lloyd`` (``mi_word@lloyd``), rows of another ``n_init`` ``mi_phone@1init``, see
         :func:`experiment_name`.
+    standardize : bool
+        Z-score each dimension with the training split's mean and standard deviation, applied to
+        both splits (a dimension of zero std only centred), before k-means.  Not the published
+        protocol (the raw features, the default): rows are named ``mi_phone@zscore``
+        (``mi_phone@lloyd+zscore`` ...) and the sidecar's options hold ``standardize``.
     results : ResultTable or path-like, optional
         Table (or CSV path) the rows are added to and saved in, after every layer.  None: nothing
         is written; the rows are in the returned scores (:meth:`LayerMI.rows`).
@@ -196,8 +208,9 @@ def run_mi(
         raise ConfigError(f"--span must be phone or word for mutual information, got {span!r}")
     settings = {**DEFAULTS[span]}
     settings.update({k: v for k, v in (("n_clusters", n_clusters), ("batch_size", batch_size), ("max_iter", max_iter)) if v is not None})
-    check_options(**settings, algorithm=algorithm, init=init, tol=tol, n_init=n_init, seed=iteration, device=device)
-    experiment = experiment_name(span, algorithm, n_init)
+    check_options(**settings, algorithm=algorithm, init=init, tol=tol, n_init=n_init, seed=iteration, device=device,
+                  standardize=standardize)  # fmt: skip
+    experiment = experiment_name(span, algorithm, n_init, standardize=standardize)
     table = open_table(results)
     queries = _queries(store, features=features, model=model, corpus=corpus, train_split=train_split, eval_split=eval_split,
                        sample=sample, span=span, what="run_mi")  # fmt: skip
@@ -229,7 +242,7 @@ def run_mi(
                     )
             result = cluster_mi_result(
                 X["train"], labels["train"], X["eval"], labels["eval"], seed=iteration, algorithm=algorithm, init=init,
-                tol=tol, n_init=n_init, device=device, **settings,
+                tol=tol, n_init=n_init, device=device, standardize=standardize, **settings,
             )  # fmt: skip
             del X
             warnings = chance_warnings(experiment, layer, result)
@@ -251,6 +264,7 @@ def run_mi(
                 "init": result.init,
                 "tol": result.tol,
                 "device": result.device,
+                "standardize": result.standardize,
             }
             stored = [store_entry(store, role=role) for role, store in stores.items()]
             details = {**result.details(), "warnings": list(score.warnings)}
@@ -292,19 +306,29 @@ def chance_warnings(experiment: str, layer: str, result: ClusterMIResult) -> lis
 # Pieces
 
 
-def experiment_name(span: str, algorithm: str = DEFAULT_ALGORITHM, n_init: int | None = None) -> str:
+def experiment_name(span: str, algorithm: str = DEFAULT_ALGORITHM, n_init: int | None = None, *, standardize: bool = False) -> str:
     """The experiment name of rows of ``span`` clustered by ``algorithm`` with ``n_init`` initialisations.
+
+    The published setting keeps the plain name; every other setting adds a variant, in this order:
+    the clustering (``lloyd``, or ``<n>init``), then ``zscore`` for standardised features, joined
+    by ``+`` after an ``@``.
 
     >>> experiment_name("phone"), experiment_name("word", "minibatch"), experiment_name("phone", "lloyd")
     ('mi_phone', 'mi_word', 'mi_phone@lloyd')
     >>> experiment_name("phone", n_init=3), experiment_name("phone", n_init=1)
     ('mi_phone', 'mi_phone@1init')
+    >>> experiment_name("phone", standardize=True), experiment_name("word", "lloyd", standardize=True)
+    ('mi_phone@zscore', 'mi_word@lloyd+zscore')
     """
-    base = EXPERIMENTS[span]
+    variants = []
     if algorithm not in PUBLISHED_ALGORITHMS:
-        return f"{base}@{algorithm}"
-    used = resolve_n_init(algorithm, n_init)
-    return base if used == DEFAULT_N_INIT else f"{base}@{used}init"
+        variants.append(algorithm)
+    elif (used := resolve_n_init(algorithm, n_init)) != DEFAULT_N_INIT:
+        variants.append(f"{used}init")
+    if standardize:
+        variants.append(ZSCORE)
+    base = EXPERIMENTS[span]
+    return f"{base}@{'+'.join(variants)}" if variants else base
 
 
 def _queries(store: Any, *, train_split: str | None, eval_split: str, span: str, what: str, **parts: Any) -> dict[str, StoreQuery]:
@@ -372,6 +396,7 @@ __all__ = [
     "METRIC",
     "PUBLISHED_ALGORITHMS",
     "REP",
+    "ZSCORE",
     "LayerMI",
     "chance_warnings",
     "experiment_name",

@@ -162,7 +162,8 @@ def test_the_sidecar_keeps_sizes_options_and_provenance(data, phone_runs):
     assert details["chance_spread"] == score.result.chance_spread > 0
     assert details["warnings"] == list(score.warnings)
     assert options == {"train_split": "train", "n_clusters": CLUSTERS, "batch_size": 1500, "max_iter": 500,
-                       "n_init": 3, "algorithm": "published", "init": "k-means++", "tol": None, "device": "cpu"}  # fmt: skip
+                       "n_init": 3, "algorithm": "published", "init": "k-means++", "tol": None, "device": "cpu",
+                       "standardize": False}  # fmt: skip
     assert provenance["layerprobe_version"] == __version__
     assert [(s["role"], Path(s["path"]), s["manifest_hash"]) for s in provenance["stores"]] == [
         ("train", data.paths["phone", "train"], data.hashes["phone", "train"]),
