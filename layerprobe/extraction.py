@@ -420,6 +420,7 @@ def _stream_attention(
 ) -> None:
     """Write an utterance's attention maps (and logits) block by block as the model computes them.
 
+    Each block's padding mass (heads, T) goes to ``/attention_padding`` just before its maps.
     Only one block's (heads, T, T) maps are in memory at a time, as float16; the utterance's
     :meth:`StoreWriter.append` follows.  On an error the maps written so far are removed.
     """
@@ -427,8 +428,12 @@ def _stream_attention(
     def store(block: str, values: np.ndarray, logits: bool) -> None:
         writer.write_attention(utt_id, block, values, logits=logits)
 
+    def store_padding(block: str, mass: np.ndarray) -> None:
+        writer.write_padding_mass(utt_id, block, mass)
+
     try:
-        adapter.forward(waveform, layers=[], attention=True, pre_softmax=plan.pre_softmax, on_attention=store)
+        adapter.forward(waveform, layers=[], attention=True, pre_softmax=plan.pre_softmax, on_attention=store,
+                        on_padding=store_padding)  # fmt: skip
     except BaseException:
         if not writer.closed:
             writer.discard_attention(utt_id)

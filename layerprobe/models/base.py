@@ -27,7 +27,12 @@ class LayerOutputs:
         audio only (padding cut).  C layers are at their native rate (``adapter.layer_frame_rate``).
     attention : dict of str to numpy.ndarray
         Block id (``T1``..``TL``) -> post-softmax attention, shape (heads, T, T), float32, when
-        asked for; T is the number of frames of the real audio.
+        asked for; T is the number of frames of the real audio.  The maps are cut, not
+        renormalised: a row sums to 1 minus the mass its query sent to keys past the real audio
+        (Whisper's 30 s padding).
+    attention_padding : dict of str to numpy.ndarray
+        Block id -> that padding mass per head and real query, shape (heads, T), float32, with
+        ``attention``; all zeros for a model that attends over the real frames only.
     pre_softmax : dict of str to numpy.ndarray
         Block id -> attention logits before the softmax (scaled, masked), same shape, when asked for.
     n_frames : int
@@ -37,6 +42,7 @@ class LayerOutputs:
     hidden: dict[str, np.ndarray]
     n_frames: int
     attention: dict[str, np.ndarray] = field(default_factory=dict)
+    attention_padding: dict[str, np.ndarray] = field(default_factory=dict)
     pre_softmax: dict[str, np.ndarray] = field(default_factory=dict)
 
 
@@ -119,6 +125,7 @@ class ModelAdapter(Protocol):
         attention: bool = False,
         pre_softmax: bool = False,
         on_attention: Callable[[str, np.ndarray, bool], None] | None = None,
+        on_padding: Callable[[str, np.ndarray], None] | None = None,
     ) -> LayerOutputs:
         """Run the model on one waveform, shape (n_samples,), float32 at 16 kHz.
 
@@ -126,7 +133,9 @@ class ModelAdapter(Protocol):
         maps of every block (eager attention is switched on for this call only).  With
         ``on_attention`` the maps are streamed instead: ``on_attention(block, values, logits)`` gets
         each block's float16 (heads, T, T) maps (``logits`` False) and logits (True) as soon as the
-        block has computed them, and the returned ``attention`` / ``pre_softmax`` are empty.
+        block has computed them, and the returned ``attention`` / ``pre_softmax`` are empty;
+        ``on_padding(block, mass)`` then gets each block's (heads, T) float32 padding mass
+        (:attr:`LayerOutputs.attention_padding`) just before its maps.
         """
 
     def forward_batch(self, waveforms: Sequence[np.ndarray], *, layers: Sequence[str] | None = None) -> list[LayerOutputs]:

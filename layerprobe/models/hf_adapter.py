@@ -315,6 +315,7 @@ class HFAdapter(_LayerCapture):
         attention: bool = False,
         pre_softmax: bool = False,
         on_attention: Callable[[str, np.ndarray, bool], None] | None = None,
+        on_padding: Callable[[str, np.ndarray], None] | None = None,
     ) -> LayerOutputs:
         """Run the model on one waveform.
 
@@ -334,12 +335,17 @@ class HFAdapter(_LayerCapture):
             and its logits (``logits`` True, when ``pre_softmax``), blocks in order, ``values`` a
             float16 (heads, T, T) numpy array cut to the real audio.  The returned ``attention`` and
             ``pre_softmax`` are empty then, so at most one block's maps are in memory at a time.
+        on_padding : callable, optional
+            With ``on_attention``: ``on_padding(block, mass)`` gets each block's padding mass, a
+            float32 (heads, T) array (see ``attention_padding`` below), just before its maps.
 
         Returns
         -------
         LayerOutputs
             ``hidden[layer]`` (frames, dim) float32 cut to the real audio; ``attention[block]`` and
-            ``pre_softmax[block]`` (heads, T, T) when asked for (and not streamed).
+            ``pre_softmax[block]`` (heads, T, T) when asked for (and not streamed); the maps are cut
+            to the real frames without renormalising, and ``attention_padding[block]`` (heads, T)
+            holds the mass each real query sent past them (Whisper's 30 s padding; 0 elsewhere).
 
         Raises
         ------
@@ -349,7 +355,9 @@ class HFAdapter(_LayerCapture):
         """
         wave = self._checked_waveform(waveform)
         wanted = self._wanted_layers(layers)
-        return self._run([wave], wanted, attention=attention, pre_softmax=pre_softmax, on_attention=on_attention)[0]
+        return self._run(
+            [wave], wanted, attention=attention, pre_softmax=pre_softmax, on_attention=on_attention, on_padding=on_padding
+        )[0]
 
     def forward_batch(
         self, waveforms: Sequence[np.ndarray], *, layers: Sequence[str] | str | None = None

@@ -50,6 +50,7 @@ class _LayerCapture:
         attention: bool = False,
         pre_softmax: bool = False,
         on_attention: Callable[[str, np.ndarray, bool], None] | None = None,
+        on_padding: Callable[[str, np.ndarray], None] | None = None,
     ) -> list[LayerOutputs]:
         """Run the module once on ``waves`` and cut every requested output per item."""
         inputs = {name: tensor.to(self.device) for name, tensor in self._model_inputs(waves).items()}
@@ -60,7 +61,7 @@ class _LayerCapture:
         if on_attention is not None and (attention or pre_softmax):
             if len(waves) != 1:
                 raise ConfigError("streamed attention maps (on_attention) need one waveform per call")
-            sink = _map_sink(on_attention, self.n_frames(len(waves[0])))
+            sink = _map_sink(on_attention, self.n_frames(len(waves[0])), on_padding=on_padding)
         with ExitStack() as stack:
             stack.enter_context(torch.inference_mode())
             stack.enter_context(_eval_mode(self.module))
@@ -110,6 +111,7 @@ class _LayerCapture:
             hidden=hidden,
             n_frames=frames,
             attention={block: _cut_map(maps[item], frames) for block, maps in post.items()},
+            attention_padding={block: _padding_mass(maps[item], frames) for block, maps in post.items()},
             pre_softmax={block: _cut_map(maps[item], frames) for block, maps in pre.items()},
         )
 
@@ -254,10 +256,35 @@ def _cut_map(maps: torch.Tensor, frames: int) -> np.ndarray:
     return maps[:, :frames, :frames].to("cpu", torch.float32).numpy().copy()
 
 
-def _map_sink(on_attention: Callable[[str, np.ndarray, bool], None], frames: int) -> hf_attention.MapSink:
-    """A recorder sink that cuts one item's (1, heads, T, T) maps like :func:`_cut_map`, as float16."""
+def _padding_mass(maps: torch.Tensor, frames: int) -> np.ndarray:
+    """The mass each real query of (heads, T, T) post-softmax maps sends to keys past the real frames.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(heads, frames)`` float32: ``sum_{j >= frames} maps[h, i, j]`` for the real queries
+        ``i < frames``, what :func:`_cut_map` cuts away from each row.  Whisper's keys past the real
+        audio are its 30 s window's padding; a model that runs on the real frames alone has none
+        (all zeros).
+    """
+    return maps[:, :frames, frames:].to("cpu", torch.float32).sum(dim=-1).numpy().copy()
+
+
+def _map_sink(
+    on_attention: Callable[[str, np.ndarray, bool], None],
+    frames: int,
+    *,
+    on_padding: Callable[[str, np.ndarray], None] | None = None,
+) -> hf_attention.MapSink:
+    """A recorder sink that cuts one item's (1, heads, T, T) maps like :func:`_cut_map`, as float16.
+
+    With ``on_padding``, each block's post-softmax padding mass (:func:`_padding_mass`, float32
+    (heads, T)) is handed over first, from the uncut maps.
+    """
 
     def sink(block: str, maps: torch.Tensor, logits: bool) -> None:
+        if on_padding is not None and not logits:
+            on_padding(block, _padding_mass(maps[0], frames))
         # Through float32 exactly like the returned maps, then rounded once to the store's float16.
         with np.errstate(over="ignore"):
             half = _cut_map(maps[0], frames).astype(np.float16)

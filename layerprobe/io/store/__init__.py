@@ -19,6 +19,8 @@ One file ``<out>/<model_tag>/<corpus>_<split>_sample<k>/<rep>_<span>[.shard-0000
     /segments/start_s, end_s       (n_rows,) float64
     /attention/<utt>/<LayerId>         (heads, T, T) float16, post-softmax, a sampled few utterances
     /attention_logits/<utt>/<LayerId>  (heads, T, T) float16, pre-softmax, the same utterances
+    /attention_padding/<utt>/<LayerId> (heads, T) float32, per real query the mass sent past the
+                                       real frames (Whisper's 30 s padding; 0 for other models)
 
 Extensions to DESIGN.md
 -----------------------
@@ -30,6 +32,10 @@ file's ``frame_rate_hz``; a layer on another grid has its own index
 one layer on the file's grid (for a local store, set ``frame_rate_hz`` to 100 so that only C7 needs
 its own index).  In phone and word stores every layer has one row per segment, whatever its frame
 rate, so the ``by_layer`` index never appears there.
+
+*Cut maps.*  The maps hold the real frames' queries and keys only.  Whisper attends over its
+padded 30 s window, so a stored row sums to 1 minus its query's ``/attention_padding`` mass (not
+renormalised); stores written before that group existed lack it.
 
 *Pre-softmax attention.*  ``/attention_logits`` mirrors ``/attention`` for the maps before the
 softmax (scaled and masked; ``-inf`` marks masked positions).  Both groups always exist, empty when

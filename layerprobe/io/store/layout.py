@@ -303,6 +303,7 @@ def _create_skeleton(file: h5py.File, layout: _Layout, attrs: Mapping[str, Any])
         _create_vector(file, "segments/end_s", np.float64, _SEGMENT_CHUNK)
     file.create_group("attention")
     file.create_group("attention_logits")
+    file.create_group(PADDING_GROUP)
 
 
 def _create_vector(file: h5py.File, name: str, dtype: Any, chunk: int) -> None:
@@ -316,6 +317,12 @@ def _extend(dataset: h5py.Dataset, values: np.ndarray) -> None:
     start = dataset.shape[0]
     dataset.resize(start + len(values), axis=0)
     dataset[start:] = values
+
+
+#: The group of the attention maps' padding mass: ``/attention_padding/<utt>/<LayerId>`` (heads, T)
+#: float32, the mass each real query sent to keys cut away (Whisper's 30 s padding; 0 elsewhere).
+#: Files written before it existed lack the group.
+PADDING_GROUP = "attention_padding"
 
 
 def _attention_name(utt_id: str) -> str:

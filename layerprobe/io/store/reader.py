@@ -17,6 +17,7 @@ import numpy as np
 
 from layerprobe.errors import StoreError
 from layerprobe.io.store.layout import (
+    PADDING_GROUP,
     SHARD_ATTRS,
     PathLike,
     _attention_name,
@@ -456,6 +457,26 @@ class FeatureStore:
         if not isinstance(maps, h5py.Dataset) or maps.ndim != 3 or maps.dtype.kind != "f":
             raise StoreError(f"{maps.name} is not a (heads, T, T) array of attention maps", path=store_file.path)
         return maps[()].astype(np.float32)
+
+    def attention_padding(self, utt_id: str, layer: str) -> np.ndarray | None:
+        """The padding mass stored with an utterance's attention maps of one block.
+
+        Returns
+        -------
+        numpy.ndarray or None
+            Shape (heads, T), float32: per head and real query, the post-softmax mass sent to keys
+            past the real frames (Whisper's 30 s padding), which the stored maps' rows lack; zeros
+            for a model without padding.  None when none was stored (no maps, or a store written
+            before the padding mass was recorded).
+        """
+        store_file, _ = self._locate(utt_id)
+        group = store_file.file.get(PADDING_GROUP)
+        mass = group.get(f"{_attention_name(utt_id)}/{layer}") if isinstance(group, h5py.Group) else None
+        if mass is None:
+            return None
+        if not isinstance(mass, h5py.Dataset) or mass.ndim != 2 or mass.dtype.kind != "f":
+            raise StoreError(f"{mass.name} is not a (heads, T) array of padding mass", path=store_file.path)
+        return mass[()].astype(np.float32)
 
     def _check_layer(self, layer: str) -> None:
         if layer not in self._layout.layer_ids:

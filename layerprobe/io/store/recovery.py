@@ -18,6 +18,7 @@ import numpy as np
 from layerprobe.errors import StoreError
 from layerprobe.io.atomic import HeldLock, LockBusy, lock_path
 from layerprobe.io.store.layout import (
+    PADDING_GROUP,
     _attention_name,
     _create_skeleton,
     _extend,
@@ -222,7 +223,9 @@ def _copy_intact_prefix(source: h5py.File, writer: StoreWriter, layout: _Layout,
                 _copy_rows(source[f"segments/{name}"], target[f"segments/{name}"], stop=rows)
         writer._extend_index(prefix, start[:kept], count[:kept])
     kept_ids = [str(utt) for utt in ids[:kept]]
-    for group in ("attention", "attention_logits"):
+    for group in ("attention", "attention_logits", PADDING_GROUP):
+        if group not in source:  # a file written before the padding group existed
+            continue
         for utt in kept_ids:
             name = _attention_name(utt)
             if name in source[group]:
@@ -249,7 +252,7 @@ def _readable_maps_prefix(file: h5py.File, ids: Sequence[str]) -> int:
     """How many leading utterances of ``ids`` have attention maps that can be opened (all, usually)."""
     position = {_attention_name(utt): number for number, utt in enumerate(ids)}
     kept = len(ids)
-    for group in (file["attention"], file["attention_logits"]):
+    for group in (file[group_name] for group_name in ("attention", "attention_logits", PADDING_GROUP) if group_name in file):
         for name in group:
             if name not in position:
                 continue

@@ -20,6 +20,7 @@ import numpy as np
 
 from layerprobe.errors import StoreError
 from layerprobe.io.store.layout import (
+    PADDING_GROUP,
     _COPY_BYTES,
     _EXISTS,
     PathLike,
@@ -219,6 +220,55 @@ class StoreWriter:
             raise
         written.append(block)
 
+    def write_padding_mass(self, utt_id: str, block: str, values: np.ndarray) -> None:
+        """Write one block's attention padding mass of an utterance that :meth:`append` completes later.
+
+        Lands at ``/attention_padding/<utt>/<block>`` as float32, beside the maps
+        :meth:`write_attention` writes (a resume keeps or drops both together).
+
+        Parameters
+        ----------
+        utt_id : str
+            An utterance not in the store yet.
+        block : str
+            Layer id of the block (``"T1"`` ..), once per utterance.
+        values : numpy.ndarray, shape (heads, T)
+            Per head and real query, the post-softmax mass sent to keys past the real frames, in [0, 1].
+
+        Raises
+        ------
+        StoreError
+            For an utterance already in the store, a block written before, or values that are not a
+            (heads, T) array in [0, 1].
+        """
+        file = self._open_file()
+        if utt_id in self._done:
+            raise self._error("is already in the store; its attention padding mass cannot be written again", utt_id)
+        try:
+            _check_layer_id(block)
+        except StoreError as exc:
+            raise self._error(f"{PADDING_GROUP}: {exc.problem}", utt_id) from None
+        array = np.asarray(values)
+        if array.ndim != 2 or array.dtype.kind not in "fiu":
+            raise self._error(f"{PADDING_GROUP} {block}: shape {array.shape} / dtype {array.dtype}, expected real (heads, T)", utt_id)
+        array = array.astype(np.float32)
+        # float32 sums of softmax rows can exceed 1 (or dip below 0) by rounding alone
+        if not np.isfinite(array).all() or array.min(initial=0.0) < -1e-4 or array.max(initial=0.0) > 1 + 1e-4:
+            raise self._error(f"{PADDING_GROUP} {block}: values outside [0, 1] (a padding mass is a share of a row)", utt_id)
+        target = file.require_group(PADDING_GROUP).require_group(_attention_name(utt_id))
+        if block in target:
+            raise self._error(f"{PADDING_GROUP} {block}: already written", utt_id)
+        self._check_room(array.nbytes)
+        try:
+            target.create_dataset(block, data=np.clip(array, 0.0, 1.0))
+        except (OSError, RuntimeError) as exc:
+            self._abandon()
+            raise _write_failure(exc, self.partial_path) from None
+        except BaseException:
+            self._abandon()
+            raise
+        self._pending_maps.setdefault(utt_id, {False: [], True: []})
+
     def discard_attention(self, utt_id: str) -> None:
         """Delete the maps :meth:`write_attention` wrote for an utterance not appended (no-op if none)."""
         file = self._open_file()
@@ -226,8 +276,8 @@ class StoreWriter:
             raise self._error("is already in the store; its attention maps stay", utt_id)
         self._pending_maps.pop(utt_id, None)
         name = _attention_name(utt_id)
-        for group in ("attention", "attention_logits"):
-            if name in file[group]:
+        for group in ("attention", "attention_logits", PADDING_GROUP):
+            if group in file and name in file[group]:
                 del file[group][name]
 
     def _write_utterance(
@@ -415,7 +465,9 @@ class StoreWriter:
             for name in ("label", "utt_index", "start_s", "end_s"):
                 shift = utt_offset if name == "utt_index" else 0
                 _copy_rows(source.file[f"segments/{name}"], file[f"segments/{name}"], shift=shift)
-        for group in ("attention", "attention_logits"):
+        for group in ("attention", "attention_logits", PADDING_GROUP):
+            if group not in source.file:  # a file written before the padding group existed
+                continue
             for name in source.file[group]:
                 source.file[group].copy(source.file[group][name], file[group], name=name)
         for layer in self._layout.own_index_layers:
