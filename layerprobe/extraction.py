@@ -644,6 +644,11 @@ def _store_attrs(plan: ExtractionPlan, adapter: ModelAdapter | None, manifest: S
             "pooling": {"phone": "mean of the middle third", "word": "mean", "frame": "none"}[plan.span],
             "attention_utterances": sorted(plan.attention_ids),
             "pre_softmax": plan.pre_softmax,
+            # only with maps: the implementation they came from (the model's own, in config.model, may be sdpa)
+            **({"attention_maps": {
+                "implementation": getattr(adapter, "attention_maps_implementation", "eager"),
+                "cut": "real frames' queries and keys, not renormalised; the mass cut away in /attention_padding",
+            }} if plan.attention_ids else {}),  # fmt: skip
             # only when set, so that the stores of runs without windows keep their identity
             **({"window_seconds": plan.window_seconds} if plan.window_seconds is not None else {}),
             "model": described,

@@ -28,8 +28,8 @@ def plot_attention_grid(
     Parameters
     ----------
     maps_by_block_and_utt : mapping
-        Block (``"T1"``..) -> utterance id -> map, ``(heads, T, T)`` (averaged over heads here,
-        after renormalising each query row) or ``(T, T)``.  Rows are drawn in block order;
+        Block (``"T1"``..) -> utterance id -> map, ``(heads, T, T)`` (averaged over heads here by
+        :func:`~layerprobe.attention.maps.head_average`, heads first) or ``(T, T)``.  Rows are drawn in block order;
         columns follow the utterances of the first block.
     classes : mapping, optional
         Block -> its class (``"diagonal"``...), shown in the block's title.
@@ -78,8 +78,9 @@ def plot_attention_grid(
             if values.ndim not in (2, 3) or values.shape[-1] != values.shape[-2]:
                 raise ConfigError(f"the map of block {block}, utterance {utt!r} must be (heads, T, T) or (T, T), got {values.shape}")
             if values.ndim == 3:
+                values = values.mean(axis=0)  # heads first, as head_average: the real frames' mean map
                 sums = values.sum(axis=-1, keepdims=True)
-                values = (values / np.where(sums > 0, sums, 1.0)).mean(axis=0)
+                values = values / np.where(sums > 0, sums, 1.0)
             top = float(np.percentile(values, percentile)) or float(values.max()) or 1.0
             ax.imshow(values, cmap=cmap, vmin=0.0, vmax=top, interpolation="nearest", aspect="equal")
             ax.tick_params(labelsize=6, length=2)

@@ -1,10 +1,18 @@
 """Reading attention maps from feature stores: row normalisation, softmax of logits, head average.
 
 A stored map of one utterance and block is ``(heads, T, T)``: rows are queries, columns keys.
-Post-softmax maps are row-stochastic, except where the adapter cut them to the real audio (Whisper
-attends over a 30 s padded window; its stored maps keep the keys of the real frames only, so a row
-sums to the mass those keys got).  :func:`normalize_rows` renormalises such rows over the keys
-kept, which is also what the softmax of the stored (cut) logits gives.
+Post-softmax maps are row-stochastic, except where the adapter cut them to the real audio: Whisper
+attends over its 30 s padded window, and its stored maps keep the real frames' keys only, so a row
+sums to 1 minus the mass its query sent to the padding (:func:`load_padding`; on TIMIT's LDC93S1
+Whisper base sends 7-30 % of a block's mass there, single heads up to 70 %).
+:func:`normalize_rows` renormalises rows over the keys kept, which is also what the softmax of the
+stored (cut) logits gives.
+
+:func:`head_average` gives a block's map of the real frames in one of two orders
+(:data:`AVERAGING`): ``heads-first`` (the default) averages the heads' stored weights and then
+renormalises each row, so a head that sends most of its mass to the padding weighs little;
+``rows-first`` renormalises each head's rows first, which gives every head an equal share.  The two
+agree when no mass is cut away (every model but Whisper).
 
 Nothing here imports torch; everything works on numpy arrays or a
 :class:`~layerprobe.io.store.FeatureStore`.
@@ -26,14 +34,30 @@ from layerprobe.errors import ConfigError, StoreError
 from layerprobe.layers import layer_index, layer_kind, sort_layers
 
 __all__ = [
+    "AVERAGING",
+    "DEFAULT_AVERAGING",
     "attention_blocks",
     "head_average",
     "iter_maps",
     "load_map",
+    "load_padding",
     "normalize_rows",
     "softmax",
     "utterances_with_maps",
 ]
+
+
+#: The orders of averaging heads and renormalising rows (see the module docstring).
+AVERAGING: tuple[str, ...] = ("heads-first", "rows-first")
+#: The default: the head-averaged map of the real frames, renormalised.
+DEFAULT_AVERAGING = "heads-first"
+
+
+def check_averaging(averaging: object) -> str:
+    """``averaging`` if it is one of :data:`AVERAGING`, else a ConfigError."""
+    if averaging not in AVERAGING:
+        raise ConfigError(f"averaging must be one of {', '.join(AVERAGING)}, got {averaging!r}")
+    return str(averaging)
 
 
 def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -78,25 +102,33 @@ def normalize_rows(maps: np.ndarray) -> np.ndarray:
     return values / sums
 
 
-def head_average(maps: np.ndarray) -> np.ndarray:
-    """The block-level map: mean over heads of the row-normalised maps.
+def head_average(maps: np.ndarray, *, averaging: str = DEFAULT_AVERAGING) -> np.ndarray:
+    """The block-level map of the real frames: heads averaged, rows renormalised.
 
     Parameters
     ----------
     maps : numpy.ndarray
-        ``(heads, T, T)``, or an already averaged ``(T, T)``.
+        ``(heads, T, T)`` weights as stored (rows may sum to less than 1: mass cut away with the
+        padding), or an already averaged ``(T, T)``.
+    averaging : {"heads-first", "rows-first"}, keyword-only
+        ``heads-first``: ``normalize_rows(mean_h maps[h])``, the heads' mean map of the real frames
+        (a head weighs by the mass it kept).  ``rows-first``: ``mean_h normalize_rows(maps[h])``
+        (every head weighs the same).  Equal when no row lost mass.
 
     Returns
     -------
     numpy.ndarray
         ``(T, T)`` float64, rows summing to 1.
     """
-    values = normalize_rows(maps)
+    averaging = check_averaging(averaging)
+    values = normalize_rows(maps)  # checks the values, and every head's rows
     if values.ndim == 2:
         return values
     if values.ndim != 3:
         raise ConfigError(f"attention maps must be (heads, T, T) or (T, T), got shape {values.shape}")
-    return values.mean(axis=0)
+    if averaging == "rows-first":
+        return values.mean(axis=0)
+    return normalize_rows(np.asarray(maps, dtype=np.float64).mean(axis=0))
 
 
 def _candidate_blocks(store) -> list[str]:
@@ -104,10 +136,12 @@ def _candidate_blocks(store) -> list[str]:
     return [layer for layer in sort_layers(store.layer_ids) if layer_kind(layer) == "T" and layer_index(layer) >= 1]
 
 
-def load_map(store, utt_id: str, block: str, *, logits: bool = False) -> np.ndarray:
+def load_map(store, utt_id: str, block: str, *, logits: bool = False, normalize: bool = True) -> np.ndarray:
     """One utterance's maps of one block, ``(heads, T, T)`` float64 with rows summing to 1.
 
     With ``logits=True`` the stored pre-softmax logits are read and put through :func:`softmax`.
+    With ``normalize=False`` the maps are returned as stored (rows sum to 1 minus the padding mass,
+    see :func:`load_padding`), checked but not renormalised.
 
     Raises
     ------
@@ -122,7 +156,33 @@ def load_map(store, utt_id: str, block: str, *, logits: bool = False) -> np.ndar
             f"`layerprobe attention maps{' --pre-softmax' if logits else ''}`",
             path=store.paths[0],
         )
-    return normalize_rows(softmax(raw) if logits else raw)
+    values = softmax(raw) if logits else raw
+    if normalize:
+        return normalize_rows(values)
+    normalize_rows(values)  # the checks only
+    return np.asarray(values, dtype=np.float64)
+
+
+def load_padding(store, utt_id: str, block: str) -> tuple[np.ndarray, bool]:
+    """The padding mass of an utterance's maps of one block: per head and real query, mass sent past the real frames.
+
+    Returns
+    -------
+    (numpy.ndarray, bool)
+        ``(heads, T)`` float64 in [0, 1], and whether it was stored with the maps (True) or, for a
+        store written before the padding mass was recorded, estimated as 1 minus the stored
+        float16 rows' sums (False; within about 5e-4 of the true mass).
+
+    Raises
+    ------
+    StoreError
+        When the store has no maps for this utterance and block.
+    """
+    stored = store.attention_padding(utt_id, block) if hasattr(store, "attention_padding") else None
+    if stored is not None:
+        return np.asarray(stored, dtype=np.float64), True
+    maps = load_map(store, utt_id, block, normalize=False)
+    return np.clip(1.0 - maps.sum(axis=-1), 0.0, 1.0), False
 
 
 def utterances_with_maps(store, *, block: str | None = None, logits: bool = False) -> list[str]:
@@ -151,6 +211,7 @@ def iter_maps(
     blocks: Sequence[str] | None = None,
     utterances: Iterable[str] | int | None = None,
     logits: bool = False,
+    normalize: bool = True,
 ) -> Iterator[tuple[str, str, np.ndarray]]:
     """Yield ``(utt_id, block, maps)`` for every stored map, utterance by utterance.
 
@@ -163,6 +224,8 @@ def iter_maps(
         Utterance ids, or the first N utterances that have maps (default all of them).
     logits : bool
         Read the pre-softmax logits and apply :func:`softmax`.
+    normalize : bool
+        Renormalise each row (default); False yields the maps as stored (see :func:`load_map`).
 
     Yields
     ------
@@ -190,4 +253,4 @@ def iter_maps(
         ids = list(utterances)
     for utt in ids:
         for block in chosen:
-            yield utt, block, load_map(store, utt, block, logits=logits)
+            yield utt, block, load_map(store, utt, block, logits=logits, normalize=normalize)

@@ -39,6 +39,15 @@ different single key gets a high block entropy while each head's is 0); per-head
 too.  Over utterances the scores are averaged (their standard deviation, min and max are kept)
 and the class comes from the mean scores.
 
+The head-averaged map is the heads' mean map of the real frames, its rows renormalised
+(``averaging="heads-first"``, the default; :func:`~layerprobe.attention.maps.head_average`): what a
+reader of the study means by a block's map.  Whisper's stored maps lack the mass sent to its 30 s
+padding, and a head that sends most of its mass there weighs little in that mean.
+``averaging="rows-first"`` renormalises each head's rows first, giving such a head a full share (on
+Whisper base it raises T5/T6's band mass by about 0.03 and can move a block across the diagonal
+threshold); the orders agree for models without padding.  Each block also reports that padding mass
+(mean over heads, real queries and utterances; per head too): 0 for models without padding.
+
 Classes (:data:`THRESHOLDS`, chosen on the canonical synthetic maps of the unit tests, T = 50,
 r = 5, and checked on Whisper base):
 
@@ -70,12 +79,22 @@ from typing import Any
 
 import numpy as np
 
-from layerprobe.attention.maps import head_average, iter_maps, normalize_rows
+from layerprobe.attention.maps import (
+    AVERAGING,
+    DEFAULT_AVERAGING,
+    check_averaging,
+    head_average,
+    iter_maps,
+    load_padding,
+    normalize_rows,
+)
 from layerprobe.errors import ConfigError, StoreError
 from layerprobe.layers import layer_sort_key
 
 __all__ = [
+    "AVERAGING",
     "CLASSES",
+    "DEFAULT_AVERAGING",
     "DEFAULT_RADIUS",
     "DEFAULT_TOP_FRACTION",
     "SCORE_NAMES",
@@ -141,7 +160,15 @@ class BlockPattern:
         The utterances scored.
     per_utterance : dict
         Utterance id -> the head-averaged map's scores on it.
-    radius, top_fraction : as given.
+    radius, top_fraction, averaging : as given.
+    padding_mass : float
+        Mean over utterances, heads and real queries of the mass a query sent to keys cut away
+        with the padding (Whisper's 30 s window; 0 for models without padding).
+    head_padding_mass : tuple of float
+        The same per head.
+    padding_stored : bool
+        Whether that mass was stored with the maps (False: estimated from the stored rows' sums, a
+        store written before it was recorded, or maps given as arrays).
     """
 
     block: str
@@ -154,18 +181,23 @@ class BlockPattern:
     per_utterance: dict[str, PatternScores] = field(repr=False)
     radius: int = DEFAULT_RADIUS
     top_fraction: float = DEFAULT_TOP_FRACTION
+    averaging: str = DEFAULT_AVERAGING
+    padding_mass: float = 0.0
+    head_padding_mass: tuple[float, ...] = ()
+    padding_stored: bool = True
 
     @property
     def n_heads(self) -> int:
         return len(self.head_scores)
 
     def summary(self) -> str:
-        """One line: ``T3: diagonal (diagonal 0.612 +- 0.031, ...; heads: 6 diagonal, 2 vertical; 4 utterances)``."""
+        """One line: ``T3: diagonal (diagonal 0.612 +- 0.031, ...; padding 9.3 %; heads: 6 diagonal, 2 vertical; 4 utterances)``."""
         parts = [f"{name} {value:.3f} +- {self.spread[name]['std']:.3f}" for name, value in self.scores.as_dict().items()]
         counts = {name: self.head_patterns.count(name) for name in CLASSES if name in self.head_patterns}
         heads = ", ".join(f"{count} {name}" for name, count in counts.items())
         n = len(self.utterances)
-        return f"{self.block}: {self.pattern} ({', '.join(parts)}; heads: {heads}; {n} utterance{'s' if n != 1 else ''})"
+        padding = f"padding {100 * self.padding_mass:.1f} %"
+        return f"{self.block}: {self.pattern} ({', '.join(parts)}; {padding}; heads: {heads}; {n} utterance{'s' if n != 1 else ''})"
 
     def details(self) -> dict[str, Any]:
         """JSON-ready details for a result table's sidecar."""
@@ -173,7 +205,13 @@ class BlockPattern:
             "class": self.pattern,
             "consistency": self.scores.consistency,
             "spread": self.spread,
-            "heads": [{"head": h, "class": c, **s.as_dict()} for h, (s, c) in enumerate(zip(self.head_scores, self.head_patterns))],
+            "averaging": self.averaging,
+            "padding_mass": self.padding_mass,
+            "padding_mass_stored": self.padding_stored,
+            "heads": [
+                {"head": h, "class": c, **s.as_dict(), "padding_mass": m}
+                for h, (s, c, m) in enumerate(zip(self.head_scores, self.head_patterns, self.head_padding_mass))
+            ],
             "utterances": list(self.utterances),
             "per_utterance": {utt: s.as_dict() for utt, s in self.per_utterance.items()},
             "n_utterances": len(self.utterances),
@@ -223,18 +261,26 @@ def _scores_of(a: np.ndarray, radius: int, top_fraction: float) -> PatternScores
     return PatternScores(clip(diagonal), clip(vertical), clip(consistency), clip(entropy))
 
 
-def pattern_scores(attention_map: np.ndarray, *, radius: int = DEFAULT_RADIUS, top_fraction: float = DEFAULT_TOP_FRACTION) -> PatternScores:
+def pattern_scores(
+    attention_map: np.ndarray,
+    *,
+    radius: int = DEFAULT_RADIUS,
+    top_fraction: float = DEFAULT_TOP_FRACTION,
+    averaging: str = DEFAULT_AVERAGING,
+) -> PatternScores:
     """Scores of one map.
 
     Parameters
     ----------
     attention_map : numpy.ndarray
         ``(T, T)`` attention weights (rows = queries), or ``(heads, T, T)`` which is head-averaged
-        first.  Rows are renormalised to sum to 1.
+        first (:func:`~layerprobe.attention.maps.head_average`).  Rows are renormalised to sum to 1.
     radius : int
         Half-width of the diagonal band in frames.
     top_fraction : float
         Share of the keys counted as the vertical pattern's key frames (k = max(1, round(f T))).
+    averaging : {"heads-first", "rows-first"}
+        The order of averaging heads and renormalising rows (see the module docstring).
 
     Returns
     -------
@@ -247,7 +293,7 @@ def pattern_scores(attention_map: np.ndarray, *, radius: int = DEFAULT_RADIUS, t
         negative / non-finite weights or an empty row.
     """
     radius, top_fraction = _check_options(radius, top_fraction)
-    a = head_average(attention_map)
+    a = head_average(attention_map, averaging=averaging)
     if a.shape[0] != a.shape[1]:
         raise ConfigError(f"an attention map must be square (T, T), got shape {a.shape}")
     return _scores_of(a, radius, top_fraction)
@@ -329,6 +375,7 @@ def block_patterns(
     top_fraction: float = DEFAULT_TOP_FRACTION,
     thresholds: Mapping[str, float] | None = None,
     logits: bool = False,
+    averaging: str = DEFAULT_AVERAGING,
 ) -> list[BlockPattern]:
     """Scores and class of every block over utterances.
 
@@ -338,7 +385,7 @@ def block_patterns(
         A store with maps (``layerprobe attention maps``), its path, or a mapping
         ``utt_id -> block -> (heads, T, T)`` array (or ``(T, T)``, one head).
     radius : int
-        Diagonal band half-width in frames (default 2 = +-40 ms at 50 Hz).
+        Diagonal band half-width in frames (default 5 = +-100 ms at 50 Hz).
     blocks : sequence of str or str, optional
         Blocks to score (``"T1,T3"`` or a list); default every block with maps.
     utterances : iterable of str or int, optional
@@ -348,7 +395,10 @@ def block_patterns(
     thresholds : mapping, optional
         Overrides of :data:`THRESHOLDS`.
     logits : bool
-        Store only: score the softmax of the stored pre-softmax logits.
+        Store only: score the softmax of the stored pre-softmax logits (cut before the softmax,
+        so every head's rows are renormalised and the two averaging orders agree).
+    averaging : {"heads-first", "rows-first"}
+        How heads are averaged (see the module docstring); per-head scores are the same either way.
 
     Returns
     -------
@@ -363,6 +413,7 @@ def block_patterns(
         A store without attention maps (the message says to run ``layerprobe attention maps``).
     """
     radius, top_fraction = _check_options(radius, top_fraction)
+    averaging = check_averaging(averaging)
     classify(PatternScores(0, 0, 0, 0), thresholds)  # validate thresholds before any reading
     if isinstance(blocks, str):
         blocks = [part.strip() for part in blocks.split(",") if part.strip()]
@@ -378,17 +429,26 @@ def block_patterns(
         if isinstance(store_or_maps, Mapping):
             source = _iter_given(store_or_maps, blocks, utterances)
         else:
-            source = iter_maps(store_or_maps, blocks=blocks, utterances=utterances, logits=logits)
+            source = iter_maps(store_or_maps, blocks=blocks, utterances=utterances, logits=logits, normalize=False)
         block_avg: dict[str, dict[str, PatternScores]] = {}
         per_head: dict[str, list[list[PatternScores]]] = {}
+        padding: dict[str, list[np.ndarray]] = {}  # block -> per utterance, (heads,) mean mass over queries
+        stored = True
         for utt, block, maps in source:
             values = normalize_rows(maps)
+            raw = np.asarray(maps, dtype=np.float64)
             if values.ndim == 2:
-                values = values[None]
+                values, raw = values[None], raw[None]
             if values.ndim != 3 or values.shape[1] != values.shape[2]:
                 raise ConfigError(f"maps of utterance {utt!r}, block {block} must be (heads, T, T), got {values.shape}")
-            block_avg.setdefault(block, {})[utt] = _scores_of(values.mean(axis=0), radius, top_fraction)
+            block_avg.setdefault(block, {})[utt] = _scores_of(head_average(raw, averaging=averaging), radius, top_fraction)
             per_head.setdefault(block, []).append([_scores_of(head, radius, top_fraction) for head in values])
+            if isinstance(store_or_maps, Mapping):
+                mass, stored = np.clip(1.0 - raw.sum(axis=-1), 0.0, 1.0), False
+            else:
+                mass, found = load_padding(store_or_maps, utt, block)
+                stored = stored and found
+            padding.setdefault(block, []).append(mass.mean(axis=-1))
     finally:
         if own_store is not None:
             own_store.close()
@@ -418,6 +478,7 @@ def block_patterns(
         if len(n_heads) != 1:
             raise ConfigError(f"block {block} has different numbers of heads across utterances ({sorted(n_heads)})")
         heads = tuple(_mean_scores([utt_heads[h] for utt_heads in per_head[block]]) for h in range(n_heads.pop()))
+        head_mass = np.mean(padding[block], axis=0)
         results.append(
             BlockPattern(
                 block=block,
@@ -430,6 +491,10 @@ def block_patterns(
                 per_utterance=dict(by_utt),
                 radius=radius,
                 top_fraction=top_fraction,
+                averaging=averaging,
+                padding_mass=float(head_mass.mean()),
+                head_padding_mass=tuple(float(m) for m in head_mass),
+                padding_stored=stored,
             )
         )
     return results
@@ -443,7 +508,7 @@ def patterns_figure(store_or_maps: Any, patterns: Sequence[BlockPattern], *, n_u
     store_or_maps : FeatureStore or mapping
         Where ``patterns`` came from (a store, or ``utt_id -> block -> maps``).
     patterns : sequence of BlockPattern
-        From :func:`block_patterns`; one row each.
+        From :func:`block_patterns`; one row each, its maps head-averaged in its ``averaging`` order.
     n_utterances : int
         Columns: the first N utterances the patterns were scored on.
 
@@ -463,9 +528,10 @@ def patterns_figure(store_or_maps: Any, patterns: Sequence[BlockPattern], *, n_u
         row = grid.setdefault(pattern.block, {})
         for utt in pattern.utterances[:n_utterances]:
             if isinstance(store_or_maps, Mapping):
-                row[utt] = head_average(store_or_maps[utt][pattern.block])
+                row[utt] = head_average(store_or_maps[utt][pattern.block], averaging=pattern.averaging)
             else:
-                row[utt] = head_average(load_map(store_or_maps, utt, pattern.block))
+                maps = load_map(store_or_maps, utt, pattern.block, normalize=False)
+                row[utt] = head_average(maps, averaging=pattern.averaging)
     classes = {p.block: p.pattern for p in patterns}
     scores = {p.block: {"diag": p.scores.diagonal, "vert": p.scores.vertical, "cons": p.scores.consistency,
                         "ent": p.scores.entropy} for p in patterns}  # fmt: skip

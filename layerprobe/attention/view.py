@@ -18,13 +18,23 @@ quantised to uint8 per head and base64-encoded in C order:
 * logits (pre-softmax): ``value = lo[h] + q / 255 * (hi[h] - lo[h])``, error at most
   ``(hi[h] - lo[h]) / 510``.
 
-With the softmax switch on, the page shows the stored attention weights, ``softmax(logits)``; off,
-the raw logits.  The head average is the mean over heads of whichever is shown.
+With the softmax switch on, the page shows the stored attention weights; off, the raw logits.  The
+head average is the mean over heads of whichever is shown.  The weights are the model's softmax
+over *its* keys, cut to the real frames: for Whisper, whose keys span the padded 30 s window, a row
+sums to 1 minus the mass its query sent to the padding, and ``softmax`` of the stored (cut) logits
+is that row renormalised, not the stored row.  For every other model the two are the same.
+
+Padding mass
+------------
+Each utterance's ``padding[layer]`` is the ``(heads, T)`` mass every real query sent past the real
+frames (:func:`~layerprobe.attention.maps.load_padding`, rounded to 4 decimals; all 0 for models
+without padding).  The page shows its mean over the queries (and heads, for the head average) of
+the chosen map under the map, and the hovered query's share in the hover read-out.
 
 Phone-by-phone matrix
 ---------------------
-For a layer, let ``A_u`` be the head-averaged post-softmax map of utterance ``u`` (rows: query
-frames, columns: key frames; each row sums to 1).  Frame ``i`` covers ``[i / r, (i + 1) / r)`` at
+For a layer, let ``A_u`` be the head-averaged post-softmax map of utterance ``u`` as stored (rows:
+query frames, columns: key frames; a row sums to 1, or for Whisper to 1 minus its padding mass).  Frame ``i`` covers ``[i / r, (i + 1) / r)`` at
 frame rate ``r`` and takes the label of the phone interval holding its centre ``(i + 0.5) / r``,
 folded to its ARPAbet-39 class (:func:`~layerprobe.data.labels.phone_class`); frames in silence, in
 gaps or in phones without a class have no label.  Then, over the utterances ``U`` with maps and
@@ -38,7 +48,8 @@ alignments,
 is the mean, over every query frame of phone class ``a`` in the sample, of the attention mass it
 puts on key frames of class ``b``; the matrix returned is row-normalised,
 ``M[a, b] = P[a, b] / \\sum_{b'} P[a, b']``, the share of the mass on labelled keys that goes to
-class ``b`` (mass on unlabelled frames is dropped; a row with no mass on labelled keys is zero).
+class ``b`` (mass on unlabelled frames, and Whisper's padding mass, is dropped; a row with no mass on
+labelled keys is zero).
 Labels are the classes that occur, in ARPAbet-39 order.
 
 Modules
@@ -59,6 +70,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
+from layerprobe.attention.maps import load_padding
 from layerprobe.attention.view_figure import plot_attention_map, render_png
 from layerprobe.attention.view_inputs import (
     PathLike,
@@ -285,13 +297,15 @@ def _collect(
     rate = float(store.frame_rate_hz)
     entries = []
     for utt_id in chosen:
-        entry: dict[str, Any] = {"id": utt_id, "maps": {}, "logits": {}}
+        entry: dict[str, Any] = {"id": utt_id, "maps": {}, "logits": {}, "padding": {}}
         for layer in map_layers:
             maps = _maps(store, utt_id, layer)
             if maps is None:
                 continue
             entry["T"], entry["heads"] = int(maps.shape[1]), int(maps.shape[0])
             entry["maps"][layer] = _quantise_weights(maps)
+            mass, _ = load_padding(store, utt_id, layer)
+            entry["padding"][layer] = [[round(float(v), 4) for v in head] for head in mass]
             logits = _maps(store, utt_id, layer, logits=True) if has_logits else None
             if logits is not None:
                 entry["logits"][layer] = _quantise_logits(logits)

@@ -42,7 +42,7 @@ _PAGE = """<!DOCTYPE html>
   <label>Utterance <select id="lp-utt"></select></label>
   <label>Layer <select id="lp-layer"></select></label>
   <label>Head <select id="lp-head"></select></label>
-  <label title="On: attention weights softmax(logits). Off: raw pre-softmax logits (only when the store holds them).">
+  <label title="On: the stored attention weights (for Whisper cut from its 30 s window: rows lack the padding mass). Off: raw pre-softmax logits (only when the store holds them).">
     <input type="checkbox" id="lp-softmax" checked> softmax</label>
   <label>Words <select id="lp-from"></select> to <select id="lp-to"></select></label>
   <button id="lp-reset" type="button">whole utterance</button>
@@ -50,7 +50,8 @@ _PAGE = """<!DOCTYPE html>
 <p id="lp-note" class="note"></p>
 <div id="main">
   <div><canvas id="lp-map" width="720" height="720"></canvas>
-    <div id="lp-hover" class="hover">hover over the map: query (row) and key (column)</div></div>
+    <div id="lp-hover" class="hover">hover over the map: query (row) and key (column)</div>
+    <p id="lp-padding" class="sub"></p></div>
   <div id="side"><h2>Phone-by-phone attention (<span id="lp-matrix-layer"></span>, head average)</h2>
     <p class="sub">Row a, column b: mean attention mass from query frames of phone class a to key
     frames of class b over the page's utterances with alignments, row-normalised over labelled keys.</p>
@@ -130,12 +131,31 @@ _JS = r"""
     return [f0, f1];
   }
 
+  // Padding mass of query row i (or of every row, i < 0) of the chosen head or the head average.
+  function paddingOf(i) {
+    const u = utt(), rows = (u.padding || {})[$("lp-layer").value], head = $("lp-head").value;
+    if (!rows) return null;
+    const heads = head === "avg" ? rows : [rows[+head]];
+    let sum = 0, n = 0;
+    for (const r of heads) for (let k = 0; k < r.length; k++) if (i < 0 || k === i) { sum += r[k]; n++; }
+    return n ? sum / n : null;
+  }
+  function showPadding() {
+    const p = paddingOf(-1), el = $("lp-padding");
+    el.dataset.value = p === null ? "none" : p.toFixed(6);
+    el.textContent = p === null ? "" : p > 0
+      ? "padding: " + (100 * p).toFixed(1) + " % of the real queries' attention went to keys past the real audio " +
+        "(Whisper's 30 s window); the map's rows hold the rest, not renormalised"
+      : "padding: 0.0 % (the model attends over the real frames only)";
+  }
+
   let view = null;  // geometry of the last drawing, for hovering
   let zoomed = false;  // false: the whole utterance; true: the chosen word range
 
   function draw() {
     const u = utt(), T = u.T, m = currentMap(), cv = $("lp-map"), ctx = cv.getContext("2d");
     ctx.clearRect(0, 0, cv.width, cv.height);
+    showPadding();
     if (!m) { cv.dataset.checksum = "none"; return; }
     const [f0, f1] = range(), n = f1 - f0;
     const tiers = u.phones.length ? 2 : 0, off = tiers * TIER + PAD;
@@ -210,7 +230,8 @@ _JS = r"""
     $("lp-hover").textContent =
       "query frame " + i + "  t=" + tq.toFixed(3) + " s  phone " + labelAt(u.phones, tq) + "  word " + labelAt(u.words, tq) + "\n" +
       "key   frame " + j + "  t=" + tk.toFixed(3) + " s  phone " + labelAt(u.phones, tk) + "  word " + labelAt(u.words, tk) + "\n" +
-      "value " + m[i * u.T + j].toPrecision(4);
+      "value " + m[i * u.T + j].toPrecision(4) +
+      (paddingOf(i) === null ? "" : "  (this query's padding mass " + (100 * paddingOf(i)).toFixed(1) + " %)");
   }
 
   function drawMatrix() {

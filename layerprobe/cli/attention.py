@@ -111,12 +111,15 @@ def attention_maps_command(
 @click.option("--radius", type=int, default=5, show_default=True, help="Half-width of the diagonal band in frames (5 = +-100 ms at 50 Hz).")
 @click.option("--utterances", type=click.IntRange(min=1), default=None, help="Score the first N utterances with maps [default: all].")
 @click.option("--show", type=click.IntRange(min=1), default=3, show_default=True, help="Utterances per block in the figure.")
+@click.option("--averaging", type=click.Choice(["heads-first", "rows-first"]), default="heads-first", show_default=True,
+              help="heads-first: renormalise the rows of the heads' mean map of the real frames; rows-first: "
+                   "renormalise each head's rows, then average (heads that attend to Whisper's padding weigh more).")  # fmt: skip
 @features_option("Root of the feature stores (attention maps --out).")
 @out_file_option("results/attention.csv")
 @click.option("--figure", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also draw the maps grid (.png or .pdf; the other format is written next to it).")
 def attention_patterns_command(
     model_spec: str, corpus: str, split: str, sample_id: int, span: str, blocks: str | None, radius: int,
-    utterances: int | None, show: int, features: Path, out: Path, figure: Path | None,
+    utterances: int | None, show: int, averaging: str, features: Path, out: Path, figure: Path | None,
 ) -> None:  # fmt: skip
     """Score each block's head-averaged attention maps and name its pattern.
 
@@ -125,9 +128,12 @@ def attention_patterns_command(
     over utterances, all in [0, 1]: diagonal (mass within --radius frames of the diagonal),
     vertical (excess mass of the top 5 % key columns), consistency (whether every query attends to
     those keys) and entropy (normalised by log T).  Class: diagonal, vertical, vertical+diagonal or
-    heterogeneous (thresholds in layerprobe.attention.patterns).  Rows (experiment
-    attention_patterns, metrics diagonal, vertical, consistency, entropy) go to OUT; the class,
-    spreads and per-head scores go to its JSON sidecar.
+    heterogeneous (thresholds in layerprobe.attention.patterns).  A block's map is the heads' mean
+    map of the real frames, rows renormalised (--averaging).  Whisper's maps are cut from its 30 s
+    padded window: each block also reports the mass real queries sent to the padding ("padding",
+    0 for other models).  Rows (experiment attention_patterns, metrics diagonal, vertical,
+    consistency, entropy, padding_mass) go to OUT; the class, spreads and per-head scores and
+    padding mass go to its JSON sidecar.
 
     \b
     Examples:
@@ -141,7 +147,7 @@ def attention_patterns_command(
         raise click.BadParameter(f"{radius} is negative; give a radius of 0 frames or more", param_hint="--radius")
     report = run_patterns(features=features, model=model_spec, corpus=corpus_name(Path(corpus).name), split=split,
                           sample=sample_id, span=span, blocks=blocks, radius=radius, utterances=utterances,
-                          results=out, figure=figure, show=show)  # fmt: skip
+                          results=out, figure=figure, show=show, averaging=averaging)  # fmt: skip
     for pattern in report.patterns:
         click.echo(pattern.summary())
     n = len(report.patterns)

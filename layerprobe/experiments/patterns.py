@@ -21,8 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from layerprobe.attention.maps import check_averaging
 from layerprobe.attention.patterns import (
     CONSISTENCY_PERCENTILE,
+    DEFAULT_AVERAGING,
     DEFAULT_RADIUS,
     DEFAULT_TOP_FRACTION,
     THRESHOLDS,
@@ -41,14 +43,14 @@ EXPERIMENT = "attention_patterns"
 
 @dataclass(frozen=True)
 class BlockScore(RowsMixin):
-    """One block's pattern as a record: ``layer`` is the block, :meth:`rows` its four score rows."""
+    """One block's pattern as a record: ``layer`` is the block, :meth:`rows` its four score rows and its padding mass."""
 
     layer: str
     pattern: BlockPattern
     run: RunKey | None = None
 
     def metrics(self) -> list[tuple[str, float]]:
-        return list(self.pattern.scores.as_dict().items())
+        return [*self.pattern.scores.as_dict().items(), ("padding_mass", self.pattern.padding_mass)]
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ def run_patterns(
     results: Any = None,
     figure: str | os.PathLike | None = None,
     show: int = 3,
+    averaging: str = DEFAULT_AVERAGING,
 ) -> PatternsReport:
     """Score the maps of a sample's contextualized store; add rows to a table; draw the figure.
 
@@ -88,9 +91,13 @@ def run_patterns(
     the contextualized store of ``store`` (a StoreQuery, FeatureStore, extraction report or store
     path; the path strings override its parts; ``span`` defaults to its span, else ``frame``).
     Each block gives rows (experiment :data:`EXPERIMENT`, layer = block, seed 0) with metrics
-    ``diagonal``, ``vertical``, ``consistency`` and ``entropy`` (means over utterances); the
-    sidecar keeps the class, spreads, per-head and per-utterance scores (details), the radius,
-    top fraction and thresholds (options) and the store (provenance).  A rerun replaces the rows.
+    ``diagonal``, ``vertical``, ``consistency`` and ``entropy`` (means over utterances) and
+    ``padding_mass`` (the mass real queries sent to keys cut away with Whisper's 30 s padding, mean
+    over heads, queries and utterances; 0 for other models); the sidecar keeps the class, spreads,
+    per-head scores and padding mass, per-utterance scores (details), the radius, top fraction,
+    thresholds and head ``averaging`` order (options, see
+    :func:`~layerprobe.attention.patterns.block_patterns`) and the store (provenance).  A rerun
+    replaces the rows.
     Without ``results`` nothing is written but the figure; the rows are in the report
     (:meth:`PatternsReport.rows`).
 
@@ -104,6 +111,7 @@ def run_patterns(
     from layerprobe.io.figures import save_figure
 
     radius, top_fraction = _check_options(radius, top_fraction)
+    averaging = check_averaging(averaging)
     query = resolve_store(store, features=features, model=model, corpus=corpus, split=split, sample=sample,
                           rep="contextualized", span=span if span is not None or store is not None else "frame",
                           what="run_patterns")  # fmt: skip
@@ -118,7 +126,8 @@ def run_patterns(
     table = open_table(results)
     figures: list[Path] = []
     with query.open() as opened:
-        patterns = block_patterns(opened, radius=radius, blocks=blocks, utterances=utterances, top_fraction=top_fraction)
+        patterns = block_patterns(opened, radius=radius, blocks=blocks, utterances=utterances, top_fraction=top_fraction,
+                                  averaging=averaging)  # fmt: skip
         attrs = opened.attrs
         model_name = store_model(opened)
         if figure is not None:
@@ -128,7 +137,8 @@ def run_patterns(
     by_block = {pattern.block: BlockScore(pattern.block, pattern, run) for pattern in patterns}
     metadata = {
         "options": {"radius": radius, "top_fraction": top_fraction, "thresholds": dict(THRESHOLDS),
-                    "consistency_percentile": CONSISTENCY_PERCENTILE, "span": query.span},
+                    "consistency_percentile": CONSISTENCY_PERCENTILE, "span": query.span,
+                    "averaging": averaging},
         "provenance": provenance(attrs=attrs, store=str(path), manifest_hash=attrs.get("manifest_hash")),
     }  # fmt: skip
     scores = score_layers(list(by_block), by_block.__getitem__, what=EXPERIMENT, table=table, replace_runs=True, save=False,

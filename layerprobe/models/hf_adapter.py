@@ -599,6 +599,16 @@ class HFAdapter(_LayerCapture):
     def _can_batch(self) -> bool:
         raise NotImplementedError
 
+    @property
+    def attention_maps_implementation(self) -> str:
+        """How :meth:`forward` computes attention maps, whatever :meth:`describe`'s ``attention_implementation``.
+
+        ``"eager"``: transformers' eager attention (or :mod:`modellib_addons.hf_attention`'s capturing
+        copy of it, the same operations) for the call only, the model's own implementation (often
+        ``sdpa``) restored after; ``"wavlm-hooks"``: WavLM's own attention, per-head maps from hooks.
+        """
+        return "wavlm-hooks" if self.family == "wavlm" else "eager"
+
     def attention_modules(self) -> dict[str, nn.Module]:
         """Block id (``T1``..``TL``) -> the block's self-attention module (for surgery and capture)."""
         raise NotImplementedError

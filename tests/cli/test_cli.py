@@ -634,7 +634,7 @@ def _patterns(root, out, *extra, features="features"):
 PATTERN_LINE = re.compile(
     r"^(T\d): (diagonal|vertical|vertical\+diagonal|heterogeneous) \(diagonal (\d\.\d{3}) \+- \d\.\d{3}, "
     r"vertical (\d\.\d{3}) \+- \d\.\d{3}, consistency (\d\.\d{3}) \+- \d\.\d{3}, entropy (\d\.\d{3}) \+- \d\.\d{3}; "
-    r"heads: .+; 3 utterances\)$"
+    r"padding 0\.0 %; heads: .+; 3 utterances\)$"
 )
 
 
@@ -654,7 +654,7 @@ def test_attention_patterns_table_sidecar_and_figure(pattern_features, tmp_path,
     assert figure.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-"
 
     table = ResultTable.open(out)
-    assert len(table) == 12 and table.unique("metric") == ["consistency", "diagonal", "entropy", "vertical"]
+    assert len(table) == 15 and table.unique("metric") == ["consistency", "diagonal", "entropy", "padding_mass", "vertical"]
     assert table.unique("experiment") == ["attention_patterns"] and table.unique("model") == ["tiny:wav2vec2"]
     for m in matches:
         values = {row["metric"]: row["value"] for row in table.select(layer=m.group(1))}
@@ -673,7 +673,7 @@ def test_attention_patterns_table_sidecar_and_figure(pattern_features, tmp_path,
     code, _, _ = run(_patterns(pattern_features, out, "--radius", "0", "--blocks", "T2", "--utterances", "1"), capsys)
     assert code == 0
     table = ResultTable.open(out)
-    assert len(table) == 12
+    assert len(table) == 15
     assert table.metadata(table.select(layer="T2")[0])["details"]["n_utterances"] == 1
     with FeatureStore.open(store_path) as store:
         [narrow] = block_patterns(store, radius=0, blocks=["T2"], utterances=1)
