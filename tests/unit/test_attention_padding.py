@@ -178,3 +178,53 @@ def test_writer_refuses_a_padding_mass_outside_0_1(tmp_path):
             writer.write_padding_mass("u1", "T1", np.zeros(3, dtype=np.float32))
     finally:
         writer.close()
+
+
+# ------------------------------------------------------------------------------ the store's padding group
+
+FRAME_ATTRS = {"model": "tiny:whisper", "rep": "contextualized", "span": "frame", "frame_rate_hz": 50.0}
+
+
+def _stream(writer, utt: str, seed: int) -> np.ndarray:
+    """Stream one block's maps and padding mass of ``utt`` and append it; returns the padding mass."""
+    rng = np.random.default_rng(seed)
+    mass = rng.random((2, 3)).astype(np.float32) * 0.5
+    maps = rng.random((2, 3, 3)).astype(np.float32)
+    maps *= ((1 - mass) / maps.sum(-1))[..., None]
+    writer.write_padding_mass(utt, "T1", mass)
+    writer.write_attention(utt, "T1", maps)
+    writer.append(utt, {"T0": rng.standard_normal((3, 4)).astype(np.float32)})
+    return mass
+
+
+def test_padding_mass_survives_a_resume_and_a_merge_and_is_discarded_with_the_maps(tmp_path):
+    from layerprobe.io.store import FeatureStore, merge_shards, partial_path, shard_path
+
+    path = tmp_path / "s.h5"
+    writer = FeatureStore.create(path, attrs=FRAME_ATTRS, layer_dims={"T0": 4})
+    first = _stream(writer, "first", 1)
+    writer.write_padding_mass("second", "T1", np.zeros((2, 3), np.float32))
+    writer.close()  # killed before "second" was appended
+    with h5py.File(partial_path(path), "r") as file:
+        assert sorted(file["attention_padding"]) == ["first", "second"]
+    resumed = FeatureStore.create(path, attrs=FRAME_ATTRS, layer_dims={"T0": 4}, resume=True)
+    assert resumed.done_ids == {"first"}
+    resumed.write_padding_mass("third", "T1", np.zeros((2, 3), np.float32))
+    resumed.discard_attention("third")
+    second = _stream(resumed, "second", 2)
+    resumed.finish()
+    with FeatureStore.open(path) as store, h5py.File(path, "r") as file:
+        assert sorted(file["attention_padding"]) == ["first", "second"]
+        np.testing.assert_array_equal(store.attention_padding("first", "T1"), first)
+        np.testing.assert_array_equal(store.attention_padding("second", "T1"), second)
+
+    base = tmp_path / "m.h5"
+    masses = {}
+    for index, utt in ((1, "a"), (2, "b")):
+        shard = FeatureStore.create(shard_path(base, index, 2), attrs=FRAME_ATTRS, layer_dims={"T0": 4})
+        masses[utt] = _stream(shard, utt, 10 + index)
+        shard.finish()
+    merge_shards(base)
+    with FeatureStore.open(base) as store:
+        for utt, mass in masses.items():
+            np.testing.assert_array_equal(store.attention_padding(utt, "T1"), mass)
