@@ -44,8 +44,9 @@ The head-averaged map is the heads' mean map of the real frames, its rows renorm
 reader of the study means by a block's map.  Whisper's stored maps lack the mass sent to its 30 s
 padding, and a head that sends most of its mass there weighs little in that mean.
 ``averaging="rows-first"`` renormalises each head's rows first, giving such a head a full share (on
-Whisper base it raises T5/T6's band mass by about 0.03 and can move a block across the diagonal
-threshold); the orders agree for models without padding.  Each block also reports that padding mass
+Whisper base and LDC93S1 it lowers the diagonal score of T1-T4 by 0.013-0.026 and raises T5/T6's by
+0.014/0.020; on the five LibriVox clips it moves T3 under the diagonal threshold, 0.303 -> 0.293);
+the orders agree for models without padding.  Each block also reports that padding mass
 (mean over heads, real queries and utterances; per head too): 0 for models without padding.
 
 Classes (:data:`THRESHOLDS`, chosen on the canonical synthetic maps of the unit tests, T = 50,
