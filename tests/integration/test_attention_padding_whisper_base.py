@@ -70,3 +70,24 @@ def test_stored_padding_mass_is_what_transformers_computes_and_completes_the_row
     # the README's figures (LDC93S1, mean over heads and real queries), and the patterns report them
     np.testing.assert_allclose(per_block, [0.069, 0.091, 0.093, 0.104, 0.264, 0.297], atol=0.0015)
     np.testing.assert_allclose([p.padding_mass for p in patterns], per_block, rtol=0, atol=1e-6)
+
+
+def test_the_readme_diagonal_scores_in_both_averaging_orders(whisper_timit, librivox_dir, tmp_path):
+    directory, path, _, _ = whisper_timit
+    with FeatureStore.open(path) as store:
+        heads_first = [p.scores.diagonal for p in block_patterns(store)]
+        rows_first = [p.scores.diagonal for p in block_patterns(store, averaging="rows-first")]
+    np.testing.assert_allclose(heads_first, [0.546, 0.386, 0.328, 0.414, 0.260, 0.216], atol=6e-4)
+    np.testing.assert_allclose(rows_first, [0.520, 0.370, 0.314, 0.401, 0.274, 0.236], atol=6e-4)
+    # the five LibriVox clips: T3 is diagonal as the heads' mean map, heterogeneous when every head counts the same
+    corpus = open_corpus(librivox_dir)
+    manifest = draw_sample(corpus, "all", span="frame", rule=SamplingRule(span="frame", role="eval", n_utterances=5), progress=False)
+    librivox = extract(manifest, load_model(f"hf:{directory}"), tmp_path, rep="contextualized", attention=5, progress=False).path
+    with FeatureStore.open(librivox) as store:
+        [t3] = block_patterns(store, blocks="T3")
+        [t3_rows] = block_patterns(store, blocks="T3", averaging="rows-first")
+        masses = [p.padding_mass for p in block_patterns(store)]
+    assert len(t3.utterances) == 5
+    assert t3.pattern == "diagonal" and t3.scores.diagonal == pytest.approx(0.303, abs=6e-4)
+    assert t3_rows.pattern == "heterogeneous" and t3_rows.scores.diagonal == pytest.approx(0.293, abs=6e-4)
+    assert (min(masses), max(masses)) == (pytest.approx(0.033, abs=6e-4), pytest.approx(0.249, abs=6e-4))
