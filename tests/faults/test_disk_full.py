@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,38 +16,18 @@ import pytest
 
 from layerprobe.io.store import FeatureStore, partial_path
 from layerprobe.results import ResultTable
+from support.disks import fill_disk, mounted_tmpfs, run_layerprobe
 
 
 @pytest.fixture()
-def disk(tmp_path) -> Path:
+def disk(tmp_path) -> Iterator[Path]:
     """A 32 MB tmpfs, unmounted afterwards."""
-    mount_point = tmp_path / "disk"
-    mount_point.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", os.fspath(mount_point)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip() or done.returncode})")
-    try:
+    with mounted_tmpfs(tmp_path / "disk", "32m") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", os.fspath(mount_point)], check=False)
 
 
-def _fill(disk: Path, leave_bytes: int) -> Path:
-    """A file that takes all but ``leave_bytes`` of the disk's free space."""
-    filler = disk / "filler.bin"
-    free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
-    with open(filler, "wb") as handle:
-        handle.truncate(0)
-        block = b"\0" * (1 << 20)
-        remaining = max(free - leave_bytes, 0)
-        while remaining > 0:
-            handle.write(block[: min(len(block), remaining)])
-            remaining -= len(block)
-    return filler
-
-
-def _layerprobe(*argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "layerprobe", *argv], capture_output=True, text=True, timeout=300)
+_fill = fill_disk
+_layerprobe = run_layerprobe
 
 
 def _extract(demo: Path, out: Path, span: str) -> subprocess.CompletedProcess:

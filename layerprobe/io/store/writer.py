@@ -12,6 +12,8 @@ import re
 import resource
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
@@ -161,15 +163,9 @@ class StoreWriter:
             if clash:
                 raise self._error(f"{what} {', '.join(clash)}: already written by write_attention", utt_id)
         self._check_room(sum(a.nbytes for a in arrays.values()) + sum(m.size * 2 for m in (*maps.values(), *logit_maps.values())))
-        try:
+        # Rows may be on disk without their index after a failure: only a resume (which cuts them) may go on.
+        with self._disk_writes():
             self._write_utterance(utt_id, arrays, n_main, segment_columns, maps, logit_maps)
-        except (OSError, RuntimeError) as exc:
-            # Rows may be on disk without their index: only a resume (which cuts them) may go on.
-            self._abandon()
-            raise _write_failure(exc, self.partial_path) from None
-        except BaseException:
-            self._abandon()
-            raise
         had_streamed = self._pending_maps.pop(utt_id, None) is not None
         # Creating map groups rewrites shared metadata; flushing at once keeps a kill from damaging it.
         self._after_append(flush_now=bool(maps or logit_maps or had_streamed))
@@ -210,14 +206,8 @@ class StoreWriter:
             raise self._error(f"{what} {block}: already written", utt_id)
         group = "attention_logits" if logits else "attention"
         self._check_room(sum(m.size * 2 for m in checked.values()))
-        try:
+        with self._disk_writes():
             self._write_maps(group, utt_id, checked)
-        except (OSError, RuntimeError) as exc:
-            self._abandon()
-            raise _write_failure(exc, self.partial_path) from None
-        except BaseException:
-            self._abandon()
-            raise
         written.append(block)
 
     def write_padding_mass(self, utt_id: str, block: str, values: np.ndarray) -> None:
@@ -259,14 +249,8 @@ class StoreWriter:
         if block in target:
             raise self._error(f"{PADDING_GROUP} {block}: already written", utt_id)
         self._check_room(array.nbytes)
-        try:
+        with self._disk_writes():
             target.create_dataset(block, data=np.clip(array, 0.0, 1.0))
-        except (OSError, RuntimeError) as exc:
-            self._abandon()
-            raise _write_failure(exc, self.partial_path) from None
-        except BaseException:
-            self._abandon()
-            raise
         self._pending_maps.setdefault(utt_id, {False: [], True: []})
 
     def discard_attention(self, utt_id: str) -> None:
@@ -490,11 +474,8 @@ class StoreWriter:
             the ``.partial`` file stays for a resume once there is room.
         """
         file = self._open_file()
-        try:
+        with self._disk_writes(interrupted_too=False):
             file.flush()
-        except (OSError, RuntimeError) as exc:
-            self._abandon()
-            raise _write_failure(exc, self.partial_path) from None
         self._unflushed = 0
         self._last_flush = time.monotonic()
 
@@ -507,13 +488,10 @@ class StoreWriter:
             The finished store.
         """
         file = self._open_file()
-        try:
+        with self._disk_writes(interrupted_too=False):
             file.attrs["complete"] = True
             file.flush()
             file.close()
-        except (OSError, RuntimeError) as exc:
-            self._abandon()
-            raise _write_failure(exc, self.partial_path) from None
         self._file = None
         # not atomic_path: the ``.partial`` has a fixed name, since a rerun resumes it
         os.replace(self.partial_path, self.path)
@@ -544,14 +522,26 @@ class StoreWriter:
             When the buffered data cannot be written (see :meth:`flush`).
         """
         if self._file is not None:
-            try:
+            with self._disk_writes(interrupted_too=False):
                 self._file.flush()
                 self._file.close()
-            except (OSError, RuntimeError) as exc:
-                self._abandon()
-                raise _write_failure(exc, self.partial_path) from None
             self._file = None
         self._release_lock()
+
+    @contextmanager
+    def _disk_writes(self, *, interrupted_too: bool = True) -> Iterator[None]:
+        """Run writes to the file: a refused write (full disk, file-size limit) closes the writer and
+        raises one :class:`StoreError` line (the ``.partial`` file stays for a resume); with
+        ``interrupted_too``, any other exception (an interrupt between two datasets) closes it too."""
+        try:
+            yield
+        except (OSError, RuntimeError) as exc:
+            self._abandon()
+            raise _write_failure(exc, self.partial_path) from None
+        except BaseException:
+            if interrupted_too:
+                self._abandon()
+            raise
 
     def __enter__(self) -> "StoreWriter":
         return self
