@@ -449,14 +449,8 @@ class FeatureStore:
         numpy.ndarray or None
             Shape (heads, T, T), float32; None when none were stored for this utterance and block.
         """
-        store_file, _ = self._locate(utt_id)
-        group = store_file.file.get("attention_logits" if logits else "attention")
-        maps = group.get(f"{_attention_name(utt_id)}/{layer}") if isinstance(group, h5py.Group) else None
-        if maps is None:
-            return None
-        if not isinstance(maps, h5py.Dataset) or maps.ndim != 3 or maps.dtype.kind != "f":
-            raise StoreError(f"{maps.name} is not a (heads, T, T) array of attention maps", path=store_file.path)
-        return maps[()].astype(np.float32)
+        return self._utterance_array(utt_id, "attention_logits" if logits else "attention", layer, ndim=3,
+                                     what="a (heads, T, T) array of attention maps")  # fmt: skip
 
     def attention_padding(self, utt_id: str, layer: str) -> np.ndarray | None:
         """The padding mass stored with an utterance's attention maps of one block.
@@ -469,14 +463,18 @@ class FeatureStore:
             for a model without padding.  None when none was stored (no maps, or a store written
             before the padding mass was recorded).
         """
+        return self._utterance_array(utt_id, PADDING_GROUP, layer, ndim=2, what="a (heads, T) array of padding mass")
+
+    def _utterance_array(self, utt_id: str, group_name: str, layer: str, *, ndim: int, what: str) -> np.ndarray | None:
+        """``/<group_name>/<utterance>/<layer>`` as float32 (None when absent); a StoreError when it is not ``what``."""
         store_file, _ = self._locate(utt_id)
-        group = store_file.file.get(PADDING_GROUP)
-        mass = group.get(f"{_attention_name(utt_id)}/{layer}") if isinstance(group, h5py.Group) else None
-        if mass is None:
+        group = store_file.file.get(group_name)
+        found = group.get(f"{_attention_name(utt_id)}/{layer}") if isinstance(group, h5py.Group) else None
+        if found is None:
             return None
-        if not isinstance(mass, h5py.Dataset) or mass.ndim != 2 or mass.dtype.kind != "f":
-            raise StoreError(f"{mass.name} is not a (heads, T) array of padding mass", path=store_file.path)
-        return mass[()].astype(np.float32)
+        if not isinstance(found, h5py.Dataset) or found.ndim != ndim or found.dtype.kind != "f":
+            raise StoreError(f"{found.name} is not {what}", path=store_file.path)
+        return found[()].astype(np.float32)
 
     def _check_layer(self, layer: str) -> None:
         if layer not in self._layout.layer_ids:
