@@ -68,6 +68,10 @@ class ResultError(LayerprobeError):
     """A result table (CSV + JSON sidecar) that cannot be read, added to or written, or lacks the rows asked for."""
 
 
+class OracleError(LayerprobeError):
+    """A word-attribute oracle (QVEC file, WordNet sense index, POS counts) that cannot be read or lacks a word."""
+
+
 class DependencyError(LayerprobeError):
     """An optional dependency that a command needs is not installed; the message says how to get it."""
 
@@ -82,4 +86,5 @@ __all__ = [
     "StoreError",
     "ResultError",
     "DependencyError",
+    "OracleError",
 ]
