@@ -280,7 +280,8 @@ def read_qvec_oracle(path: PathLike, *, digits_to_zero: bool = False) -> Attribu
     features: dict[str, int] = {}
     rows: dict[str, dict[str, float]] = {}
     first_line: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Lines end at newlines only (as QVEC reads them): str.splitlines would also cut at U+2028 etc.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -324,7 +325,7 @@ def write_qvec_oracle(oracle: AttributeOracle, path: PathLike) -> Path:
 
 def _read_lines(path: Path, package: str) -> list[str]:
     try:
-        return path.read_text(encoding="utf-8", errors="strict").splitlines()
+        return path.read_text(encoding="utf-8", errors="strict").split("\n")
     except (OSError, UnicodeDecodeError) as exc:
         raise OracleError(f"cannot read it ({exc}); install Debian's {package} or give the directory "
                           "that holds WordNet 3.0's dictionary files", path=path) from None
