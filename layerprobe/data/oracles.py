@@ -202,9 +202,10 @@ class AttributeOracle:
             shown = ", ".join(repr(word) for word in missing[:5]) + (", ..." if len(missing) > 5 else "")
             raise OracleError(f"{len(missing)} word(s) are not in the oracle ({shown}); keep only words "
                               "for which `word in oracle` holds", path=self.source)
-        rows = np.zeros((len(words), len(self.features)))
-        for index, word in enumerate(words):
-            rows[index] = self.vector(word)
+        unique = list(dict.fromkeys(words))
+        position = {word: index for index, word in enumerate(unique)}
+        table = np.stack([self.vector(word) for word in unique]) if unique else np.zeros((0, len(self.features)))
+        rows = table[[position[word] for word in words]].reshape(len(words), len(self.features))
         if features is None:
             return rows
         column = {name: index for index, name in enumerate(self.features)}

@@ -346,7 +346,8 @@ def test_installed_wordnet_supersense_oracle():
 @needs_tagger
 def test_installed_tagger_pos_oracle():
     oracle = build_pos_oracle(WORDS_YML)
-    assert len(oracle) == 38381 and len(oracle.features) == 44 and "#" not in oracle.features
+    assert len(oracle) > 30000  # 38,381 forms in Debian 12's 0.31-3; other versions of the lexicon differ a little
+    assert len(oracle.features) == 44 and "#" not in oracle.features
     accepted = dict(zip(oracle.features, oracle.vector("accepted")))
     assert max(accepted, key=accepted.get) == "VBD"
     assert {tag for tag, value in accepted.items() if value} == {"VBD", "VBN", "JJ", "NNP"}
