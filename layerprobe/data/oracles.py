@@ -30,21 +30,24 @@ Sources
 
 How close the built oracles are to QVEC's
 -----------------------------------------
-Measured on Debian 12's packages (WordNet 3.0, Lingua::EN::Tagger 0.31):
+Measured on Debian 12's packages (WordNet 3.0, Lingua::EN::Tagger 0.31-3) against QVEC's files
+(``oracles/semcor_noun_verb.supersenses.en``, ``oracles/ptb.pos_tags``):
 
 * supersenses: ``index.sense`` has 206,941 senses, 35,478 of them with a SemCor count > 0; the
-  built oracle has 15,300 noun/verb lemmas (125,231 with ``untagged="uniform"``) and all 41
-  supersenses occur.  QVEC's file was counted from the SemCor corpus itself; WordNet's tag counts
-  come from SemCor and the sense-tagged Brown texts, so the distributions agree in kind, not digit
-  for digit.  QVEC's keys are the corpus's lower-cased word forms (``ages``, ``affairs`` have rows
-  of their own); here keys are lemmas and forms go through morphy, which also maps some function
-  words onto rare noun lemmas (``as`` -> ``a``, ``noun.quantity``; QVEC's file has ``a`` too).
-  QVEC prefixes features with ``semcor.``; here they are the bare lexicographer file names.
-* POS: QVEC counted the Penn Treebank itself, keeping only nouns and verbs and only the tag's first
-  letter (``ptb.n``, ``ptb.v``); this builder keeps every tag of the tagger's lexicon (itself
-  counted on the Penn Treebank): 38,381 lower-cased forms, 44 PTB tags (all but ``#``).  The
-  lexicon has no all-digit forms (the tagger tags numbers by rule), so ``0`` is not a key.  Restrict
-  a matrix to the tags you want with :meth:`AttributeOracle.matrix`'s ``features``.
+  built oracle has 15,300 noun/verb lemmas (125,231 with ``untagged="uniform"``), all 41
+  supersenses occur.  It covers 4,145 of QVEC's 4,199 words (98.7%); on those the most probable
+  supersense agrees for 81.9% of words, the median cosine between the two vectors is 0.997 (mean
+  0.878), the mean total-variation distance 0.18.  QVEC counted the SemCor corpus by lower-cased
+  word form (``ages``, ``affairs`` have rows of their own); WordNet's tag counts (SemCor and the
+  sense-tagged Brown texts) are per lemma, and forms go through morphy here, which also maps some
+  function words onto rare noun lemmas (``as`` -> ``a``, ``noun.quantity``; QVEC's file has ``a``
+  too).  QVEC prefixes features with ``semcor.``; here they are the bare lexicographer file names.
+* POS: QVEC counted the Penn Treebank (45 tags, named ``ptb.<tag in lower case>``, 10,865 forms);
+  the tagger's lexicon was counted on the Penn Treebank too: 38,381 lower-cased forms, 44 tags (all
+  but ``#``).  It covers 10,474 of QVEC's forms (96.4%); on those the most probable tag agrees for
+  98.3%, the mean total-variation distance is 0.016 (median 0).  The lexicon has no all-digit forms
+  (the tagger tags numbers by rule), so ``0`` (QVEC: ``CD`` 0.998) is not a key.  Restrict a
+  matrix to the tags you want with :meth:`AttributeOracle.matrix`'s ``features``.
 """
 
 from __future__ import annotations
