@@ -6,7 +6,7 @@ or a failed step, 2 for a bad command line, 3 for an internal error (a bug: plea
 130 when interrupted.
 
 The commands live in one module per group (:mod:`~layerprobe.cli.corpus`, ``sample``, ``extract``,
-``jobs`` (merge, status), ``cca``, ``mi``, ``words`` (wordvec, wordsim), ``attention``, ``plot``,
+``jobs`` (merge, status), ``cca``, ``mi``, ``words`` (wordvec, wordsim), ``awd``, ``attention``, ``plot``,
 ``demo``, ``training`` (probe, finetune), ``audiate``, ``importers`` (import-reference)); the options
 they share are defined once in :mod:`layerprobe.cli.options`.
 """
@@ -22,6 +22,7 @@ import click
 from layerprobe import __version__
 from layerprobe.cli.attention import attention
 from layerprobe.cli.audiate import audiate_command
+from layerprobe.cli.awd import awd_command
 from layerprobe.cli.cca import cca_command
 from layerprobe.cli.corpus import corpus
 from layerprobe.cli.demo import demo_command
@@ -53,7 +54,7 @@ def cli(verbose: int) -> None:
     Make, align or read a corpus with time alignments and draw reproducible data-sample sets from
     it; extract every layer of a model once into feature stores (sharded, or as cluster jobs); then
     score the layers: CCA against mel, phones, words and word embeddings, mutual information of
-    k-means clusters, word similarity of static word vectors, attention maps and patterns, CTC
+    k-means clusters, word similarity of static word vectors, acoustic word discrimination, attention maps and patterns, CTC
     probes on frozen layers and fine-tuning with re-initialised or local-attention blocks, and
     audiation of single units; plot the layer-trend curves.
 
@@ -71,7 +72,7 @@ def cli(verbose: int) -> None:
 
 for _command in (
     corpus, sample_command, extract_command, merge_command, status_command, cca_command, mi_command, wordvec_command,
-    wordsim_command, attention, plot_command, demo_command, probe_command, audiate_command, finetune_command,
+    wordsim_command, awd_command, attention, plot_command, demo_command, probe_command, audiate_command, finetune_command,
     import_reference_command,
 ):  # fmt: skip
     cli.add_command(_command)

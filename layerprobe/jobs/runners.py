@@ -1,4 +1,4 @@
-"""The runners of launched tasks: one extraction shard, the CCA of some layers, the MI of some layers.
+"""The runners of launched tasks: one extraction shard, the CCA, MI or AWD of some layers.
 
 Each is a module-level function of keyword arguments only (what submitit pickles), does what the
 matching ``layerprobe`` command does for those arguments and prints the same lines.  The commands
@@ -213,4 +213,39 @@ def mi_task(
     return scores
 
 
-__all__ = ["cca_task", "extract_task", "mi_task"]
+def awd_task(
+    *,
+    model: str,
+    corpus: str,
+    split: str,
+    sample: int = 1,
+    layers: str = "all",
+    features: Path,
+    out: Path,
+    speaker_pattern: str | None = None,
+    progress: bool = True,
+    echo: Echo | None = None,
+) -> list:
+    """``layerprobe awd`` for some layers: an ``ap`` row (and ``ap_cross_speaker``) per layer into ``out``, a line each and a total."""
+    from layerprobe.experiments.awd import run_awd
+
+    echo = echo or _print
+
+    def report(score) -> None:
+        r = score.result
+        cross = ""
+        if r.n_same_cross_speaker is not None:
+            value = "none" if r.ap_cross_speaker is None else f"{r.ap_cross_speaker:.4f}"
+            cross = f"; cross-speaker AP {value} ({r.n_same_cross_speaker} pairs, {r.n_speakers} speakers)"
+        echo(
+            f"awd {score.layer}: AP {r.ap:.4f} (chance {r.same_rate:.4f}; {r.n_segments} segments of {r.n_words} words, "
+            f"{r.n_same} same / {r.n_different} different pairs{cross})"
+        )
+
+    scores = run_awd(features=features, model=model, corpus=corpus, split=split, sample=sample, layers=layers,
+                     speaker_pattern=speaker_pattern, results=out, progress=progress, on_layer=report)  # fmt: skip
+    echo(f"{len(scores)} layer{'s' if len(scores) != 1 else ''} -> {out}")
+    return scores
+
+
+__all__ = ["awd_task", "cca_task", "extract_task", "mi_task"]
