@@ -9,6 +9,7 @@ module          runner (and helpers)                         records returned
 :mod:`.mi`      ``run_mi``, ``mi_layers``                    :class:`~.mi.LayerMI`
 :mod:`.wordvec` ``run_wordvec``, ``cached_word_vectors``      :class:`~.wordvec.WordVectorFile`
 :mod:`.wordsim` ``run_wordsim``                              :class:`~.wordsim.LayerWordSim`
+:mod:`.awd`     ``run_awd``, ``awd_layers``                   :class:`~.awd.LayerAWD`
 :mod:`.patterns` ``run_patterns``                            :class:`~.patterns.PatternsReport`
                                                              (``.scores``: :class:`~.patterns.BlockScore`)
 :mod:`.probe`   ``run_probe``, ``probe_layers``               :class:`~.probe.ProbeScore`
@@ -46,7 +47,7 @@ instead of caching it next to the table).
 
 Adding an experiment
 --------------------
-Semantic / syntactic CCA, word segmentation, spoken STS and word discrimination are to come.
+Semantic / syntactic CCA, word segmentation, and spoken STS are to come.
 Each gets a module here, ``<family>.py``, with:
 
 1. the array-level computation in :mod:`layerprobe.analysis` (taking arrays or an open
@@ -80,6 +81,8 @@ _RUNNERS = {
     "mi_layers": "mi",
     "run_wordvec": "wordvec",
     "run_wordsim": "wordsim",
+    "run_awd": "awd",
+    "awd_layers": "awd",
     "run_patterns": "patterns",
     "run_probe": "probe",
     "probe_layers": "probe",
