@@ -214,3 +214,19 @@ def test_run_awd_bad_speaker_pattern(tmp_path, pattern, message):
     with pytest.raises(ConfigError) as caught:
         run_awd(path, speaker_pattern=pattern, progress=False)
     assert str(caught.value) == message
+
+
+def test_memory_stays_far_below_the_n_by_n_matrix():
+    """3,000 segments: the distance matrix alone would be 72 MB; tiles of 256 and few same pairs need < 8 MB."""
+    import tracemalloc
+
+    rng = np.random.default_rng(4)
+    features, words = rng.normal(size=(3000, 16)), rng.integers(0, 1000, 3000)
+    tracemalloc.start()
+    try:
+        result = same_different_ap(features, words, block=256)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.n_same + result.n_different == 3000 * 2999 // 2
+    assert peak < 8e6, peak
