@@ -22,7 +22,7 @@ from layerprobe.cli.options import CONTEXT_SETTINGS, out_file_option
     "--metric",
     default=None,
     help="Metric on the y axis (pwcca, nmi, ...) [default: the one the experiments' rows imply: pwcca for cca_*, "
-    "nmi for mi_*, else their only metric].",
+    "nmi for mi_*, ap for awd, else their only metric].",
 )
 @click.option(
     "--spread",
@@ -36,7 +36,7 @@ def plot_command(results: tuple[Path, ...], out: Path, experiments: tuple[str, .
 
     Rows of all RESULTS files are merged (a later file wins where two hold the same row); each
     point is the mean over data samples and seeds, the band their spread.  Without --metric the
-    metric is the one the drawn experiments imply (pwcca for cca_*, nmi for mi_*, else the one
+    metric is the one the drawn experiments imply (pwcca for cca_*, nmi for mi_*, ap for awd, else the one
     metric their rows share); where none is, the error lists each experiment's.  Writes OUT as
     PNG (200 dpi) and PDF.
 

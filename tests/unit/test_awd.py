@@ -230,3 +230,13 @@ def test_memory_stays_far_below_the_n_by_n_matrix():
         tracemalloc.stop()
     assert result.n_same + result.n_different == 3000 * 2999 // 2
     assert peak < 8e6, peak
+
+
+def test_plot_draws_ap_by_default_when_awd_rows_have_both_metrics(tmp_path):
+    from layerprobe.plots import default_metric
+
+    path = write_store(store_file(tmp_path), UTTERANCES, rows_of)
+    run_awd(path, speaker_pattern=r"^(spk\d)-", results=tmp_path / "awd.csv", progress=False)
+    table = ResultTable.open(tmp_path / "awd.csv")
+    assert {row["metric"] for row in table.rows} == {"ap", "ap_cross_speaker"}
+    assert default_metric(table) == "ap"
