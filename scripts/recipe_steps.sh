@@ -5,13 +5,13 @@
 # The published pipeline for one model (REFERENCE.md, DESIGN.md):
 #   data samples   DEV_SPLIT frames (cca_mel, cca_intra); DEV_SPLIT phones (cca_phone, and the
 #                  evaluation side of mi_phone); TRAIN_SPLIT phones (mi_phone's k-means);
-#                  TRAIN_SPLIT words (mi_word's k-means, wordvec/wordsim) and DEV_SPLIT words with
+#                  TRAIN_SPLIT words (mi_word's k-means, wordvec/wordsim, awd) and DEV_SPLIT words with
 #                  the training sample's words (cca_word, cca_agwe, cca_glove, mi_word)
 #   extraction     local + contextualized frames and the log-mel baseline of the DEV_SPLIT frame
 #                  sample; contextualized phones and words of the phone and word samples
 #   analyses       every CCA experiment over all layers, mi_phone and mi_word (k-means fitted on
 #                  TRAIN_SPLIT, scored on DEV_SPLIT, for each of MI_ITERS), word vectors and word
-#                  similarity
+#                  similarity, acoustic word discrimination (awd)
 #   plots          one layer-trend figure per result table (PNG + PDF)
 # Only the samples, stores and analyses that the chosen EXPERIMENTS need are made.
 #
@@ -27,7 +27,7 @@ if ((BASH_VERSINFO[0] < 4 || (BASH_VERSINFO[0] == 4 && BASH_VERSINFO[1] < 4))); 
 fi
 
 # The experiments a recipe can run, in the order it runs them.
-RECIPE_ALL_EXPERIMENTS="cca_mel cca_intra cca_phone cca_word cca_agwe cca_glove mi_phone mi_word wordsim"
+RECIPE_ALL_EXPERIMENTS="cca_mel cca_intra cca_phone cca_word cca_agwe cca_glove mi_phone mi_word wordsim awd"
 
 # Variables every recipe takes (NAME=VALUE arguments or the environment), each with its meaning.
 # shellcheck disable=SC2034  # used by the recipes that source this file
@@ -306,7 +306,7 @@ recipe_pipeline() {
     if recipe_wants mi_phone; then
         recipe_sample "$TRAIN_SPLIT" phone
     fi
-    if recipe_wants cca_word cca_agwe cca_glove mi_word wordsim; then
+    if recipe_wants cca_word cca_agwe cca_glove mi_word wordsim awd; then
         recipe_sample "$TRAIN_SPLIT" word
     fi
     if recipe_wants cca_word cca_agwe cca_glove mi_word; then
@@ -331,7 +331,7 @@ recipe_pipeline() {
     if recipe_wants cca_word cca_agwe cca_glove mi_word; then
         recipe_extract "$DEV_SPLIT" word contextualized
     fi
-    if recipe_wants mi_word wordsim; then
+    if recipe_wants mi_word wordsim awd; then
         recipe_extract "$TRAIN_SPLIT" word contextualized
     fi
 
@@ -363,11 +363,16 @@ recipe_pipeline() {
             --sample "$SAMPLE" --layers all --features "$FEATURES" --seed "$SEED" "${benchmark_options[@]}" \
             --out "$RESULTS/wordsim.csv"
     fi
+    if recipe_wants awd; then
+        recipe_step "awd" -- lp awd --model "$MODEL" --corpus "$CORPUS_NAME" --split "$TRAIN_SPLIT" \
+            --sample "$SAMPLE" --layers all --features "$FEATURES" --out "$RESULTS/awd.csv"
+    fi
 
     # 4. layer-trend plots
     recipe_plot cca pwcca
     recipe_plot mi nmi
     recipe_plot wordsim spearman_micro
+    recipe_plot awd ap
     recipe_say "done: results in $RESULTS, plots in $PLOTS"
 }
 
