@@ -174,7 +174,7 @@ def test_run_awd_scores_every_layer_and_records_the_counts(tmp_path, caplog):
     details = table.metadata(rows[0])["details"]
     assert details["n_same"] == 8 and details["n_different"] == 20 and details["n_same_cross_speaker"] == 5
     assert details["same_rate"] == 8 / 28
-    assert details["warnings"][0] == (f"awd T1: only 8 same-word pairs among 8 segments: the AP rests on few pairs; draw a larger data sample")
+    assert details["warnings"][0] == ("awd T1: only 8 same-word pairs among 8 segments: the AP rests on few pairs; draw a larger data sample")
     assert MIN_SAME_PAIRS == 100
     assert "awd T0: only 8 same-word pairs among 8 segments" in caplog.text
 
