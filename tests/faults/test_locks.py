@@ -45,7 +45,7 @@ def test_a_second_writer_of_a_store_is_refused_while_the_first_writes(tmp_path):
         assert partial_path(path).exists()  # the refused writer removed nothing
         first.stdin.write("go\n")
         first.stdin.flush()
-        assert first.wait(timeout=60) == 0
+        assert first.wait(timeout=1800) == 0
     finally:
         first.kill()
     with FeatureStore.open(path) as store:

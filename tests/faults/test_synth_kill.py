@@ -25,7 +25,7 @@ def test_a_killed_synth_leaves_a_partial_folder_that_the_next_run_removes(tmp_pa
     process = subprocess.Popen([sys.executable, "-m", "layerprobe", "corpus", "synth", "--out", os.fspath(out), "--n", "5000",
                                 "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 1800  # a hang guard only: the wait ends on the event below
         partial = []
         while not partial and process.poll() is None and time.monotonic() < deadline:
             # wait for the first written utterance (an event, not a time): the run is in the middle
@@ -48,11 +48,10 @@ def test_a_killed_synth_leaves_a_partial_folder_that_the_next_run_removes(tmp_pa
 
 
 def test_an_absurd_size_is_refused_at_once():
-    started = time.monotonic()
     failed = _layerprobe("corpus", "synth", "--out", "/nonexistent-dir/synth", "--n", "1000000000", "--no-progress")
     assert failed.returncode == 1
     assert failed.stderr == (
         "layerprobe: error: --n 1000000000 is more than the synthesized corpus allows (1000000: ~1000 h of speech, "
         "~120.0 GB); make several corpora with different seeds instead\n"
     )
-    assert time.monotonic() - started < 60  # not minutes of planning (a generous bound, not a timing measurement)
+    # a refusal before any planning: the run's 300 s timeout (in _layerprobe) guards against minutes of it

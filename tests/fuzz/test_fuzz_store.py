@@ -204,7 +204,7 @@ def test_structurally_damaged_stores(stores, tmp_path_factory, data, span):
 @pytest.fixture(scope="module")
 def worker():
     """A separate process that opens and reads byte-damaged stores (libhdf5 can hang on them)."""
-    process = StoreWorker(timeout=20)
+    process = StoreWorker(timeout=600)  # a hang guard only; the verdict comes long before on any machine
     yield process
     process.close()
 

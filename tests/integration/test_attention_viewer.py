@@ -4,8 +4,6 @@ the PNG export, and the page driven in a real headless Chromium (skipped where n
 from __future__ import annotations
 
 import re
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,9 +24,8 @@ from layerprobe.extraction import extract
 from layerprobe.io.alignments import Alignment, Interval
 from layerprobe.io.store import FeatureStore
 from layerprobe.models import load_model
+from support.browser import headless_chromium, open_page
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
 @pytest.fixture(scope="module")
@@ -136,35 +133,13 @@ def test_render_png_and_plot_attention_map(sample, tmp_path):
 # A real browser
 
 
-def _driver():
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
-    for path in (CHROMIUM, CHROMEDRIVER):
-        if not Path(path).is_file() and shutil.which(Path(path).name) is None:
-            pytest.skip(f"{path} is not installed")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-default-apps",
-                 "--disable-extensions", "--window-size=1400,1000"):  # fmt: skip
-        options.add_argument(flag)
-    options.binary_location = CHROMIUM if Path(CHROMIUM).is_file() else shutil.which("chromium")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    service = Service(CHROMEDRIVER if Path(CHROMEDRIVER).is_file() else shutil.which("chromedriver"))
-    try:
-        return webdriver.Chrome(service=service, options=options)
-    except Exception as exc:  # a browser that cannot start here is an environment problem, not a bug
-        pytest.skip(f"headless chromium does not start: {str(exc).splitlines()[0]}")
-
-
 def test_the_page_in_headless_chromium(page):
-    driver = _driver()
+    driver = headless_chromium()
     try:
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support.ui import Select
 
-        driver.get(page.resolve().as_uri())
-        assert driver.execute_script("return document.body.dataset.ready") == "1"
+        open_page(driver, page)
         canvas = driver.find_element(By.ID, "lp-map")
 
         def state():

@@ -3,8 +3,6 @@ on the page (under the map, and per query in the hover) in a real headless Chrom
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,15 +15,7 @@ from layerprobe.data.synth import synthesize_corpus
 from layerprobe.extraction import extract
 from layerprobe.io.store import FeatureStore
 from layerprobe.models import load_model
-
-
-def _viewer_test_module():
-    """tests/integration/test_attention_viewer.py, for its headless-Chromium driver."""
-    path = Path(__file__).with_name("test_attention_viewer.py")
-    spec = importlib.util.spec_from_file_location("_attention_viewer_tests", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from support.browser import headless_chromium, open_page
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +54,7 @@ def test_embedded_padding_is_the_stored_padding(pages):
 
 
 def test_the_page_shows_the_padding_mass(pages):
-    driver = _viewer_test_module()._driver()
+    driver = headless_chromium()
     try:
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support.ui import Select
@@ -72,8 +62,7 @@ def test_the_page_shows_the_padding_mass(pages):
         store_path, page = pages["whisper"]
         data = read_viewer_data(page)
         rows = np.asarray(data["utterances"][0]["padding"]["T2"], dtype=np.float64)
-        driver.get(page.resolve().as_uri())
-        assert driver.execute_script("return document.body.dataset.ready") == "1"
+        open_page(driver, page)
         Select(driver.find_element(By.ID, "lp-layer")).select_by_value("T2")
         read_out = driver.find_element(By.ID, "lp-padding")
         assert float(read_out.get_attribute("data-value")) == pytest.approx(rows.mean(), abs=1e-6)
@@ -93,7 +82,7 @@ def test_the_page_shows_the_padding_mass(pages):
         assert hover.endswith(f"(this query's padding mass {100 * rows[1][query]:.1f} %)")
         assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
         # a model without padding says so
-        driver.get(pages["wav2vec2"][1].resolve().as_uri())
+        open_page(driver, pages["wav2vec2"][1])
         assert driver.find_element(By.ID, "lp-padding").text == "padding: 0.0 % (the model attends over the real frames only)"
     finally:
         driver.quit()

@@ -6,19 +6,16 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import time
 from pathlib import Path
 
 import pytest
 import soundfile
 
 from layerprobe.cli import main
+from support.browser import READY_TIMEOUT_S, headless_chromium, open_page
 
 pytest.importorskip("transformers")
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 UNITS = (0, 1, 2)
 
 
@@ -118,43 +115,23 @@ def test_single_unit_and_command_line_errors(frame_store, tmp_path, capsys):
     assert code == 1 and "units 0..31; got [99]" in err and not (tmp_path / "x.wav").exists()
 
 
-def _driver():
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
-    for path in (CHROMIUM, CHROMEDRIVER):
-        if not Path(path).is_file() and shutil.which(Path(path).name) is None:
-            pytest.skip(f"{path} is not installed")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-default-apps",
-                 "--disable-extensions", "--window-size=1400,1000", "--autoplay-policy=no-user-gesture-required"):  # fmt: skip
-        options.add_argument(flag)
-    options.binary_location = CHROMIUM if Path(CHROMIUM).is_file() else shutil.which("chromium")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    service = Service(CHROMEDRIVER if Path(CHROMEDRIVER).is_file() else shutil.which("chromedriver"))
-    try:
-        return webdriver.Chrome(service=service, options=options)
-    except Exception as exc:  # a browser that cannot start here is an environment problem, not a bug
-        pytest.skip(f"headless chromium does not start: {str(exc).splitlines()[0]}")
-
-
 def test_the_gallery_in_headless_chromium(gallery):
-    driver = _driver()
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = headless_chromium(["--autoplay-policy=no-user-gesture-required"])
     try:
-        driver.get((gallery / "index.html").resolve().as_uri())
-        assert driver.execute_script("return document.body.dataset.ready") == "1"
+        open_page(driver, gallery / "index.html")
         assert driver.execute_script("return document.querySelectorAll('section.lp-unit').length") == 3
         images = driver.execute_script("return Array.from(document.images).map(i => [i.complete, i.naturalWidth])")
         assert len(images) == 3 and all(complete and width > 100 for complete, width in images)
         driver.execute_script("document.querySelectorAll('audio').forEach(a => a.load())")
-        deadline = time.monotonic() + 20
-        states = []
-        while time.monotonic() < deadline:
-            states = driver.execute_script("return Array.from(document.querySelectorAll('audio')).map(a => [a.readyState, a.duration, a.error && a.error.code])")
-            if all(state >= 1 or error for state, _, error in states):
-                break
-            time.sleep(0.2)
+
+        def audio_states(d):
+            found = d.execute_script("return Array.from(document.querySelectorAll('audio')).map(a => [a.readyState, a.duration, a.error && a.error.code])")
+            return found if all(state >= 1 or error for state, _, error in found) else False
+
+        # waits on the players' own state, never on a clock: a loaded machine only makes it slower
+        states = WebDriverWait(driver, READY_TIMEOUT_S, poll_frequency=0.2).until(audio_states)
         assert len(states) == 3 * (1 + 3) and all(error is None for _, _, error in states)  # unit WAV + 3 clips each
         durations = [duration for _, duration, _ in states]
         assert all(abs(duration - 0.4) < 0.01 for duration in durations[:1])  # the first unit's own WAV: 0.4 s
@@ -162,8 +139,9 @@ def test_the_gallery_in_headless_chromium(gallery):
         # one player pauses the others
         driver.execute_script("const a = document.querySelectorAll('audio'); a[0].muted = true; a[5].muted = true; a[0].play();")
         driver.execute_script("document.querySelectorAll('audio')[5].play()")
-        time.sleep(0.3)
-        assert driver.execute_script("return document.querySelectorAll('audio')[0].paused") is True
+        WebDriverWait(driver, READY_TIMEOUT_S, poll_frequency=0.1).until(
+            lambda d: d.execute_script("return document.querySelectorAll('audio')[0].paused") is True
+        )
         severe = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
         assert severe == []
     finally:

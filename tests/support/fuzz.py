@@ -364,7 +364,7 @@ for line in sys.stdin:
 class StoreWorker:
     """A subprocess running :data:`STORE_WORKER`, restarted after a hang or a crash."""
 
-    def __init__(self, timeout: float = 20.0) -> None:
+    def __init__(self, timeout: float = 600.0) -> None:
         self.timeout = timeout
         self._process: Any = None
 

@@ -322,7 +322,7 @@ def test_killed_finetune_resumes_to_the_same_final_weights(tiny_root, corpus, da
                "--preload", "--out", str(tmp_path / "killed"), "--results", str(tmp_path / "killed.csv"), "--no-progress"]  # fmt: skip
     killed = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     checkpoint = tmp_path / "killed" / "seed0" / CHECKPOINT_NAME
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 1800  # a hang guard; the wait ends on the event
     while not checkpoint.exists() and killed.poll() is None and time.monotonic() < deadline:
         time.sleep(0.002)
     killed.send_signal(signal.SIGKILL)

@@ -409,7 +409,7 @@ def test_flushed_utterances_survive_a_hard_kill(tmp_path):
         os._exit(9)
         """
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=1800)
     assert result.returncode == 9, result.stderr
     with FeatureStore.create(path, attrs=FRAME_ATTRS, layer_dims=DIMS) as writer:
         assert writer.done_ids >= {"u0", "u1", "u2", "u3"}  # flushed after u1 and u3
@@ -719,6 +719,7 @@ def test_resume_survives_repeated_hard_kills_mid_write(tmp_path, n_kills):
         import numpy as np
         from layerprobe.io.store import FeatureStore
         writer = FeatureStore.create({str(path)!r}, attrs={PHONE_ATTRS!r}, layer_dims={DIMS!r}, flush_every=3)
+        said = False
         for i in range(10**6):
             if f"u{{i}}" in writer.done_ids:
                 continue
@@ -726,12 +727,18 @@ def test_resume_survives_repeated_hard_kills_mid_write(tmp_path, n_kills):
             maps = {{"T1": np.full((1, n, n), 0.5)}} if i % 7 == 0 else None
             writer.append(f"u{{i}}", {{"T0": np.full((n, 6), i), "T1": np.full((n, 6), -i)}},
                           segments=[(f"l{{i}}", 0.0, 0.1)] * n, attention=maps)
+            if not said:  # this process has appended its first utterance
+                print("writing", flush=True)
+                said = True
         """
     )
     pace = random.Random(11)
     for _ in range(n_kills):
-        child = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
-        time.sleep(pace.uniform(1.0, 2.0))
+        child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # kill only once the child is writing (an event, not a time: a loaded machine starts it late), then
+        # at a random moment within the next writes
+        assert child.stdout.readline() == "writing\n", child.stderr.read()
+        time.sleep(pace.uniform(0.0, 1.0))
         child.send_signal(signal.SIGKILL)
         _, stderr = child.communicate()
         # the child must still have been writing: a resume that writes into damaged metadata fails

@@ -411,7 +411,7 @@ def test_a_file_size_limit_during_a_checkpoint_save_names_ulimit(tmp_path):
         "except LayerprobeError as exc:\n"
         "    print(exc)\n"
     )
-    done = subprocess.run([sys.executable, "-c", script, str(target)], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", script, str(target)], capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr
     assert done.stdout == (
         f"{target}: cannot write the checkpoint: the process's file-size limit (ulimit -f) is 100000 bytes; "
