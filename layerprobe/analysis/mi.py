@@ -19,8 +19,8 @@ its defaults of the time otherwise (``n_init=3`` greedy k-means++ inits on ``3 *
 the best on a validation draw kept: scikit-learn >= 1.4 runs one; per-centre counts, random
 reassignment, early stopping after 10 steps without improvement), run by
 :class:`~layerprobe.analysis.minibatch.PublishedKMeans`: the same algorithm, so the same
-distribution of clusters and scores over seeds (not scikit-learn's draws), about 4.5x faster at
-5000 clusters and 2x at 500 (``scripts/bench_kmeans.py``).  ``algorithm="minibatch"``: scikit-learn's MiniBatchKMeans itself
+distribution of clusters and scores over seeds (not scikit-learn's draws), about 8x faster at
+5000 clusters and 3x at 500 with 3 inits each (``scripts/bench_kmeans.py``).  ``algorithm="minibatch"``: scikit-learn's MiniBatchKMeans itself
 (the reference; slow for 5000 clusters).  ``algorithm="lloyd"``:
 :class:`~layerprobe.analysis.kmeans.LloydKMeans`, full-batch Lloyd in float32 from a seeded init
 (k-means++ up to 1000 clusters, random rows above), stopped when an iteration gains less than
