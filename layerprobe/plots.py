@@ -314,7 +314,9 @@ def plot_trends(
     figure = Figure(figsize=(_panel_width(n_layers) * len(chosen), 3.8), layout="constrained")
     axes = figure.subplots(1, len(chosen), squeeze=False)[0]
     for ax, experiment in zip(axes, chosen):
-        plot_layer_trend(rows, experiment=experiment, metric=metric, ax=ax, spread=spread, title=experiment)
+        # the table itself where there is one: its sidecar holds the ranges over direction signs
+        source = table if isinstance(table, ResultTable) else rows
+        plot_layer_trend(source, experiment=experiment, metric=metric, ax=ax, spread=spread, title=experiment)
     return figure
 
 

@@ -280,3 +280,13 @@ def test_the_range_over_direction_signs_is_a_hatched_band_and_overlapping_layers
     ]
     plain = plot_layer_trend(table.rows, experiment="cca_mel")  # rows without their sidecar: no band
     assert not any(c.get_gid() == "signs" for c in plain.collections)
+
+
+def test_plot_trends_draws_the_sign_ranges_of_a_table_in_every_panel(tmp_path):
+    table = ResultTable(tmp_path / "cca.csv")
+    for experiment in ("cca_mel", "cca_phone"):
+        for layer, (low, high) in {"T0": (0.1, 0.2), "T1": (0.3, 0.35)}.items():
+            table.add(rows_for({"m": {layer: [(low + high) / 2]}}, experiment=experiment),
+                      details={"signs": {"convention": "lapack", "n_sets": 32, "low": low, "high": high}})  # fmt: skip
+    figure = plot_trends(table, metric="pwcca")
+    assert [sum(c.get_gid() == "signs" for c in ax.collections) for ax in figure.axes] == [1, 1]
