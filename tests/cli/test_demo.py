@@ -66,7 +66,11 @@ def test_the_default_demo_scores_clearly_above_chance(tmp_path, capsys):
     with pytest.raises(SystemExit) as caught:
         main(["demo", "--out", str(demo), "--no-progress"])
     captured = capsys.readouterr()
-    assert caught.value.code == 0 and "layerprobe:" not in captured.err  # no warning of any kind
+    # no chance or sample-size warning; only plot's honest note that adjacent layers' ranges over the canonical
+    # directions' signs overlap (the tiny random model's conv layers differ less than the published PWCCA's sign spread)
+    warnings = [line for line in captured.err.splitlines() if line.startswith("layerprobe:")]
+    assert caught.value.code == 0
+    assert all("range over the signs of the canonical directions overlaps" in line for line in warnings), warnings
     assert captured.out.startswith("[1/5] corpus: synthesized 400 utterances")
     mi = ResultTable.open(demo / "results" / "mi.csv")
     for layer in ("T0", "T1", "T2", "T3"):
