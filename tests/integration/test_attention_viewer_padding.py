@@ -6,37 +6,25 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from layerprobe.attention.view import read_viewer_data, write_viewer
-from layerprobe.data.corpora import open_corpus
-from layerprobe.data.samples import SamplingRule, draw_sample, manifest_path, write_manifest
-from layerprobe.data.synth import synthesize_corpus
 from layerprobe.extraction import extract
 from layerprobe.io.store import FeatureStore
 from layerprobe.models import load_model
 from support.browser import headless_chromium, open_page
+from support.corpora import synth_frame_sample
 
 
 @pytest.fixture(scope="module")
-def pages(tmp_path_factory):
+def pages(tmp_path_factory, one_thread):
     """Viewer pages of tiny:whisper (padded 30 s window) and tiny:wav2vec2 (no padding) maps of 2 utterances."""
     base = tmp_path_factory.mktemp("viewer_padding")
-    synthesize_corpus(base / "synth", n=6, seed=3, progress=False)
-    corpus = open_corpus(base / "synth")
-    manifest = draw_sample(corpus, "train", span="frame", rule=SamplingRule.default("frame", "train"), progress=False)
-    path = manifest_path(base / "ds", corpus.name, "train", "frame", 1)
-    write_manifest(manifest, path)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    manifest, path = synth_frame_sample(base, n=6, seed=3)
     out = {}
-    try:
-        for name in ("whisper", "wav2vec2"):
-            report = extract(manifest, load_model(f"tiny:{name}"), base / "features", rep="contextualized", attention=2,
-                             progress=False, manifest_path=path)  # fmt: skip
-            out[name] = (report.path, write_viewer(report.path, base / f"{name}.html", samples_dir=base / "ds"))
-    finally:
-        torch.set_num_threads(threads)
+    for name in ("whisper", "wav2vec2"):
+        report = extract(manifest, load_model(f"tiny:{name}"), base / "features", rep="contextualized", attention=2,
+                         progress=False, manifest_path=path)  # fmt: skip
+        out[name] = (report.path, write_viewer(report.path, base / f"{name}.html", samples_dir=base / "ds"))
     return out
 
 

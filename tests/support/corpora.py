@@ -251,3 +251,16 @@ __all__ = [
     "make_synth_librispeech_corpus",
     "make_timit_corpus",
 ]
+
+
+def synth_frame_sample(base: Path, *, n: int, seed: int):
+    """A synthesized corpus of ``n`` utterances under ``base/synth`` and its frame sample of the train split,
+    written under ``base/ds``: ``(manifest, manifest file)``."""
+    from layerprobe.data.corpora import open_corpus
+    from layerprobe.data.samples import SamplingRule, draw_sample, manifest_path, write_manifest
+    from layerprobe.data.synth import synthesize_corpus
+
+    synthesize_corpus(base / "synth", n=n, seed=seed, progress=False)
+    corpus = open_corpus(base / "synth")
+    manifest = draw_sample(corpus, "train", span="frame", rule=SamplingRule.default("frame", "train"), progress=False)
+    return manifest, write_manifest(manifest, manifest_path(base / "ds", corpus.name, "train", "frame", 1))

@@ -85,27 +85,15 @@ def test_forward_returns_the_padding_mass_that_completes_the_cut_rows(adapters, 
 
 
 @pytest.fixture(scope="module")
-def whisper_store(tmp_path_factory):
+def whisper_store(tmp_path_factory, one_thread):
     """tiny:whisper maps of 2 synthesized utterances, through extract (streamed into the store)."""
-    import torch
-
-    from layerprobe.data.corpora import open_corpus
-    from layerprobe.data.samples import SamplingRule, draw_sample
-    from layerprobe.data.synth import synthesize_corpus
     from layerprobe.extraction import extract
     from layerprobe.models import load_model
+    from support.corpora import synth_frame_sample
 
     base = tmp_path_factory.mktemp("padding")
-    synthesize_corpus(base / "synth", n=6, seed=3, progress=False)
-    manifest = draw_sample(open_corpus(base / "synth"), "train", span="frame", rule=SamplingRule.default("frame", "train"),
-                           progress=False)  # fmt: skip
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        adapter = load_model("tiny:whisper")
-        report = extract(manifest, adapter, base / "features", rep="contextualized", attention=2, progress=False)
-    finally:
-        torch.set_num_threads(threads)
+    manifest, _ = synth_frame_sample(base, n=6, seed=3)
+    report = extract(manifest, load_model("tiny:whisper"), base / "features", rep="contextualized", attention=2, progress=False)
     return report.path
 
 
