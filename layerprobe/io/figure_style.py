@@ -12,12 +12,15 @@ draws inside it::
 Names: result rows carry ids (``cca_mel``, ``mi_phone@lloyd``, ``pwcca``); figures show words
 (:func:`experiment_title`: "CCA with log-mel features"; :func:`layerprobe.plots.metric_label` for
 metrics).  A variant suffix stays visible: ``cca_mel@pinned`` -> "CCA with log-mel features
-(pinned)".
+(pinned)".  Models are shown by a short readable name (:func:`model_display_name`:
+``hf:/models/whisper-base`` -> "whisper-base", ``tiny:wav2vec2`` -> "tiny wav2vec2"), metrics by
+words (:data:`METRIC_NAMES`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -51,6 +54,75 @@ EXPERIMENT_NAMES: dict[str, str] = {
     "finetune": "Fine-tuning",
     "attention": "Attention patterns",
 }
+
+
+#: Human names of metrics (axis labels); others are spelled out by ``layerprobe.plots.metric_label``.
+#: ``nmi`` is mi's I(C;L)/H(L), not scikit-learn's NMI (normalised by the mean of both entropies).
+METRIC_NAMES: dict[str, str] = {
+    "pwcca": "PWCCA",
+    "pwcca_centred": "PWCCA (sign-invariant)",
+    "nmi": "Normalised MI, I(C;L) / H(L)",
+    "nmi_chance": "Chance of I(C;L) / H(L)",
+    "ap": "Average precision",
+    "wer": "Word error rate",
+    "cer": "Character error rate",
+    "wer_lm": "Word error rate (with LM)",
+    "cer_lm": "Character error rate (with LM)",
+    "wer_mean": "Word error rate (mean over seeds)",
+    "cer_mean": "Character error rate (mean over seeds)",
+    "spearman_micro": "Spearman rho (micro)",
+    "spearman_macro": "Spearman rho (macro)",
+}
+
+_HASH_TAIL = re.compile(r"-[0-9a-f]{8}$")
+_CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
+
+
+def model_display_name(model: str) -> str:
+    """A short readable name of a model as a result table names it, for legends.
+
+    The scheme goes (``hf:``, ``fairseq:``), a ``tiny:`` model keeps it as a word, a hub id or
+    path keeps its last part, a local path its folder or file name without the 8 hex digits the
+    table adds and without a checkpoint suffix.
+
+    >>> model_display_name("hf:/work/shared/models/whisper-base")
+    'whisper-base'
+    >>> model_display_name("hf:whisper-base-1a2b3c4d")
+    'whisper-base'
+    >>> model_display_name("hf:facebook/wav2vec2-base")
+    'wav2vec2-base'
+    >>> model_display_name("tiny:wav2vec2")
+    'tiny wav2vec2'
+    >>> model_display_name("fairseq:wav2vec_small.pt-0badcafe")
+    'wav2vec_small'
+    """
+    text = model.strip()
+    scheme, sep, rest = text.partition(":")
+    if not sep or len(scheme) == 1 or not rest.strip():
+        scheme, rest = "", text
+    if scheme.lower() == "tiny":
+        return f"tiny {rest.strip()}"
+    name = rest.strip().rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1]
+    name = _HASH_TAIL.sub("", name)
+    for suffix in _CHECKPOINT_SUFFIXES:
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+            break
+    return name or text
+
+
+def display_names(models: Iterable[str]) -> dict[str, str]:
+    """:func:`model_display_name` of each model, or the full name where two models would share one.
+
+    >>> display_names(["hf:a/whisper-base", "hf:b/whisper-base", "tiny:hubert"])
+    {'hf:a/whisper-base': 'hf:a/whisper-base', 'hf:b/whisper-base': 'hf:b/whisper-base', 'tiny:hubert': 'tiny hubert'}
+    """
+    models = list(dict.fromkeys(models))
+    short = {model: model_display_name(model) for model in models}
+    count: dict[str, int] = {}
+    for name in short.values():
+        count[name] = count.get(name, 0) + 1
+    return {model: name if count[name] == 1 else model for model, name in short.items()}
 
 
 def experiment_title(experiment: str) -> str:
@@ -95,6 +167,7 @@ def style_parameters() -> dict[str, Any]:
         "pdf.fonttype": 42,  # TrueType in PDF: the text stays text, editable and searchable
         "ps.fonttype": 42,
         "svg.fonttype": "none",
+        "svg.hashsalt": "layerprobe",  # the same figure gives the same SVG ids (and bytes)
         "image.cmap": "viridis",
     }
 

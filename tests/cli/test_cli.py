@@ -222,7 +222,7 @@ def test_plot_writes_png_and_pdf(tmp_path, capsys):
         (["--experiment", "cca_word"], 1, "no results for experiment 'cca_word' (experiments: cca_mel)"),
         (["--metric", "nmi"], 1, "no results with metric 'nmi' (metrics: pwcca)"),
         (["--spread", "sem"], 2, "Invalid value for '--spread': 'sem' is not one of 'std', 'range', 'none'"),
-        (["--out", "trend.svg"], 1, "trend.svg: a figure file must end in .png or .pdf"),
+        (["--out", "trend.jpg"], 1, "trend.jpg: a figure file must end in .png, .pdf or .svg"),
     ],
 )
 def test_plot_errors_are_one_line(tmp_path, capsys, extra, status, fragment):
@@ -332,7 +332,7 @@ def test_cca_mel_over_all_layers_then_plot(cca_features, tmp_path, capsys):
     figure = tmp_path / "trend.png"
     code, stdout, err = run(["plot", str(out), "--out", str(figure)], capsys)
     assert code == 0, err
-    assert stdout.strip() == f"plotted pwcca of 1 model in cca_intra, cca_mel -> {figure}, {figure.with_suffix('.pdf')}"
+    assert stdout.strip() == f"plotted pwcca of 1 model in cca_mel, cca_intra -> {figure}, {figure.with_suffix('.pdf')}"
     assert figure.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") and figure.with_suffix(".pdf").read_bytes().startswith(b"%PDF")
 
 
@@ -688,7 +688,7 @@ def test_attention_patterns_table_sidecar_and_figure(pattern_features, tmp_path,
         ([], "nowhere", 1, "no such feature store; store attention maps first: layerprobe attention maps --model tiny:wav2vec2"),
         (["--blocks", "T9"], "features", 1, "layerprobe: error: block T9 is not in the store (its blocks: T1, T2, T3)"),
         (["--radius", "-1"], "features", 2, "Invalid value for --radius: -1 is negative"),
-        (["--figure", str("x.svg")], "features", 1, "a figure file must end in .png or .pdf"),
+        (["--figure", str("x.jpg")], "features", 1, "a figure file must end in .png, .pdf or .svg"),
     ],
 )
 def test_attention_patterns_errors_are_one_line(pattern_features, tmp_path, capsys, extra, features, status, fragment):

@@ -84,7 +84,8 @@ def test_the_default_demo_scores_clearly_above_chance(tmp_path, capsys):
     cca = ResultTable.open(demo / "results" / "cca.csv")
     assert all(row["value"] >= 0.1 for row in cca.rows)  # 2x the 0.05 of the near-zero warning
     assert all(cca.metadata(row)["details"]["warnings"] == [] for row in cca.rows)
-    [ax] = plot_trends(mi, metric="nmi").axes  # the demo's mi_trend figure
-    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["tiny:wav2vec2", CHANCE_LABEL]
+    figure = plot_trends(mi, metric="nmi")  # the demo's mi_trend figure
+    [ax] = figure.axes
+    assert [text.get_text() for text in figure.legends[0].get_texts()] == ["tiny wav2vec2", CHANCE_LABEL]
     [chance_line] = [line for line in ax.get_lines() if line.get_gid() == "chance"]
     assert list(chance_line.get_ydata()) == [row["value"] for row in mi.select(metric="nmi_chance")]

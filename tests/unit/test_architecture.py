@@ -33,7 +33,7 @@ RANKS = {
     # experiment: named experiments on stores, into result tables
     "experiments": 6,
     # table / plot: figures, importers of published result files, the status report
-    "plots": 7, "importers": 7,
+    "plots": 7, "plot_axes": 7, "importers": 7,
     # running: the launcher (runners through submitit), the demo, the command line
     "jobs": 8, "demo": 8,
     "cli": 9, "__main__": 9,

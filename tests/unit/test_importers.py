@@ -328,7 +328,7 @@ def test_cli_import_then_plot_draws_old_and_new_results_together(tmp_path, capsy
     assert figure_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     figure = plot_trends(ResultTable.read([out, ours.path]), experiments=["cca_mel"], metric="pwcca")
     lines = {line.get_label(): list(line.get_ydata()) for line in figure.axes[0].get_lines() if not line.get_label().startswith("_") and line.get_gid() != "chance"}
-    assert lines == {"wav2vec_small": [0.61, 0.52, 0.48, 0.45], "tiny:wav2vec2": [0.7, 0.5, 0.4, 0.3]}
+    assert lines == {"wav2vec_small": [0.61, 0.52, 0.48, 0.45], "tiny wav2vec2": [0.7, 0.5, 0.4, 0.3]}  # display names
 
 
 def test_cli_import_error_is_one_line(tmp_path, capsys):

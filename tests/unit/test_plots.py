@@ -79,7 +79,8 @@ def test_lines_are_means_and_bands_are_mean_plus_minus_std(table):
             np.testing.assert_allclose(extent[round(position, 9)], (mean - std, mean + std), rtol=0, atol=1e-12)
         assert tuple(band.get_facecolor()[0][:3]) == pytest.approx(to_rgb(line.get_color()))
         assert band.get_alpha() == pytest.approx(0.2)
-    assert ax.get_xlabel() == "layer" and ax.get_ylabel() == "PWCCA" and ax.get_title() == "cca_phone"
+    assert ax.get_xlabel() == "layer" and ax.get_ylabel() == "PWCCA" and ax.get_title() == "CCA with phone labels"
+    assert ax.get_label() == "cca_phone"
     low, high = ax.get_ylim()
     all_values = [v for layers in VALUES.values() for samples in layers.values() for v in samples]
     # every value and PWCCA's chance level (0) in view, with a small margin
@@ -110,12 +111,13 @@ def test_two_corpora_of_one_model_are_two_lines_labelled_with_the_corpus():
     assert {line.get_label() for line in model_lines(plot_layer_trend(unknown))} == {"m (corpus unknown)", "m (demo)"}
 
 
-def test_single_values_draw_no_band_and_one_model_no_legend():
-    rows = rows_for({"m": {"T0": [0.1], "T1": [0.3], "T2": [0.2]}}, experiment="only", metric="wer")
+def test_single_values_draw_no_band_and_one_model_still_gets_a_legend():
+    rows = rows_for({"hf:/models/whisper-base": {"T0": [0.1], "T1": [0.3], "T2": [0.2]}}, experiment="only", metric="wer")
     ax = plot_layer_trend(rows, metric="wer")  # one experiment: no need to name it; wer has no known chance level
-    assert not ax.collections and ax.get_legend() is None
+    assert not ax.collections
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["whisper-base"]  # the model is always named
     np.testing.assert_allclose(model_lines(ax)[0].get_ydata(), [0.1, 0.3, 0.2])
-    assert ax.get_title() == "only"
+    assert ax.get_title() == "only" and ax.get_ylabel() == "Word error rate"
 
 
 def test_mel_stands_apart_and_lines_break_across_missing_kinds():
@@ -159,13 +161,15 @@ def test_plot_layer_trend_draws_on_a_given_axes(table):
 def test_plot_trends_one_panel_per_experiment(table):
     table.add(rows_for({"hubert": {"T1": [0.5, 0.7]}}, experiment="cca_mel"))
     figure = plot_trends(table)
-    assert [ax.get_title() for ax in figure.axes] == ["cca_mel", "cca_phone"]
+    assert [ax.get_title() for ax in figure.axes] == ["CCA with log-mel features", "CCA with phone labels"]
+    assert [ax.get_label() for ax in figure.axes] == ["cca_mel", "cca_phone"]
     first, second = figure.axes
-    assert first.get_shared_y_axes().get_siblings(first) == [first]  # sharey off
+    assert first.get_ylim() == second.get_ylim()  # one metric: one y range
+    assert first.get_ylabel() == "PWCCA" and second.get_ylabel() == ""  # labelled once per row
     assert [t.get_text() for t in first.get_xticklabels()] == ["T1"]
     assert model_lines(first)[0].get_ydata() == pytest.approx([0.6])
     figure = plot_trends(table, experiments=["cca_phone"], metric="pwcca", spread="none")
-    assert [ax.get_title() for ax in figure.axes] == ["cca_phone"] and not figure.axes[0].collections
+    assert [ax.get_label() for ax in figure.axes] == ["cca_phone"] and not figure.axes[0].collections
     with pytest.raises(ResultError, match=r"no results with metric 'nmi' \(metrics: cca_mean, pwcca\)"):
         plot_trends(table, metric="nmi")
     with pytest.raises(ResultError, match="no results with metric 'cca_mean' of experiment 'cca_mel'"):
@@ -179,22 +183,35 @@ def test_save_figure_writes_png_and_pdf(table, tmp_path):
     png, pdf = (path.read_bytes() for path in written)
     assert png.startswith(PNG_SIGNATURE) and len(png) > 10_000
     width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
-    assert 800 < width < 4000 and 400 < height < 2000  # 200 dpi, tightly cropped
+    assert 600 < width < 700 and 400 < height < 700  # one panel: one column (3.3 in) at 200 dpi, tightly cropped
     assert pdf.startswith(b"%PDF") and len(pdf) > 1000
     assert save_figure(figure, tmp_path / "figs" / "trend.pdf") == [tmp_path / "figs" / "trend.pdf", tmp_path / "figs" / "trend.png"]
     assert (tmp_path / "figs" / "trend.pdf").read_bytes() == pdf  # no creation date: same figure, same bytes
     assert save_figure(figure, tmp_path / "only.pdf", formats=["pdf"]) == [tmp_path / "only.pdf"]
     assert not (tmp_path / "only.png").exists()
     assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == ["trend.pdf", "trend.png"]
-    with pytest.raises(ConfigError, match=r"trend\.svg: a figure file must end in \.png or \.pdf"):
-        save_figure(figure, tmp_path / "trend.svg")
-    with pytest.raises(ConfigError, match="must be png or pdf, not svg"):
-        save_figure(figure, tmp_path / "trend.png", formats=["svg"])
+    with pytest.raises(ConfigError, match=r"trend\.jpg: a figure file must end in \.png, \.pdf or \.svg"):
+        save_figure(figure, tmp_path / "trend.jpg")
+    with pytest.raises(ConfigError, match="must be png, pdf or svg, not eps"):
+        save_figure(figure, tmp_path / "trend.png", formats=["svg", "eps"])
+
+
+def test_save_figure_writes_svg_with_text_as_text_and_the_same_bytes_twice(table, tmp_path):
+    figure = plot_trends(table)
+    written = save_figure(figure, tmp_path / "trend.svg")
+    assert written == [tmp_path / "trend.svg", tmp_path / "trend.png", tmp_path / "trend.pdf"]  # its own, then PNG and PDF
+    svg = written[0].read_text(encoding="utf-8")
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+    assert ">CCA with phone labels</text>" in svg and ">wav2vec2</text>" in svg  # text stays text (svg.fonttype none)
+    assert "<dc:date>" not in svg
+    again = save_figure(figure, tmp_path / "again.svg", formats=["svg"])
+    assert again == [tmp_path / "again.svg"] and again[0].read_text(encoding="utf-8") == svg
 
 
 def test_metric_labels():
     assert metric_label("pwcca") == "PWCCA"
-    assert metric_label("nmi") == "I(C;L) / H(L)"  # not scikit-learn's NMI
+    assert metric_label("nmi") == "Normalised MI, I(C;L) / H(L)"  # not scikit-learn's NMI
+    assert metric_label("wer") == "Word error rate" and metric_label("ap") == "Average precision"
     assert metric_label("cca_mean") == "CCA mean"
     assert metric_label("spearman") == "spearman"
 
@@ -238,11 +255,11 @@ def test_one_model_with_its_chance_gets_a_legend_and_plot_trends_draws_it_in_its
     rows += rows_for({"m": {"T0": [0.3], "T1": [0.4]}}, experiment="mi_word", metric="nmi")  # no chance rows
     figure = plot_trends(rows, metric="nmi")
     phone, word = figure.axes
-    assert [text.get_text() for text in phone.get_legend().get_texts()] == ["m", CHANCE_LABEL]
+    assert [text.get_text() for text in figure.legends[0].get_texts()] == ["m", CHANCE_LABEL]  # one legend for the figure
     assert [line.get_gid() for line in phone.get_lines()].count("chance") == 1
-    assert not any(line.get_gid() == "chance" for line in word.get_lines()) and word.get_legend() is None
+    assert not any(line.get_gid() == "chance" for line in word.get_lines())
     other = plot_layer_trend(rows_for({"m": {"T0": [0.5]}}, metric="wer"), metric="wer")  # no chance known: nothing added
-    assert len(other.get_lines()) == 1 and other.get_legend() is None
+    assert len(other.get_lines()) == 1 and [t.get_text() for t in other.get_legend().get_texts()] == ["m"]
     assert save_figure(figure, tmp_path / "mi.png")[0].read_bytes()[:8] == PNG_SIGNATURE
 
 
