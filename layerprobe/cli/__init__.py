@@ -24,6 +24,7 @@ from layerprobe.cli.attention import attention
 from layerprobe.cli.audiate import audiate_command
 from layerprobe.cli.awd import awd_command
 from layerprobe.cli.cca import cca_command
+from layerprobe.cli.console import BarSafeHandler
 from layerprobe.cli.corpus import corpus
 from layerprobe.cli.demo import demo_command
 from layerprobe.cli.extract import extract_command
@@ -66,7 +67,8 @@ def cli(verbose: int) -> None:
     _verbosity = verbose
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     # Only layerprobe's own messages get more verbose; other libraries stay at warnings.
-    logging.basicConfig(format="layerprobe: %(message)s", level=logging.WARNING, force=True)
+    # Log lines clear the progress bars first (a line written under a bar would start after its text).
+    logging.basicConfig(format="layerprobe: %(message)s", level=logging.WARNING, force=True, handlers=[BarSafeHandler()])
     logging.getLogger("layerprobe").setLevel(level)
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from layerprobe.cli.console import echo
 from layerprobe.cli.options import (
     CONTEXT_SETTINGS,
     IntegerList,
@@ -108,7 +109,7 @@ def probe_command(
         metrics = result.test_metrics
         lm = f", LM WER {metrics['beam_wer']:.3f}" if "beam_wer" in metrics else ""
         untrained = f"; untrained CER {result.untrained_metrics['cer']:.3f}" if result.untrained_metrics else ""
-        click.echo(
+        echo(  # while the layer bar is shown: on a line of its own
             f"probe {result.layer}: WER {metrics['wer']:.3f}, CER {metrics['cer']:.3f}{lm} (best epoch {result.best_epoch} "
             f"of {result.epochs_done}{untrained}; {result.throughput:.0f} s of audio per s)"
         )
@@ -253,7 +254,7 @@ def finetune_command(
             return
         dev_text = f", dev CER {record['dev_cer']:.3f} WER {record['dev_wer']:.3f}" if "dev_cer" in record else ""
         frozen = " (transformer frozen)" if record.get("frozen") else ""
-        click.echo(f"seed {seed} epoch {record['epoch']}/{epochs}: train loss {record['train_loss']:.3f}{dev_text}, "
+        echo(f"seed {seed} epoch {record['epoch']}/{epochs}: train loss {record['train_loss']:.3f}{dev_text}, "
                    f"lr {record['lr']:.2e}{frozen}")  # fmt: skip
 
     result = finetune(

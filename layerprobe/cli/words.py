@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from layerprobe.cli.console import echo
 from layerprobe.cli.options import (
     CONTEXT_SETTINGS,
     MODEL_OF_FEATURES,
@@ -61,7 +62,7 @@ def wordvec_command(
     from layerprobe.experiments.wordvec import run_wordvec
 
     def report(written) -> None:
-        click.echo(f"wordvec {written.layer}: {written.n_words} words from {written.n_instances} of {written.n_rows} instances -> {written.path}")
+        echo(f"wordvec {written.layer}: {written.n_words} words from {written.n_instances} of {written.n_rows} instances -> {written.path}")
 
     files = run_wordvec(features=features, model=model_spec, corpus=corpus, split=split, sample=sample_id, layers=layers,
                         max_instances=max_instances, seed=seed, out=out, format=file_format, progress=progress, on_layer=report)  # fmt: skip
@@ -108,7 +109,7 @@ def wordsim_command(
                          else f"{name} {result.per_benchmark[name]:.4f} ({counts})")  # fmt: skip
         source = f"vectors of {score.n_words} words from {score.source}" if score.source else f"vectors of {score.n_words} words built from the store"
         averages = f"micro {result.micro:.4f}, macro {result.macro:.4f}" if result.scored else "no rows"
-        click.echo(f"wordsim {score.layer}: {averages}; {'; '.join(parts)}; {source}")
+        echo(f"wordsim {score.layer}: {averages}; {'; '.join(parts)}; {source}")
 
     scores = run_wordsim(features=features, model=model_spec, corpus=corpus, split=split, sample=sample_id, layers=layers,
                          benchmarks=benchmarks or DEFAULT_BENCHMARKS, vectors=vectors or None, wordvec=wordvec_dir,
