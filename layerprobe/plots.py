@@ -141,12 +141,13 @@ class _Styles:
 
     @classmethod
     def of(cls, rows: Sequence[Mapping[str, Any]]) -> "_Styles":
-        keys = sorted({_line_of(row) for row in rows})
-        shown = display_names(sorted({model for model, _ in keys}))
+        found = {_line_of(row) for row in rows}
+        shown = display_names(sorted({model for model, _ in found}))
         corpora: dict[str, set[str]] = {}
-        for model, corpus in keys:
+        for model, corpus in found:
             corpora.setdefault(model, set()).add(corpus)
-        labels = {(m, c): shown[m] if len(corpora[m]) == 1 else f"{shown[m]} ({c or 'corpus unknown'})" for m, c in keys}
+        labels = {(m, c): shown[m] if len(corpora[m]) == 1 else f"{shown[m]} ({c or 'corpus unknown'})" for m, c in found}
+        keys = sorted(found, key=lambda key: (labels[key], key))  # legend order: by the name shown
         colors = {key: PALETTE[index % len(PALETTE)] for index, key in enumerate(keys)}
         markers = {key: MARKERS[index % len(MARKERS)] for index, key in enumerate(keys)}
         return cls(labels, colors, markers)
@@ -450,7 +451,7 @@ def _draw_trend(
 
     low_high: list[float] = []
     means: list[float] = []
-    for model in sorted(by_point):
+    for model in sorted(by_point, key=lambda key: (styles.labels[key], key)):
         points = by_point[model]
         model_layers = sort_layers(points)
         values = [np.asarray(points[layer], dtype=float) for layer in model_layers]
@@ -534,7 +535,7 @@ def _y_limits(values: list[float], metric: str, y_range: str) -> tuple[float, fl
     """The y range a panel wants: from 0 for a score in [0, 1] (at least 0.1 high), else the drawn values padded."""
     bottom, top = min(values), max(values)
     if y_range == "zero" and metric in UNIT_METRICS:
-        top = max(top, bottom + 0.1, 0.1)
+        top = max(top, min(bottom, 0.0) + 0.1)
         pad = 0.05 * (top - min(bottom, 0.0))
         # from 0; a little lower where something is drawn at 0 (a chance line) or under it
         return (0.0 if bottom > 0 else bottom - pad), top + pad
