@@ -69,6 +69,7 @@ API: dict[str, str] = {
     "ResultTable": "layerprobe.results",
     "plot_layer_trend": "layerprobe.plots",
     "plot_trends": "layerprobe.plots",
+    "plot_grid": "layerprobe.plots",
     "save_figure": "layerprobe.plots",
 }
 
