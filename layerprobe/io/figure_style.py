@@ -134,12 +134,31 @@ def experiment_title(experiment: str) -> str:
     'Mutual information with phones (lloyd, zscore)'
     >>> experiment_title("my_probe")
     'my_probe'
+    >>> experiment_title("finetune_reinit:T12+local:T2-T11@30")
+    'Fine-tuning, T12 re-initialised, local attention in T2-T11 (+-30 frames)'
     """
+    if experiment.startswith("finetune_"):
+        return _finetune_title(experiment)
     base, _, variant = experiment.partition("@")
     name = EXPERIMENT_NAMES.get(base, base)
     if variant:
         name += " (" + ", ".join(part for part in variant.split("+") if part) + ")"
     return name
+
+
+def _finetune_title(experiment: str) -> str:
+    """``finetune_reinit:T10-T12+local:T2-T9@30`` -> "Fine-tuning, T10-T12 re-initialised, local attention in T2-T9 (+-30 frames)"."""
+    words = []
+    for part in experiment[len("finetune_"):].split("+"):
+        kind, _, spec = part.partition(":")
+        if kind == "reinit" and spec:
+            words.append(f"{spec} re-initialised")
+        elif kind == "local" and spec:
+            blocks, _, radius = spec.partition("@")
+            words.append(f"local attention in {blocks}" + (f" (+-{radius} frames)" if radius else ""))
+        else:
+            return experiment
+    return "Fine-tuning, " + ", ".join(words)
 
 
 def style_parameters() -> dict[str, Any]:

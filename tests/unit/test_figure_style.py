@@ -24,6 +24,9 @@ def test_paper_style_sets_print_sizes_and_palette_only_inside_the_block():
         ("mi_word@1init+zscore", "Mutual information with words (1init, zscore)"),
         ("awd", "Acoustic word discrimination"),
         ("unknown_thing", "unknown_thing"),
+        ("finetune_reinit:T10-T12", "Fine-tuning, T10-T12 re-initialised"),
+        ("finetune_local:T2-T12@30", "Fine-tuning, local attention in T2-T12 (+-30 frames)"),
+        ("finetune_other:x", "finetune_other:x"),
     ],
 )
 def test_experiment_title(experiment, title):

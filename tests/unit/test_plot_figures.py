@@ -92,7 +92,7 @@ def test_fine_tuning_wer_panels_have_a_legend_an_honest_range_and_the_untrained_
         table.add([{**row, "seed": seed}], details={"untrained_test": {"wer": 1.0, "cer": 0.98}})
     table.add(rows("hf:/models/wav2vec2-base", "finetune", "wer", {"T12": 0.35}), details={"untrained_test": {"wer": 1.0}})
     figure = plot_trends(table, metric="wer")
-    assert [ax.get_title() for ax in figure.axes] == ["Fine-tuning", "finetune_reinit:T10-T12"]
+    assert [ax.get_title() for ax in figure.axes] == ["Fine-tuning", "Fine-tuning, T10-T12 re-initialised"]
     assert texts(figure.legends[0]) == ["wav2vec2-base", BASELINE_LABEL]
     for ax in figure.axes:
         assert ax.get_ylim() == (0.0, pytest.approx(1.05))  # one metric: one range, from 0
