@@ -514,7 +514,7 @@ def _draw_trend(
     ax.set_axisbelow(True)
     chosen_title = experiment_title(experiment) if title is None else title
     if chosen_title:
-        ax.set_title(textwrap.fill(chosen_title, width=max(16, int(panel_width_in(ax) * 14))))
+        ax.set_title(textwrap.fill(chosen_title, width=max(16, int(panel_width_in(ax) * 12))))
     near_zero = metric in NEAR_ZERO_METRICS and bool(means) and float(np.max(np.abs(means))) < NEAR_ZERO
     if near_zero:
         reason = zero_reason(source, chosen, _ZERO_REASONS)

@@ -85,13 +85,12 @@ def plot_command(
     if formats and out.suffix.lower().lstrip(".") not in formats:
         out = out.with_suffix(f".{formats[0]}")
     written = save_figure(figure, out, formats=list(formats) or None)
-    drawn = [ax.get_label() for ax in figure.axes]
-    metrics = {ax.get_label(): ax.get_ylabel() for ax in figure.axes}
-    models = {row["model"] for row in table.rows if row["experiment"] in metrics}
+    drawn = [ax.get_label() for ax in figure.axes]  # each panel's label is its experiment's id
     if grid:
         what = f"a grid of {len(drawn)} experiment{'s' if len(drawn) != 1 else ''}"
+        models = {row["model"] for row in table.select(experiment=drawn)}
     else:
-        what = metric
+        what = str(metric)
         models = {row["model"] for row in table.select(experiment=drawn, metric=metric)}
     click.echo(
         f"plotted {what} of {len(models)} model{'s' if len(models) != 1 else ''} in {', '.join(drawn)} "

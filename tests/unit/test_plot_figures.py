@@ -144,8 +144,8 @@ def test_grid_of_two_models_tables_draws_each_experiment_with_its_metric_and_one
     second.save()
     figure = plot_grid([first.path, second.path])
     assert [ax.get_label() for ax in figure.axes] == ["cca_mel", "cca_word", "mi_phone", "awd"]
-    assert [ax.get_title() for ax in figure.axes] == [
-        "CCA with log-mel features", "CCA with word labels", "Mutual information with phones", "Acoustic word discrimination"]
+    assert [ax.get_title() for ax in figure.axes] == [  # wrapped to a third of a page
+        "CCA with log-mel features", "CCA with word labels", "Mutual information with\nphones", "Acoustic word discrimination"]
     assert [ax.get_ylabel() for ax in figure.axes] == ["PWCCA", "", "Normalised MI, I(C;L) / H(L)", "Average precision"]
     assert figure.axes[0].get_ylim() == figure.axes[1].get_ylim()  # one metric: one range
     assert figure.axes[2].get_ylim()[0] == 0.0 and figure.axes[3].get_ylim()[0] == 0.0
