@@ -74,6 +74,9 @@ METRIC_NAMES: dict[str, str] = {
     "spearman_macro": "Spearman rho (macro)",
 }
 
+#: Display names of the models that are not models (the log-mel rows of ``probe --layers mel``).
+MODEL_NAMES: dict[str, str] = {"logmel": "log-mel baseline"}
+
 _HASH_TAIL = re.compile(r"-[0-9a-f]{8}$")
 _CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
 
@@ -95,8 +98,12 @@ def model_display_name(model: str) -> str:
     'tiny wav2vec2'
     >>> model_display_name("fairseq:wav2vec_small.pt-0badcafe")
     'wav2vec_small'
+    >>> model_display_name("logmel")
+    'log-mel baseline'
     """
     text = model.strip()
+    if text in MODEL_NAMES:
+        return MODEL_NAMES[text]
     scheme, sep, rest = text.partition(":")
     if not sep or len(scheme) == 1 or not rest.strip():
         scheme, rest = "", text

@@ -42,6 +42,7 @@ def model_lines(ax):
         ("tiny:wav2vec2", "tiny wav2vec2"),
         ("fairseq:checkpoint_best.pt-1a2b3c4d", "checkpoint_best"),
         ("wav2vec_small", "wav2vec_small"),  # an imported reference model
+        ("logmel", "log-mel baseline"),  # probe --layers mel
     ],
 )
 def test_model_display_names(model, shown):
