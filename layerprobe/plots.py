@@ -104,7 +104,9 @@ BASELINE_LABEL = "untrained model"
 CHANCE_LEVELS: dict[str, tuple[float, str]] = {"pwcca": (0.0, "chance (independent views: 0)")}
 #: The metric an experiment's rows imply, by the prefix of its name (the score its runner reports;
 #: ``mi_phone@lloyd`` is an ``mi_`` experiment too): what a plot draws when no metric is given.
-IMPLIED_METRICS: tuple[tuple[str, str], ...] = (("cca_", "pwcca"), ("mi_", "nmi"), ("awd", "ap"))
+IMPLIED_METRICS: tuple[tuple[str, str], ...] = (
+    ("cca_", "pwcca"), ("mi_", "nmi"), ("awd", "ap"), ("wordsim", "spearman_micro"), ("probe", "wer"), ("finetune", "wer"),
+)  # fmt: skip
 
 _ACRONYMS = {"cca", "pwcca", "svcca", "mi", "nmi", "wer", "cer", "per", "ctc", "glove", "agwe", "lm"}
 _NEEDED = ("model", "experiment", "layer", "metric", "value")
@@ -563,7 +565,8 @@ def default_metric(
     """The metric a plot of ``experiments`` draws when none is given: the one their rows imply.
 
     An experiment implies the metric of :data:`IMPLIED_METRICS` for its name's prefix (``pwcca``
-    for ``cca_*``, ``nmi`` for ``mi_*``, ``ap`` for ``awd``) where its rows have it; otherwise its metrics are the
+    for ``cca_*``, ``nmi`` for ``mi_*``, ``ap`` for ``awd``, ``spearman_micro`` for ``wordsim``, ``wer`` for
+    ``probe`` and ``finetune*``) where its rows have it; otherwise its metrics are the
     candidates (chance levels, ``<metric>_chance``, left out).  The metric all the experiments
     share among their candidates is the answer; there must be exactly one.
 

@@ -22,7 +22,8 @@ from layerprobe.cli.options import CONTEXT_SETTINGS, out_file_option
     "--metric",
     default=None,
     help="Metric on the y axis (pwcca, nmi, ...) [default: the one the experiments' rows imply: pwcca for cca_*, "
-    "nmi for mi_*, ap for awd, else their only metric; with --grid each experiment's own].",
+    "nmi for mi_*, ap for awd, spearman_micro for wordsim, wer for probe and finetune*, else their only metric; "
+    "with --grid each experiment's own].",
 )
 @click.option(
     "--grid",
@@ -59,7 +60,8 @@ def plot_command(
 
     Rows of all RESULTS files are merged (a later file wins where two hold the same row); each
     point is the mean over data samples and seeds, the band their spread.  Without --metric the
-    metric is the one the drawn experiments imply (pwcca for cca_*, nmi for mi_*, ap for awd, else the one
+    metric is the one the drawn experiments imply (pwcca for cca_*, nmi for mi_*, ap for awd,
+    spearman_micro for wordsim, wer for probe and finetune*, else the one
     metric their rows share); where none is, the error lists each experiment's.  With --grid every
     experiment is drawn with its own metric (panels of one metric share their y range).  Panels wrap
     at three per row and are titled in words; every model is named in the legend.  Writes OUT as

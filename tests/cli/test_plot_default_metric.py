@@ -82,8 +82,8 @@ def test_an_explicit_metric_still_wins(mi_csv, tmp_path, capsys):
     [
         ([("cca_mel", {"pwcca": 0.5}), ("mi_phone", {"nmi": 0.4, "nmi_chance": 0.05})], [],
          "no one metric is implied by the experiments (cca_mel: pwcca; mi_phone: nmi); choose one with --metric"),
-        ([("probe", {"cer": 0.2, "wer": 0.5})], [],
-         "no one metric is implied by the experiment probe (metrics: cer, wer); choose one with --metric"),
+        ([("my_probe", {"cer": 0.2, "wer": 0.5})], [],
+         "no one metric is implied by the experiment my_probe (metrics: cer, wer); choose one with --metric"),
         ([("cca_mel", {"pwcca": 0.5}), ("cca_phone", {"pwcca": 0.4}), ("probe", {"wer": 0.5})],
          ["--experiment", "cca_mel", "--experiment", "cca_phone", "--experiment", "probe"],
          "no one metric is implied by the experiments (cca_mel, cca_phone: pwcca; probe: wer); choose one with --metric"),

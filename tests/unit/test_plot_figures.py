@@ -161,3 +161,14 @@ def test_grid_of_two_models_tables_draws_each_experiment_with_its_metric_and_one
     one_metric = plot_grid(first.path, experiments=["mi_phone"], metric="nmi_chance")
     assert [ax.get_ylabel() for ax in one_metric.axes] == ["Chance of I(C;L) / H(L)"]
     np.testing.assert_allclose(model_lines(one_metric.axes[0])[0].get_ydata(), [0.1, 0.1])
+
+
+def test_wordsim_probe_and_fine_tuning_imply_their_main_metric_so_a_grid_can_draw_them():
+    from layerprobe.plots import default_metric
+
+    wordsim = rows("m", "wordsim", "spearman_micro", {"T0": 0.1}) + rows("m", "wordsim", "spearman_macro", {"T0": 0.2})
+    probe = rows("m", "probe", "wer", {"T0": 0.5}) + rows("m", "probe", "cer", {"T0": 0.2})
+    finetune = [row for metric in ("wer", "cer", "wer_mean", "wer_std") for row in rows("m", "finetune_reinit:T12", metric, {"T12": 0.4})]
+    assert [default_metric(group) for group in (wordsim, probe, finetune)] == ["spearman_micro", "wer", "wer"]
+    figure = plot_grid(wordsim + probe + finetune)
+    assert [ax.get_ylabel() for ax in figure.axes] == ["Spearman rho (micro)", "Word error rate", ""]  # finetune shares probe's axis
