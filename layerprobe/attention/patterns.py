@@ -511,7 +511,8 @@ def patterns_figure(store_or_maps: Any, patterns: Sequence[BlockPattern], *, n_u
     patterns : sequence of BlockPattern
         From :func:`block_patterns`; one row each, its maps head-averaged in its ``averaging`` order.
     n_utterances : int
-        Columns: the first N utterances the patterns were scored on.
+        Panels per block: the first N utterances the patterns were scored on.  Axes are in seconds
+        at the store's frame rate (50 Hz for a mapping) and the title names the store's model.
 
     Returns
     -------
@@ -536,4 +537,8 @@ def patterns_figure(store_or_maps: Any, patterns: Sequence[BlockPattern], *, n_u
     classes = {p.block: p.pattern for p in patterns}
     scores = {p.block: {"diag": p.scores.diagonal, "vert": p.scores.vertical, "cons": p.scores.consistency,
                         "ent": p.scores.entropy} for p in patterns}  # fmt: skip
-    return plot_attention_grid(grid, classes=classes, scores=scores, figure=figure)
+    if isinstance(store_or_maps, Mapping):
+        rate, model = 50.0, None
+    else:
+        rate, model = float(store_or_maps.frame_rate_hz), str(store_or_maps.attrs.get("model") or "") or None
+    return plot_attention_grid(grid, classes=classes, scores=scores, figure=figure, frame_rate_hz=rate, model=model)

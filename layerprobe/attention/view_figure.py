@@ -21,20 +21,46 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 
-def _draw_tier(ax: "Axes", intervals: Sequence[Any], rate: float, *, vertical: bool, fontsize: float) -> None:
+#: Phone and word boundaries over the map: thin, semi-transparent, in a colour that shows on viridis.
+BOUNDARY_COLOR = "#D55E00"
+#: Font size (points) of the tier labels: readable when the figure is printed at its size.
+TIER_FONT_SIZE = 6.5
+
+
+def _tier_label(label: str, fold: bool) -> str:
+    from layerprobe.data.labels import phone_class
+
+    if not fold:
+        return label
+    return phone_class(label) or ""
+
+
+def _draw_tier(ax: "Axes", intervals: Sequence[Any], *, vertical: bool, fontsize: float, fold: bool = False) -> None:
+    """Label the intervals (seconds) of one tier on a strip along the map, where a label fits its interval."""
+    box = ax.get_window_extent()  # laid out: the caller has drawn the figure once
+    inches = (box.height if vertical else box.width) / ax.figure.dpi
+    low, high = ax.get_ylim() if vertical else ax.get_xlim()
+    per_second = inches / abs(high - low) if high != low else 0.0
     for interval in intervals:
-        a, b = interval.start * rate - 0.5, interval.end * rate - 0.5
-        mid = (a + b) / 2
+        a, b = interval.start, interval.end
+        text = _tier_label(interval.label, fold)
+        line = ax.axhline if vertical else ax.axvline
+        line(a, color="0.35", lw=0.4)
+        line(b, color="0.35", lw=0.4)
+        if not text or len(text) * fontsize * 0.62 / 72 > (b - a) * per_second:
+            continue  # a label wider than its interval is left out rather than drawn over its neighbours
         if vertical:
-            ax.axhline(a, color="0.3", lw=0.5)
-            ax.axhline(b, color="0.3", lw=0.5)
-            ax.text(0.5, mid, interval.label, ha="center", va="center", fontsize=fontsize, rotation=90, clip_on=True)
+            ax.text(0.5, (a + b) / 2, text, ha="center", va="center", fontsize=fontsize, rotation=90, clip_on=True,
+                    transform=ax.get_yaxis_transform())  # fmt: skip
         else:
-            ax.axvline(a, color="0.3", lw=0.5)
-            ax.axvline(b, color="0.3", lw=0.5)
-            ax.text(mid, 0.5, interval.label, ha="center", va="center", fontsize=fontsize, rotation=0, clip_on=True)
-    ax.set_xticks([])
-    ax.set_yticks([])
+            ax.text((a + b) / 2, 0.5, text, ha="center", va="center", fontsize=fontsize, clip_on=True,
+                    transform=ax.get_xaxis_transform())  # fmt: skip
+    # the strips share the map's time axis: hide their ticks, never remove them (that would clear the map's)
+    ax.tick_params(axis="both", which="both", left=False, bottom=False, labelleft=False, labelbottom=False)
+    ax.grid(False)
+    for spine in ax.spines.values():
+        spine.set_visible(True)
+        spine.set_linewidth(0.5)
 
 
 def plot_attention_map(
@@ -46,12 +72,35 @@ def plot_attention_map(
     cmap: str = "viridis",
     title: str | None = None,
     colorbar: bool = True,
+    value_label: str = "attention weight",
+    phone_labels: str = "arpabet39",
 ) -> "Axes":
-    """Draw one attention map (T, T) with phone and word tiers along both axes.
+    """Draw one attention map (T, T) with phone and word tiers along both axes, in seconds.
 
-    Rows are query frames (y, top to bottom), columns key frames (x).  With an alignment, a phone
-    and a word strip run above the map and left of it, and phone (thin) and word (thick)
-    boundaries are drawn over the map.
+    Rows are query frames (y, top to bottom), columns key frames (x); frame ``t`` covers
+    ``[t / r, (t + 1) / r)`` seconds at frame rate ``r``, and both axes are labelled in seconds.
+    With an alignment, a phone and a word strip run above the map and left of it (labels in
+    :data:`TIER_FONT_SIZE` points, left out where they do not fit their interval), and phone (thin)
+    and word (thicker) boundaries are drawn over the map, semi-transparent in :data:`BOUNDARY_COLOR`.
+
+    Parameters
+    ----------
+    map : numpy.ndarray, shape (T, T)
+    alignment : Alignment, optional
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure 6 in square is made when omitted.
+    frame_rate_hz : float
+        Frames per second of the map.
+    cmap : str
+    title : str, optional
+    colorbar : bool
+        Draw a colour bar labelled ``value_label``.
+    value_label : str
+        The colour bar's label ("attention weight"; "attention logit" for pre-softmax maps).
+    phone_labels : {"arpabet39", "raw"}
+        Phone tier labels folded to the 39 ARPAbet classes (:func:`~layerprobe.data.labels.phone_class`:
+        TIMIT ``ix`` -> ``IH``; silence and stop closures such as ``h#``, ``kcl`` unlabelled), or as
+        the alignment has them.
 
     Returns
     -------
@@ -61,45 +110,60 @@ def plot_attention_map(
     import matplotlib.pyplot as plt
     from mpl_toolkits.axes_grid1 import make_axes_locatable
 
+    if phone_labels not in ("arpabet39", "raw"):
+        raise ConfigError(f"phone_labels must be arpabet39 or raw, got {phone_labels!r}")
     values = np.asarray(map, dtype=np.float32)
     if values.ndim != 2 or values.shape[0] != values.shape[1]:
         raise ConfigError(f"an attention map must be square (T, T), got shape {values.shape}")
     if ax is None:
-        _, ax = plt.subplots(figsize=(6.5, 6.5))
+        _, ax = plt.subplots(figsize=(6.0, 6.0))
     n = values.shape[0]
-    image = ax.imshow(values, cmap=cmap, interpolation="nearest", origin="upper", extent=(-0.5, n - 0.5, n - 0.5, -0.5))
-    ax.set_xlabel(f"key frame ({frame_rate_hz:g} Hz)")
-    ax.set_ylabel(f"query frame ({frame_rate_hz:g} Hz)")
+    seconds = n / frame_rate_hz
+    image = ax.imshow(values, cmap=cmap, interpolation="nearest", origin="upper", extent=(0.0, seconds, seconds, 0.0))
+    ax.grid(False)
+    ax.set_xlabel("key time (s)")
+    ax.set_ylabel("query time (s)")
     if title:
-        ax.set_title(title, fontsize=9, pad=40 if alignment is not None else 6)
+        ax.set_title(title, pad=6)
     divider = make_axes_locatable(ax)
     if colorbar:
         cax = divider.append_axes("right", size="3%", pad=0.08)
-        ax.figure.colorbar(image, cax=cax)
+        bar = ax.figure.colorbar(image, cax=cax)
+        bar.set_label(value_label)
     if alignment is not None:
-        for interval in alignment.phones:
-            for edge in (interval.start * frame_rate_hz - 0.5, interval.end * frame_rate_hz - 0.5):
-                ax.axvline(edge, color="white", lw=0.3, alpha=0.4)
-                ax.axhline(edge, color="white", lw=0.3, alpha=0.4)
-        for interval in alignment.words:
-            for edge in (interval.start * frame_rate_hz - 0.5, interval.end * frame_rate_hz - 0.5):
-                ax.axvline(edge, color="white", lw=0.8, alpha=0.8)
-                ax.axhline(edge, color="white", lw=0.8, alpha=0.8)
-        small = max(3.0, min(7.0, 400.0 / max(n, 1)))
-        tiers = [("phones", alignment.phones, small), ("words", alignment.words, small + 1)]
-        for name, intervals, size in reversed(tiers):
-            top = divider.append_axes("top", size="4%", pad=0.02, sharex=ax)
-            _draw_tier(top, intervals, frame_rate_hz, vertical=False, fontsize=size)
-            top.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=7)
+        for intervals, lw, alpha in ((alignment.phones, 0.3, 0.35), (alignment.words, 0.7, 0.6)):
+            for interval in intervals:
+                for edge in (interval.start, interval.end):
+                    ax.axvline(edge, color=BOUNDARY_COLOR, lw=lw, alpha=alpha)
+                    ax.axhline(edge, color=BOUNDARY_COLOR, lw=lw, alpha=alpha)
+        fold = phone_labels == "arpabet39"
+        tiers = [("phones", alignment.phones, TIER_FONT_SIZE, fold), ("words", alignment.words, TIER_FONT_SIZE + 0.5, False)]
+        ax.set_xlim(0.0, seconds)
+        ax.set_ylim(seconds, 0.0)
+        strips = []
+        for name, intervals, size, folded in tiers:
+            top = divider.append_axes("top", size="4.5%", pad=0.03, sharex=ax)
+            top.set_ylabel(name, rotation=0, ha="right", va="center")
             top.tick_params(labelbottom=False)
-        left = ax
-        for name, intervals, size in reversed(tiers):
-            left = divider.append_axes("left", size="4%", pad=0.02, sharey=ax)
-            _draw_tier(left, intervals, frame_rate_hz, vertical=True, fontsize=size)
+            strips.append((top, intervals, size, folded, False))
+        left = None
+        for name, intervals, size, folded in tiers:
+            left = divider.append_axes("left", size="4.5%", pad=0.03, sharey=ax)
+            strips.append((left, intervals, size, folded, True))
+        if title:  # above the tiers
+            ax.set_title("")
+            strips[1][0].set_title(title, pad=6)
         ax.set_ylabel("")
-        left.set_ylabel(f"query frame ({frame_rate_hz:g} Hz)")
-        ax.set_xlim(-0.5, n - 0.5)
-        ax.set_ylim(n - 0.5, -0.5)
+        assert left is not None
+        left.set_ylabel("query time (s)")
+        ax.figure.canvas.draw()
+        for strip, intervals, size, folded, vertical in strips:
+            _draw_tier(strip, intervals, vertical=vertical, fontsize=size, fold=folded)
+        # query times left of the outer strip (the map's own labels would sit under the strips)
+        ax.tick_params(axis="y", labelleft=False)
+        left.tick_params(axis="y", left=True, labelleft=True)
+        ax.set_xlim(0.0, seconds)
+        ax.set_ylim(seconds, 0.0)
     return ax
 
 
@@ -114,11 +178,14 @@ def render_png(
     alignment: Alignment | None = None,
     manifest: PathLike | None = None,
     samples_dir: PathLike | None = "data_samples",
+    phone_labels: str = "arpabet39",
 ) -> Path:
     """Write a static PNG of one map (a head or the head average) with phone and word tiers.
 
     The alignment is ``alignment`` if given, else read through the store's manifest (see
-    :func:`find_manifest`); without one the map is drawn without tiers.
+    :func:`find_manifest`); without one the map is drawn without tiers.  The figure (paper style,
+    :func:`plot_attention_map`) is titled with the model's display name, the block, the head and
+    the utterance; phone labels are folded to the 39 ARPAbet classes unless ``phone_labels="raw"``.
 
     Returns
     -------
@@ -154,14 +221,20 @@ def render_png(
     finally:
         if owned:
             opened.close()
-    figure, ax = plt.subplots(figsize=(6.5, 6.5))
-    try:
-        head_text = "head average" if isinstance(head, str) else f"head {head}"
-        plot_attention_map(view, alignment=alignment, ax=ax, frame_rate_hz=rate,
-                           title=f"{model} {layer} {head_text}{' logits' if logits else ''}: {utt}")  # fmt: skip
-        save_figure(figure, out, formats=["png"])
-    finally:
-        plt.close(figure)
+    from layerprobe.attention.figures import model_display_name
+    from layerprobe.io.figure_style import paper_style
+
+    head_text = "head average" if isinstance(head, str) else f"head {head}"
+    title = f"{model_display_name(str(model)) or 'model'}, {layer}, {head_text}{' (logits)' if logits else ''}\nutterance {utt}"
+    with paper_style():
+        figure, ax = plt.subplots(figsize=(6.0, 6.0))
+        try:
+            plot_attention_map(view, alignment=alignment, ax=ax, frame_rate_hz=rate, title=title,
+                               value_label="attention logit" if logits else "attention weight",
+                               phone_labels=phone_labels)  # fmt: skip
+            save_figure(figure, out, formats=["png"])
+        finally:
+            plt.close(figure)
     return out
 
 

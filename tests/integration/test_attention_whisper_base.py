@@ -57,7 +57,7 @@ def test_whisper_base_patterns_per_block(whisper_stores, tmp_path):
             figure = patterns_figure(store, patterns, n_utterances=2)
             written = save_figure(figure, tmp_path / f"{path.parent.name}.png")
         assert written[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and written[0].stat().st_size > 10_000
-        assert len(figure.axes) == 6 * len(patterns[0].utterances[:2])
+        assert len([ax for ax in figure.axes if ax.images]) == 6 * len(patterns[0].utterances[:2])
         all_patterns.append(patterns)
     # what the figure shows, on both corpora: T1 the sharpest diagonal; diagonal mass falls with depth
     # (T1 > T5, T6); no vertical stripes anywhere
