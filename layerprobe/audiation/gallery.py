@@ -5,7 +5,12 @@ into one HTML file.  Each unit gets a card with an audio player for its WAV, its
 the activation figures (initial, final, noise baseline, neighbours), the activation over the
 optimisation steps as an inline SVG line, and, where the sidecar has dataset examples, a table of
 the stored frames that activate the unit most (utterance, time, phone, word, value) with a player
-for each clip of real speech.
+for each clip of real speech (on its own row under the example).
+
+Layout: the cards sit in a CSS grid of columns at least 430 px wide (as many as fit: two at
+1000 px, four at 2000 px, one on a narrow screen); everything in a card is sized to the card (the
+examples table has fixed column widths, long ids wrap, players take the card's width), so
+nothing spills over a card's edge into the next.
 
 The page is self-contained apart from the unit files it points to: the style and a few lines of
 script are inline, nothing is loaded from the network, and the WAV, PNG and clip files are linked by
@@ -30,17 +35,23 @@ PathLike = str | os.PathLike[str]
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.2em; color: #222; background: #fafafa; }
 h1 { font-size: 1.3em; margin-bottom: 0.2em; }
-p.lp-about { color: #555; margin-top: 0; font-size: 0.9em; }
-div.lp-grid { display: flex; flex-wrap: wrap; gap: 1em; }
-section.lp-unit { background: #fff; border: 1px solid #ddd; border-radius: 6px; padding: 0.7em; width: 460px; }
+p.lp-about { color: #555; margin-top: 0; font-size: 0.9em; max-width: 70em; }
+div.lp-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 430px), 1fr));
+              gap: 1em; align-items: start; }
+section.lp-unit { background: #fff; border: 1px solid #ddd; border-radius: 6px; padding: 0.7em;
+                  min-width: 0; box-sizing: border-box; overflow-wrap: anywhere; }
 section.lp-unit h2 { font-size: 1.05em; margin: 0 0 0.4em 0; }
-section.lp-unit img { width: 100%; display: block; margin: 0.4em 0; }
-section.lp-unit audio { width: 100%; }
+section.lp-unit img { width: 100%; height: auto; display: block; margin: 0.4em 0; }
+section.lp-unit audio { display: block; width: 100%; box-sizing: border-box; }
 table { border-collapse: collapse; font-size: 0.85em; width: 100%; }
-td, th { padding: 2px 4px; border-bottom: 1px solid #eee; text-align: left; }
+table.lp-examples { table-layout: fixed; }
+table.lp-examples col.lp-rank { width: 1.8em; } table.lp-examples col.lp-time { width: 4.2em; }
+table.lp-examples col.lp-phone { width: 4em; } table.lp-examples col.lp-value { width: 4.4em; }
+td, th { padding: 2px 4px; border-bottom: 1px solid #eee; text-align: left; vertical-align: middle; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
-table.lp-examples audio { width: 150px; height: 28px; }
-svg.lp-curve { width: 100%; height: 60px; background: #f4f6fb; }
+table.lp-examples td.lp-clip { padding: 0 0 3px 0; }
+table.lp-examples audio { height: 28px; }
+svg.lp-curve { display: block; width: 100%; height: 60px; background: #f4f6fb; }
 """
 
 _SCRIPT = """
@@ -105,7 +116,9 @@ def _card(entry: Mapping[str, Any], page_dir: Path) -> str:
     ]
     examples = entry.get("examples") or []
     if examples:
-        header = "<tr><th>#</th><th>utterance</th><th>time (s)</th><th>phone</th><th>word</th><th>value</th><th>clip</th></tr>"
+        header = ('<colgroup><col class="lp-rank"><col class="lp-utt"><col class="lp-time"><col class="lp-phone">'
+                  '<col class="lp-word"><col class="lp-value"></colgroup>'
+                  "<tr><th>#</th><th>utterance</th><th>time (s)</th><th>phone</th><th>word</th><th>value</th></tr>")
         lines = []
         for example in examples:
             clip = example.get("clip")
@@ -113,9 +126,10 @@ def _card(entry: Mapping[str, Any], page_dir: Path) -> str:
             lines.append(
                 f"<tr><td>{int(example['rank'])}</td><td>{html.escape(str(example['utt_id']))}</td>"
                 f"<td class=\"num\">{float(example['time_s']):.2f}</td><td>{html.escape(str(example.get('phone') or ''))}</td>"
-                f"<td>{html.escape(str(example.get('word') or ''))}</td><td class=\"num\">{_number(example['activation'])}</td>"
-                f"<td>{player}</td></tr>"
+                f"<td>{html.escape(str(example.get('word') or ''))}</td><td class=\"num\">{_number(example['activation'])}</td></tr>"
             )
+            if player:  # the clip's player on its own row, the table's full width: it never spills over the card
+                lines.append(f'<tr class="lp-clip-row"><td class="lp-clip" colspan="6">{player}</td></tr>')
         parts.append(f'<details open><summary>dataset examples (top {len(examples)})</summary>'
                      f'<table class="lp-examples">{header}{"".join(lines)}</table></details>')  # fmt: skip
     parts.append("</section>")
