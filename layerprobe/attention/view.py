@@ -1,16 +1,36 @@
 """A self-contained HTML attention viewer with phone and word tiers, a phone-by-phone matrix and PNG export.
 
-:func:`write_viewer` turns the attention maps of a :class:`~layerprobe.io.store.FeatureStore` into one
-HTML file that needs no network: the script, the style and the data are inline.  The page has
+:func:`write_viewer` turns the attention maps of one or more :class:`~layerprobe.io.store.FeatureStore`
+into one HTML file that needs no network: the script, the style and the data are inline.  The page has
 utterance, layer and head pickers (with the head average), a softmax switch for stores holding the
 pre-softmax logits, zoom to a range of words, phone and word tiers along both axes with their
-boundaries drawn over the map, a hover read-out (query and key time, frame, phone, word, value) and
-the phone-by-phone matrix of the chosen layer.
+boundaries drawn over the map (thin, dark, semi-transparent), a hover read-out (query and key time,
+frame, phone, word, value), colour scales of the map and of the matrix, and the phone-by-phone matrix
+of the chosen layer, by phone or grouped by articulatory class.
+
+Beyond STEVE
+------------
+* Unaligned audio: an utterance without an alignment gets placeholder tiers, 200 ms windows cut in
+  40 ms pieces (:func:`placeholder_tiers`, ``tiers: "placeholder"``), so zoom (by windows) and the
+  boundary grid work without one; the page says so.
+* Several stores: one panel per store, side by side, on one utterance and one time range (each store
+  maps the range to its own frames); layer and head are chosen per panel.
+* The matrix grouped by manner, place, voicing, vowel height, backness or rounding
+  (:mod:`~layerprobe.attention.articulation`) as well as by phone.
+* Image interpolation (nearest, or smooth: bilinear) and the time-to-frame rounding: "overlapping
+  frames" shows every frame a range overlaps, ``floor(t0 r)`` to ``ceil(t1 r)``, with boundaries at
+  their exact times; "frame centres" shows the frames whose centre lies in the range,
+  ``ceil(t0 r - 0.5)`` to ``ceil(t1 r - 0.5)``, with boundaries moved to the frame edges the
+  phone matrix's labelling puts them on.
 
 Embedded data
 -------------
 The page carries one JSON object in ``<script type="application/json" id="lp-data">`` (read it back
-with :func:`read_viewer_data`).  Each map of an utterance and layer, shape (heads, T, T), is
+with :func:`read_viewer_data`): ``format`` 2, the page ``title``, the ``groupings``, the ``colormap``
+and ``stores``, one object per store (its ``model``, ``frame_rate_hz``, ``layers``, ``note``,
+``utterances`` and ``phone_matrix``).  An utterance carries ``T``, ``heads``, ``duration``,
+``tiers`` (``"alignment"`` or ``"placeholder"``), ``phones`` and ``words`` (``[start, end, label]``,
+seconds), ``maps``, ``logits`` and ``padding`` per layer.  Each map of an utterance and layer, shape (heads, T, T), is
 quantised to uint8 per head and base64-encoded in C order:
 
 * attention weights (post-softmax): ``value = q / 255 * scale[h]`` with ``scale[h]`` the head's
@@ -50,7 +70,9 @@ puts on key frames of class ``b``; the matrix returned is row-normalised,
 ``M[a, b] = P[a, b] / \\sum_{b'} P[a, b']``, the share of the mass on labelled keys that goes to
 class ``b`` (mass on unlabelled frames, and Whisper's padding mass, is dropped; a row with no mass on
 labelled keys is zero).
-Labels are the classes that occur, in ARPAbet-39 order.
+Labels are the classes that occur, in ARPAbet-39 order.  Grouped by an articulatory feature, ``a``
+and ``b`` are the feature's groups and a frame's class is its phone's group; ``phone_matrix[layer]``
+holds every grouping under ``groups`` (and the phone one also at its top level).
 
 Modules
 -------
@@ -70,6 +92,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
+from layerprobe.attention.figures import model_display_name
 from layerprobe.attention.maps import load_padding
 from layerprobe.attention.view_figure import plot_attention_map, render_png
 from layerprobe.attention.view_inputs import (
@@ -92,12 +115,16 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Utterances put on a page unless told otherwise (page size grows with utterances x layers x heads x T^2).
 DEFAULT_MAX_UTTERANCES = 10
+#: Placeholder tiers of an utterance without an alignment (as STEVE): 200 ms windows in 40 ms pieces.
+PLACEHOLDER_WINDOW_S = 0.2
+PLACEHOLDER_PIECE_S = 0.04
 
 __all__ = [
     "DEFAULT_MAX_UTTERANCES",
     "find_manifest",
     "load_alignments",
     "phone_matrix",
+    "placeholder_tiers",
     "plot_attention_map",
     "read_viewer_data",
     "render_png",
@@ -125,43 +152,10 @@ def _frame_classes(alignment: Alignment, n_frames: int, frame_rate_hz: float, cl
     return labels
 
 
-def phone_matrix(
-    store: Any,
-    layer: str,
-    alignments: Mapping[str, Alignment],
-    *,
-    head: int | str = "avg",
-    classes: str | None = "arpabet39",
-) -> tuple[list[str], np.ndarray]:
-    """Attention mass between phone classes, averaged over the stored utterances of a sample.
-
-    The definition is in the module docstring: the mean over query frames of class ``a`` of the
-    attention mass on key frames of class ``b``, pooled over utterances, then row-normalised.
-
-    Parameters
-    ----------
-    store : FeatureStore
-        Or any object with ``attention(utt_id, layer)`` -> (heads, T, T) and ``frame_rate_hz``.
-    layer : str
-        The block, e.g. ``"T3"``.
-    alignments : mapping
-        Utterance id -> Alignment; utterances without stored maps are skipped.
-    head : int or "avg"
-        One head or the mean over heads (default).
-    classes : "arpabet39" or None
-        Fold labels to ARPAbet-39 classes (silence and unclassed labels dropped), or use the
-        alignment's labels as they are.
-
-    Returns
-    -------
-    labels : list of str
-        The classes that occur (ARPAbet-39 order, or sorted for raw labels).
-    matrix : numpy.ndarray
-        (n_labels, n_labels) float64; row ``a``: query class, column ``b``: key class; rows sum to 1
-        (or 0 when the class sends no mass to labelled keys).
-    """
-    from layerprobe.data.labels import ARPABET39
-
+def _phone_mass(
+    store: Any, layer: str, alignments: Mapping[str, Alignment], *, head: int | str, classes: str | None
+) -> tuple[dict[tuple[str, str], float], dict[str, int]]:
+    """Summed attention mass between labelled query and key frames, and the labelled query frames per label."""
     rate = float(store.frame_rate_hz)
     mass: dict[tuple[str, str], float] = {}
     counts: dict[str, int] = {}
@@ -179,15 +173,94 @@ def phone_matrix(
             rows = view[index[a]]
             for b in present:
                 mass[(a, b)] = mass.get((a, b), 0.0) + float(rows[:, index[b]].sum())
-    order = {label: n for n, label in enumerate(ARPABET39)}
-    labels = sorted(counts, key=lambda lab: (order.get(lab, len(order)), lab))
+    return mass, counts
+
+
+def _grouped_matrix(
+    mass: Mapping[tuple[str, str], float], counts: Mapping[str, int], group: str
+) -> tuple[list[str], np.ndarray]:
+    """Pool the per-label mass and counts into groups, then row-normalise (see the module docstring)."""
+    from layerprobe.attention.articulation import group_order, phone_group
+    from layerprobe.data.labels import ARPABET39
+
+    if group == "phone":
+        order = {label: n for n, label in enumerate(ARPABET39)}
+        of = {label: label for label in counts}
+    else:
+        order = {label: n for n, label in enumerate(group_order(group))}
+        of = {label: phone_group(label, group) for label in counts}
+    grouped_counts: dict[str, int] = {}
+    for label, count in counts.items():
+        grouped_counts[of[label]] = grouped_counts.get(of[label], 0) + count
+    grouped_mass: dict[tuple[str, str], float] = {}
+    for (a, b), value in mass.items():
+        key = (of[a], of[b])
+        grouped_mass[key] = grouped_mass.get(key, 0.0) + value
+    labels = sorted(grouped_counts, key=lambda lab: (order.get(lab, len(order)), lab))
     matrix = np.zeros((len(labels), len(labels)))
     for i, a in enumerate(labels):
         for j, b in enumerate(labels):
-            matrix[i, j] = mass.get((a, b), 0.0) / counts[a]
+            matrix[i, j] = grouped_mass.get((a, b), 0.0) / grouped_counts[a]
     sums = matrix.sum(axis=1, keepdims=True)
     matrix = np.divide(matrix, sums, out=np.zeros_like(matrix), where=sums > 0)
     return labels, matrix
+
+
+def phone_matrix(
+    store: Any,
+    layer: str,
+    alignments: Mapping[str, Alignment],
+    *,
+    head: int | str = "avg",
+    classes: str | None = "arpabet39",
+    group: str = "phone",
+) -> tuple[list[str], np.ndarray]:
+    """Attention mass between phone classes (or articulatory groups), averaged over a sample's utterances.
+
+    The definition is in the module docstring: the mean over query frames of class ``a`` of the
+    attention mass on key frames of class ``b``, pooled over utterances, then row-normalised.
+    Grouped by an articulatory feature, ``a`` and ``b`` are groups of phones
+    (:mod:`~layerprobe.attention.articulation`): the mass and the query frames of the phones of a
+    group are pooled before the division, so a group's row is the mean over all its query frames.
+
+    Parameters
+    ----------
+    store : FeatureStore
+        Or any object with ``attention(utt_id, layer)`` -> (heads, T, T) and ``frame_rate_hz``.
+    layer : str
+        The block, e.g. ``"T3"``.
+    alignments : mapping
+        Utterance id -> Alignment; utterances without stored maps are skipped.
+    head : int or "avg"
+        One head or the mean over heads (default).
+    classes : "arpabet39" or None
+        Fold labels to ARPAbet-39 classes (silence and unclassed labels dropped), or use the
+        alignment's labels as they are.
+    group : str
+        ``"phone"`` (default), or a feature of :data:`~layerprobe.attention.articulation.FEATURES`
+        (manner, place, voicing, height, backness, rounding; needs ``classes="arpabet39"``).
+
+    Returns
+    -------
+    labels : list of str
+        The classes (or groups) that occur, in ARPAbet-39 (or the feature's) order; sorted for raw labels.
+    matrix : numpy.ndarray
+        (n_labels, n_labels) float64; row ``a``: query class, column ``b``: key class; rows sum to 1
+        (or 0 when the class sends no mass to labelled keys).
+
+    Raises
+    ------
+    ConfigError
+        For an unknown grouping, or a grouping other than phone with raw labels.
+    """
+    from layerprobe.attention.articulation import GROUPINGS
+
+    if group not in GROUPINGS:
+        raise ConfigError(f"unknown grouping {group!r}; choose one of {', '.join(GROUPINGS)}")
+    if group != "phone" and classes != "arpabet39":
+        raise ConfigError(f"grouping by {group} needs classes='arpabet39' (raw labels have no articulatory features)")
+    mass, counts = _phone_mass(store, layer, alignments, head=head, classes=classes)
+    return _grouped_matrix(mass, counts, group)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -230,12 +303,67 @@ def decode_map(entry: Mapping[str, Any], shape: tuple[int, int, int]) -> np.ndar
 
 
 def read_viewer_data(page: PathLike | str) -> dict[str, Any]:
-    """The JSON object embedded in a viewer page (a path or the page's text)."""
+    """The JSON object embedded in a viewer page (a path or the page's text).
+
+    The page holds one entry per store in ``"stores"``; for convenience the first store's fields
+    (``utterances``, ``layers``, ``phone_matrix``, ``has_alignment``, ``note`` ...) are also returned
+    at the top level, under the page's own (``title``, ``stores``, ``colormap`` ...).
+    """
     text = Path(page).read_text(encoding="utf-8") if not str(page).lstrip().startswith("<") else str(page)
     start_tag = '<script type="application/json" id="lp-data">'
     start = text.index(start_tag) + len(start_tag)
     end = text.index("</script>", start)
-    return json.loads(text[start:end])
+    data = json.loads(text[start:end])
+    if data.get("stores"):
+        merged = dict(data["stores"][0])
+        merged.update(data)
+        return merged
+    return data
+
+
+def placeholder_tiers(
+    duration: float, *, window_s: float = PLACEHOLDER_WINDOW_S, piece_s: float = PLACEHOLDER_PIECE_S
+) -> tuple[list[list[Any]], list[list[Any]]]:
+    """Time tiers for an utterance without an alignment: windows, and the pieces each is cut into.
+
+    As STEVE does, the page draws these in place of the word and phone tiers, so that the word-range
+    zoom and the boundary grid work on unaligned audio.
+
+    Parameters
+    ----------
+    duration : float
+        Seconds of audio.
+    window_s, piece_s : float
+        Window and piece lengths (default 200 ms windows in 40 ms pieces); the last of each is
+        cut at ``duration``.
+
+    Returns
+    -------
+    pieces, windows : list of [start, end, label]
+        Seconds rounded to 5 decimals; a window's label is its start time (``"0.2"``), pieces are
+        unlabelled.
+
+    Examples
+    --------
+    >>> pieces, windows = placeholder_tiers(0.5)
+    >>> windows
+    [[0.0, 0.2, '0.0'], [0.2, 0.4, '0.2'], [0.4, 0.5, '0.4']]
+    >>> len(pieces), pieces[-1]
+    (13, [0.48, 0.5, ''])
+    """
+    if not (window_s > 0 and piece_s > 0):
+        raise ConfigError(f"placeholder windows and pieces must be positive, got {window_s} and {piece_s}")
+
+    def cut(step: float, labelled: bool) -> list[list[Any]]:
+        out: list[list[Any]] = []
+        k = 0
+        while k * step < duration - 1e-9:
+            start, end = round(k * step, 5), round(min((k + 1) * step, duration), 5)
+            out.append([start, end, f"{start:.1f}" if labelled else ""])
+            k += 1
+        return out
+
+    return cut(piece_s, False), cut(window_s, True)
 
 
 def _viridis() -> list[int]:
@@ -290,9 +418,10 @@ def _collect(
         except LayerprobeError as exc:
             note = f"manifest {path} could not be read: {exc}"
     if not alignments:
-        note = f"No alignment available: {note or '; '.join(notes) or 'no utterance has one'}. Tiers are not drawn."
+        note = (f"No alignment available: {note or '; '.join(notes) or 'no utterance has one'}. Placeholder tiers "
+                f"({PLACEHOLDER_WINDOW_S * 1000:.0f} ms windows in {PLACEHOLDER_PIECE_S * 1000:.0f} ms pieces) are drawn instead.")
     elif notes:
-        note = "Some utterances have no alignment: " + "; ".join(notes)
+        note = "Some utterances have no alignment (placeholder tiers drawn): " + "; ".join(notes)
 
     rate = float(store.frame_rate_hz)
     entries = []
@@ -310,21 +439,31 @@ def _collect(
             if logits is not None:
                 entry["logits"][layer] = _quantise_logits(logits)
         alignment = alignments.get(utt_id)
-        entry["phones"] = _intervals(alignment.phones) if alignment else []
-        entry["words"] = _intervals(alignment.words) if alignment else []
         entry["duration"] = alignment.duration if alignment else entry.get("T", 0) / rate
+        if alignment:
+            entry["tiers"], entry["phones"], entry["words"] = "alignment", _intervals(alignment.phones), _intervals(alignment.words)
+        else:
+            entry["tiers"] = "placeholder"
+            entry["phones"], entry["words"] = placeholder_tiers(entry["duration"])
         entries.append(entry)
 
     matrices = {}
     if alignments:
+        from layerprobe.attention.articulation import GROUPINGS
+
         for layer in map_layers:
-            labels, matrix = phone_matrix(store, layer, alignments)
-            matrices[layer] = {"labels": labels, "matrix": [[round(float(v), 5) for v in row] for row in matrix]}
+            mass, counts = _phone_mass(store, layer, alignments, head="avg", classes="arpabet39")
+            groups = {}
+            for grouping in GROUPINGS:
+                labels, matrix = _grouped_matrix(mass, counts, grouping)
+                groups[grouping] = {"labels": labels, "matrix": [[round(float(v), 5) for v in row] for row in matrix]}
+            matrices[layer] = {**groups["phone"], "groups": groups}
     recorded = (store.attrs.get("config") or {}).get("manifest") or {}
+    model = str(store.attrs.get("model", "?"))
     return {
-        "format": 1,
-        "title": f"{store.attrs.get('model', '?')} | {recorded.get('corpus', '?')} {recorded.get('split', '')} "
-                 f"sample {recorded.get('sample', '?')}",
+        "title": f"{model} | {recorded.get('corpus', '?')} {recorded.get('split', '')} sample {recorded.get('sample', '?')}",
+        "model": model,
+        "model_name": model_display_name(model),
         "store": str(store.paths[0]),
         "frame_rate_hz": rate,
         "layers": map_layers,
@@ -334,12 +473,11 @@ def _collect(
         "n_matrix_utterances": len([u for u in chosen if u in alignments]),
         "utterances": entries,
         "phone_matrix": matrices,
-        "colormap": _viridis(),
     }
 
 
 def write_viewer(
-    store_path: "PathLike | FeatureStore",
+    store_path: "PathLike | FeatureStore | Sequence[PathLike | FeatureStore]",
     out_html: PathLike,
     *,
     utterances: Sequence[str] | int | None = None,
@@ -347,19 +485,28 @@ def write_viewer(
     samples_dir: PathLike | None = "data_samples",
     layers: Sequence[str] | None = None,
 ) -> Path:
-    """Write the self-contained attention viewer page of a store.
+    """Write the self-contained attention viewer page of one store, or of several side by side.
+
+    With several stores (several models, or runs, over the same sample) the page shows one panel
+    per store, synchronised: one utterance picker (the utterances of all stores, in order of first
+    appearance; a panel whose store lacks the chosen one says so), one time range (the word-range
+    zoom, in seconds, mapped to each store's frames) and one softmax, interpolation, rounding and
+    matrix grouping choice; each panel has its own layer and head pickers, padding read-out and
+    phone matrix.
 
     Parameters
     ----------
-    store_path : path-like or FeatureStore
-        A store with attention maps (``layerprobe attention maps``).
+    store_path : path-like or FeatureStore, or a sequence of them
+        Stores with attention maps (``layerprobe attention maps``).
     out_html : path-like
         The page to write (its folder is created).
     utterances : sequence of str or int, optional
-        Utterance ids, or the first N with maps; default the first :data:`DEFAULT_MAX_UTTERANCES`.
+        Utterance ids (every store must hold them), or the first N with maps of each store;
+        default the first :data:`DEFAULT_MAX_UTTERANCES`.
     manifest : path-like, optional
-        The data-sample manifest for the alignments; found from ``samples_dir`` and the store's
-        ``config.manifest`` attr when omitted.  Without alignments the page draws no tiers and says so.
+        The data-sample manifest for the alignments (of every store); found from ``samples_dir`` and
+        each store's ``config.manifest`` attr when omitted.  Utterances without an alignment get
+        placeholder tiers (:func:`placeholder_tiers`) and the page says so.
     samples_dir : path-like, optional
         Root of the data-sample sets (default ``data_samples``).
     layers : sequence of str, optional
@@ -373,14 +520,28 @@ def write_viewer(
     Raises
     ------
     StoreError
-        When the store holds no attention maps.
+        When a store holds no attention maps.
     ConfigError
-        Unknown utterances or layers.
+        No stores, unknown utterances or layers.
     """
-    store, owned = _open_store(store_path)
-    try:
-        data = _collect(store, utterances=utterances, layers=layers, manifest=manifest, samples_dir=samples_dir)
-    finally:
-        if owned:
-            store.close()
+    from layerprobe.attention.articulation import GROUPINGS
+
+    given = list(store_path) if isinstance(store_path, (list, tuple)) else [store_path]
+    if not given:
+        raise ConfigError("no stores given to the attention viewer")
+    stores = []
+    for one in given:
+        store, owned = _open_store(one)
+        try:
+            stores.append(_collect(store, utterances=utterances, layers=layers, manifest=manifest, samples_dir=samples_dir))
+        finally:
+            if owned:
+                store.close()
+    data = {
+        "format": 2,
+        "title": stores[0]["title"] if len(stores) == 1 else " vs ".join(entry["title"] for entry in stores),
+        "stores": stores,
+        "groupings": list(GROUPINGS),
+        "colormap": _viridis(),
+    }
     return atomic_write(Path(out_html), page_html(data))

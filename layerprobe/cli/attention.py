@@ -156,40 +156,49 @@ def attention_patterns_command(
 
 
 @attention.command("view", context_settings=CONTEXT_SETTINGS, short_help="Write a self-contained HTML attention viewer (and a PNG).")
-@click.argument("store", type=click.Path(exists=True, path_type=Path))
+@click.argument("store", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @out_file_option("attention.html", help="The HTML page to write.")
 @utterances_option("Utterance ids (comma-separated) or the first N with maps.", default="10", allow_all=False,
                    empty="give utterance ids or a number")  # fmt: skip
 @layers_option("Only these blocks, e.g. T1,T3 [default: every block with maps].", alias=False, dest="layers_text", default=None)
 @samples_dir_option("Where the data-sample sets are (for the alignments).")
 @manifest_option("The data-sample manifest itself (wins over --samples-dir).")
-@click.option("--png", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write a static PNG of one map (with --utt, --layer, --head).")
+@click.option("--png", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write a static PNG of one map of the first store (with --utt, --layer, --head).")
 @click.option("--utt", default=None, help="--png: the utterance [default: the first with maps].")
 @click.option("--layer", default=None, help="--png: the block [default: the last with maps].")
 @click.option("--head", default="avg", show_default=True, help="--png: a head number or avg.")
+@click.option("--phone-labels", type=click.Choice(["arpabet39", "raw"]), default="arpabet39", show_default=True,
+              help="--png: phone tier labels folded to the 39 ARPAbet classes (TIMIT h#, kcl unlabelled), or as aligned.")
 def attention_view_command(
-    store: Path, out: Path, utterances: int | list[str], layers_text: str | None, samples_dir: Path, manifest: Path | None,
-    png: Path | None, utt: str | None, layer: str | None, head: str,
+    store: tuple[Path, ...], out: Path, utterances: int | list[str], layers_text: str | None, samples_dir: Path,
+    manifest: Path | None, png: Path | None, utt: str | None, layer: str | None, head: str, phone_labels: str,
 ) -> None:  # fmt: skip
-    """Write one HTML page (no network needed) to explore a store's attention maps.
+    """Write one HTML page (no network needed) to explore the attention maps of one or more stores.
 
     The page has utterance, layer and head pickers (and the head average), a softmax switch when
-    the store holds pre-softmax logits, zoom to a range of words, phone and word tiers along both
-    axes with boundaries drawn, a hover read-out, and the phone-by-phone attention matrix.  The
-    alignments come from the data-sample manifest recorded in the store (found under
-    --samples-dir, or given with --manifest); without them the page draws no tiers and says so.
+    a store holds pre-softmax logits, zoom to a range of words, phone and word tiers along both
+    axes with boundaries drawn, a hover read-out, colour scales, image interpolation (nearest or
+    smooth), a time-to-frame rounding switch (overlapping frames or frame centres), the padding
+    mass of Whisper's maps, and the phone-by-phone attention matrix, by phone or by articulatory
+    class (manner, place, voicing, vowel height, backness, rounding).  The alignments come from the
+    data-sample manifest recorded in a store (found under --samples-dir, or given with --manifest);
+    utterances without one get placeholder tiers (200 ms windows in 40 ms pieces) and the page says
+    so.  Several stores (models) give one panel each, side by side, on the same utterance and time
+    range.
 
     \b
     Examples:
       layerprobe attention view features/tiny_wav2vec2/demo_train_sample1/contextualized_frame.h5 --out page.html
       layerprobe attention view STORE.h5 --out page.html --png fig.png --utt demo-00001 --layer T3 --head avg
+      layerprobe attention view WAV2VEC2_STORE.h5 WHISPER_STORE.h5 --out both.html --utterances 3
     """
     from layerprobe.attention.view import render_png, write_viewer
     from layerprobe.io.store import FeatureStore
 
     layers = [part.strip() for part in layers_text.split(",") if part.strip()] if layers_text else None
-    with FeatureStore.open(store) as opened:
-        page = write_viewer(opened, out, utterances=utterances, manifest=manifest, samples_dir=samples_dir, layers=layers)
+    with FeatureStore.open(store[0]) as opened:
+        page = write_viewer([opened, *store[1:]], out, utterances=utterances, manifest=manifest, samples_dir=samples_dir,
+                            layers=layers)  # fmt: skip
         click.echo(f"attention viewer -> {page}")
         if png is not None:
             from layerprobe.attention.view import read_viewer_data
@@ -199,7 +208,7 @@ def attention_view_command(
             head_arg: int | str = count if count is not None else head.strip()
             try:
                 figure = render_png(opened, utt or data["utterances"][0]["id"], layer or data["layers"][-1], head_arg, out=png,
-                                    manifest=manifest, samples_dir=samples_dir)  # fmt: skip
+                                    manifest=manifest, samples_dir=samples_dir, phone_labels=phone_labels)  # fmt: skip
             except BaseException:
                 page.unlink(missing_ok=True)  # a failed command leaves no output behind
                 raise

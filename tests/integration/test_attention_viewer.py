@@ -84,8 +84,8 @@ def test_page_without_alignments_says_so(sample, tmp_path):
     out = write_viewer(sample["store"], tmp_path / "bare.html", utterances=1, samples_dir=tmp_path / "nowhere")
     data = read_viewer_data(out)
     assert not data["has_alignment"] and data["phone_matrix"] == {}
-    assert data["note"].startswith("No alignment available") and "Tiers are not drawn" in data["note"]
-    assert data["utterances"][0]["phones"] == [] and len(data["utterances"]) == 1
+    assert data["note"].startswith("No alignment available") and "Placeholder tiers (200 ms windows in 40 ms pieces)" in data["note"]
+    assert data["utterances"][0]["tiers"] == "placeholder" and len(data["utterances"]) == 1
 
 
 class _HandStore:
@@ -164,7 +164,7 @@ def test_the_page_in_headless_chromium(page):
         assert state() == before
         words = Select(driver.find_element(By.ID, "lp-to"))
         words.select_by_index(2)
-        n_frames = driver.execute_script("return JSON.parse(document.getElementById('lp-data').textContent).utterances[1].T")
+        n_frames = driver.execute_script("return JSON.parse(document.getElementById('lp-data').textContent).stores[0].utterances[1].T")
         zoomed = canvas.get_attribute("data-range")
         first_frame, end_frame = map(int, zoomed.split("-"))
         assert 0 < first_frame < end_frame < n_frames
