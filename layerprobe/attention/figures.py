@@ -5,8 +5,9 @@ each block is a sub-figure titled with the block, its class and scores, holding 
 per utterance (titled with the utterance id) and one colour bar, "attention weight", shared by the
 block's panels (one scale per block: blocks differ by orders of magnitude, utterances of one block
 do not).  Both axes are in seconds (queries top to bottom, keys left to right), from the model's
-frame rate.  Blocks are laid out several to a row when there are few utterances (four blocks a
-row for one utterance), so one utterance gives a compact grid, not a column.
+frame rate.  Blocks are laid out several to a row when there are few utterances (three blocks a
+row for one utterance, two for two), so one utterance gives a compact grid, not a column.  Long
+utterance ids are wrapped at ``_`` and ``-`` to the panel's width.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from layerprobe.layers import sort_layers
 if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn
     from matplotlib.figure import Figure
 
-#: Panels in one row of the figure at most (a block's utterances are never split across rows).
-PANELS_PER_ROW = 3
+#: Blocks side by side in one row of the figure, by the number of utterances (panels per block);
+#: one block a row for more (a block's utterances are never split across rows).
+BLOCKS_PER_ROW = {1: 3, 2: 2}
 #: Colour-bar label of every attention figure.
 WEIGHT_LABEL = "attention weight"
 
@@ -43,6 +45,25 @@ def model_display_name(spec: str) -> str:
     if sep and scheme.lower() in ("hf", "fairseq", "s3prl", "torch") and rest.strip():
         return rest.strip().rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1]
     return text
+
+
+def wrap_id(text: str, width: int) -> str:
+    r"""Break an id into lines of at most ``width`` characters, after ``_``, ``-`` or ``/`` where it can.
+
+    >>> wrap_id("sense_and_sensibility_01_austen_64kb-0860", 22)
+    'sense_and_sensibility_\n01_austen_64kb-0860'
+    >>> wrap_id("LDC93S1", 5)
+    'LDC93\nS1'
+    """
+    width = max(1, width)
+    lines: list[str] = []
+    rest = text
+    while len(rest) > width:
+        cut = max(rest.rfind(sep, 0, width) for sep in "_-/") + 1
+        cut = cut if cut > 0 else width
+        lines.append(rest[:cut])
+        rest = rest[cut:]
+    return "\n".join([*lines, rest]) if rest else "\n".join(lines)
 
 
 def _seconds_axis(ax) -> None:
@@ -118,14 +139,18 @@ def plot_attention_grid(
         raise ConfigError("no attention maps to plot")
     utterances = list(maps_by_block_and_utt[blocks[0]])
     n_utts = max(1, len(utterances))
-    blocks_per_row = max(1, min(len(blocks), PANELS_PER_ROW // n_utts))
+    blocks_per_row = max(1, min(len(blocks), BLOCKS_PER_ROW.get(n_utts, 1)))
     n_rows = math.ceil(len(blocks) / blocks_per_row)
     panels_per_row = blocks_per_row * n_utts
     with paper_style():
         panel = min(1.9, (PAGE_WIDTH_IN - 0.8 * blocks_per_row) / panels_per_row)
         width = min(PAGE_WIDTH_IN, panels_per_row * panel + 0.8 * blocks_per_row + 0.2)
+        # panel titles: the ids wrapped to the panel (about 16 characters an inch at 7 points)
+        titles = {utt: wrap_id(str(utt), max(8, int(panel * 16))) for utt in utterances} if n_utts > 1 else {}
+        title_lines = max((title.count("\n") + 1 for title in titles.values()), default=0)
         if figure is None:
-            figure = Figure(figsize=(width, n_rows * (panel + 0.85) + 0.35), layout="constrained")
+            row_height = panel + 0.85 + 0.13 * title_lines
+            figure = Figure(figsize=(width, n_rows * row_height + 0.35), layout="constrained")
         subfigs = np.atleast_1d(figure.subfigures(n_rows, blocks_per_row, squeeze=False)).reshape(n_rows, blocks_per_row)
         for index, sub in enumerate(subfigs.ravel()):
             if index >= len(blocks):
@@ -162,7 +187,7 @@ def plot_attention_grid(
                                   extent=(0.0, seconds, seconds, 0.0))  # fmt: skip
                 _seconds_axis(ax)
                 if n_utts > 1:
-                    ax.set_title(str(utt), fontsize=7)
+                    ax.set_title(titles[utt], fontsize=7)
                 ax.set_xlabel("key (s)")
                 if col == 0:
                     ax.set_ylabel("query (s)")
@@ -185,4 +210,4 @@ def plot_attention_grid(
     return figure
 
 
-__all__ = ["PANELS_PER_ROW", "WEIGHT_LABEL", "model_display_name", "plot_attention_grid"]
+__all__ = ["BLOCKS_PER_ROW", "WEIGHT_LABEL", "model_display_name", "plot_attention_grid", "wrap_id"]

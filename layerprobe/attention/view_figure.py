@@ -13,6 +13,7 @@ import numpy as np
 from layerprobe.attention.view_inputs import PathLike, _head_view, _maps, _open_store, find_manifest, load_alignments
 from layerprobe.errors import ConfigError
 from layerprobe.io.alignments import Alignment
+from layerprobe.io.figure_style import PAGE_WIDTH_IN, paper_style
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -24,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
 #: Phone and word boundaries over the map: thin, semi-transparent, in a colour that shows on viridis.
 BOUNDARY_COLOR = "#D55E00"
 #: Font size (points) of the tier labels: readable when the figure is printed at its size.
-TIER_FONT_SIZE = 6.5
+TIER_FONT_SIZE = 6.0
 
 
 def _tier_label(label: str, fold: bool) -> str:
@@ -38,23 +39,27 @@ def _tier_label(label: str, fold: bool) -> str:
 def _draw_tier(ax: "Axes", intervals: Sequence[Any], *, vertical: bool, fontsize: float, fold: bool = False) -> None:
     """Label the intervals (seconds) of one tier on a strip along the map, where a label fits its interval."""
     box = ax.get_window_extent()  # laid out: the caller has drawn the figure once
-    inches = (box.height if vertical else box.width) / ax.figure.dpi
+    pixels = box.height if vertical else box.width
     low, high = ax.get_ylim() if vertical else ax.get_xlim()
-    per_second = inches / abs(high - low) if high != low else 0.0
+    per_second = pixels / abs(high - low) if high != low else 0.0
+    renderer = ax.figure.canvas.get_renderer()
+    line = ax.axhline if vertical else ax.axvline
     for interval in intervals:
         a, b = interval.start, interval.end
-        text = _tier_label(interval.label, fold)
-        line = ax.axhline if vertical else ax.axvline
         line(a, color="0.35", lw=0.4)
         line(b, color="0.35", lw=0.4)
-        if not text or len(text) * fontsize * 0.62 / 72 > (b - a) * per_second:
-            continue  # a label wider than its interval is left out rather than drawn over its neighbours
+        text = _tier_label(interval.label, fold)
+        if not text:
+            continue
         if vertical:
-            ax.text(0.5, (a + b) / 2, text, ha="center", va="center", fontsize=fontsize, rotation=90, clip_on=True,
-                    transform=ax.get_yaxis_transform())  # fmt: skip
+            drawn = ax.text(0.5, (a + b) / 2, text, ha="center", va="center", fontsize=fontsize, rotation=90, clip_on=True,
+                            transform=ax.get_yaxis_transform())  # fmt: skip
         else:
-            ax.text((a + b) / 2, 0.5, text, ha="center", va="center", fontsize=fontsize, clip_on=True,
-                    transform=ax.get_xaxis_transform())  # fmt: skip
+            drawn = ax.text((a + b) / 2, 0.5, text, ha="center", va="center", fontsize=fontsize, clip_on=True,
+                            transform=ax.get_xaxis_transform())  # fmt: skip
+        extent = drawn.get_window_extent(renderer)
+        if (extent.height if vertical else extent.width) > (b - a) * per_second:
+            drawn.remove()  # a label wider than its interval is left out rather than drawn over its neighbours
     # the strips share the map's time axis: hide their ticks, never remove them (that would clear the map's)
     ax.tick_params(axis="both", which="both", left=False, bottom=False, labelleft=False, labelbottom=False)
     ax.grid(False)
@@ -88,7 +93,7 @@ def plot_attention_map(
     map : numpy.ndarray, shape (T, T)
     alignment : Alignment, optional
     ax : matplotlib Axes, optional
-        Where to draw; a new figure 6 in square is made when omitted.
+        Where to draw; a new figure a page wide (7 in) and square is made when omitted.
     frame_rate_hz : float
         Frames per second of the map.
     cmap : str
@@ -116,7 +121,7 @@ def plot_attention_map(
     if values.ndim != 2 or values.shape[0] != values.shape[1]:
         raise ConfigError(f"an attention map must be square (T, T), got shape {values.shape}")
     if ax is None:
-        _, ax = plt.subplots(figsize=(6.0, 6.0))
+        _, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, PAGE_WIDTH_IN))
     n = values.shape[0]
     seconds = n / frame_rate_hz
     image = ax.imshow(values, cmap=cmap, interpolation="nearest", origin="upper", extent=(0.0, seconds, seconds, 0.0))
@@ -131,7 +136,7 @@ def plot_attention_map(
         bar = ax.figure.colorbar(image, cax=cax)
         bar.set_label(value_label)
     if alignment is not None:
-        for intervals, lw, alpha in ((alignment.phones, 0.3, 0.35), (alignment.words, 0.7, 0.6)):
+        for intervals, lw, alpha in ((alignment.phones, 0.25, 0.3), (alignment.words, 0.6, 0.55)):
             for interval in intervals:
                 for edge in (interval.start, interval.end):
                     ax.axvline(edge, color=BOUNDARY_COLOR, lw=lw, alpha=alpha)
@@ -222,12 +227,10 @@ def render_png(
         if owned:
             opened.close()
     from layerprobe.attention.figures import model_display_name
-    from layerprobe.io.figure_style import paper_style
-
     head_text = "head average" if isinstance(head, str) else f"head {head}"
     title = f"{model_display_name(str(model)) or 'model'}, {layer}, {head_text}{' (logits)' if logits else ''}\nutterance {utt}"
     with paper_style():
-        figure, ax = plt.subplots(figsize=(6.0, 6.0))
+        figure, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, PAGE_WIDTH_IN))
         try:
             plot_attention_map(view, alignment=alignment, ax=ax, frame_rate_hz=rate, title=title,
                                value_label="attention logit" if logits else "attention weight",

@@ -294,3 +294,30 @@ def test_attention_view_of_two_stores_on_the_command_line(stores, tmp_path, caps
     assert caught.value.code == 1 and err.strip() == (
         "layerprobe: error: no attention maps stored for synth-00002 (stored: synth-00000, synth-00001)")
     assert not (tmp_path / "x.html").exists()
+
+
+def test_render_png_titles_the_figure_with_the_model_name_and_draws_seconds(stores, tmp_path, monkeypatch):
+    import layerprobe.io.figures as figures
+    from layerprobe.attention.view import render_png
+
+    drawn = []
+    original = figures.save_figure
+
+    def keep(figure, out, **kwargs):
+        drawn.append([(ax.get_title(), ax.get_xlabel(), ax.get_ylabel(), [t.get_text() for t in ax.get_xticklabels()])
+                      for ax in figure.axes])  # fmt: skip
+        drawn.append([t.get_text() for ax in figure.axes for t in ax.texts])
+        return original(figure, out, **kwargs)
+
+    monkeypatch.setattr(figures, "save_figure", keep)
+    out = render_png(stores["whisper"], "synth-00001", "T2", head=1, out=tmp_path / "map.png", samples_dir=stores["samples_dir"])
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    axes, tier_texts = drawn
+    titles = [title for title, _, _, _ in axes if title]
+    assert titles == ["tiny:whisper, T2, head 1\nutterance synth-00001"]  # not the store's path
+    map_axis = next(ax for ax in axes if ax[1] == "key time (s)")
+    assert map_axis[3][:3] == ["0.0", "0.5", "1.0"]  # ticks in seconds
+    assert ("", "", "attention weight", []) in [(t, x, y, []) for t, x, y, _ in axes]  # the labelled colour bar
+    assert "query time (s)" in [y for _, _, y, _ in axes]
+    # tier labels: the synthesized corpus's phones are ARPAbet classes already, its words lower case
+    assert tier_texts and any(text.isupper() for text in tier_texts) and any(text.islower() for text in tier_texts)

@@ -69,13 +69,15 @@ def test_grid_of_one_utterance_is_a_compact_grid_with_colorbars_and_seconds():
 
 
 def test_grid_of_several_utterances_titles_the_panels_and_shares_a_scale_per_block():
-    maps = {"T1": {"u1": band(50, 1), "u2": band(25, 2)}, "T2": {"u1": stripe(50), "u2": stripe(25)}}
+    u1, u2 = "sense_and_sensibility_01_austen_64kb-0880", "u2"
+    maps = {"T1": {u1: band(50, 1), u2: band(25, 2)}, "T2": {u1: stripe(50), u2: stripe(25)}}
     figure = plot_attention_grid(maps, classes={"T1": "diagonal", "T2": "vertical"}, frame_rate_hz=25.0, model="tiny:wav2vec2")
     assert len(figure.subfigs) == 2
-    assert _geometry(figure) == (2, 1)
+    assert _geometry(figure) == (1, 2)  # two utterances: two blocks a row
     assert figure._suptitle.get_text() == "Attention maps of tiny:wav2vec2"
     panels = _map_axes(figure)
-    assert [ax.get_title() for ax in panels] == ["u1", "u2", "u1", "u2"]
+    long = "sense_and_\nsensibility_01_\nausten_64kb-0880"  # wrapped to the panel (21 characters), not over its neighbour
+    assert [ax.get_title() for ax in panels] == [long, "u2", long, "u2"]
     assert [ax.get_ylabel() for ax in panels] == ["query (s)", "", "query (s)", ""]
     assert panels[1].images[0].get_extent() == [0.0, 1.0, 1.0, 0.0]  # 25 frames at 25 Hz
     # one colour scale per block
@@ -96,6 +98,13 @@ def test_grid_errors():
 
     with pytest.raises(ConfigError, match=r"^frame_rate_hz must be positive, got 0$"):
         plot_attention_grid({"T1": {"u": band(4, 1)}}, frame_rate_hz=0)
+
+
+def test_wrap_id():
+    from layerprobe.attention.figures import wrap_id
+
+    assert wrap_id("sense_and_sensibility_01_austen_64kb-0880", 15) == "sense_and_\nsensibility_01_\nausten_64kb-\n0880"
+    assert wrap_id("short", 15) == "short" and wrap_id("abcdefgh", 3) == "abc\ndef\ngh"
 
 
 def test_model_display_name():
