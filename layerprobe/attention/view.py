@@ -30,7 +30,8 @@ with :func:`read_viewer_data`): ``format`` 2, the page ``title``, the ``grouping
 and ``stores``, one object per store (its ``model``, ``frame_rate_hz``, ``layers``, ``note``,
 ``utterances`` and ``phone_matrix``).  An utterance carries ``T``, ``heads``, ``duration``,
 ``tiers`` (``"alignment"`` or ``"placeholder"``), ``phones`` and ``words`` (``[start, end, label]``,
-seconds), ``maps``, ``logits`` and ``padding`` per layer.  Each map of an utterance and layer, shape (heads, T, T), is
+seconds; an aligned phone is ``[start, end, class, raw label]``: the page shows its ARPAbet-39
+class, blank for silence and closures such as TIMIT's ``h#``, ``kcl``, and the hover adds the raw label), ``maps``, ``logits`` and ``padding`` per layer.  Each map of an utterance and layer, shape (heads, T, T), is
 quantised to uint8 per head and base64-encoded in C order:
 
 * attention weights (post-softmax): ``value = q / 255 * scale[h]`` with ``scale[h]`` the head's
@@ -373,8 +374,13 @@ def _viridis() -> list[int]:
     return [int(v) for v in table.ravel()]
 
 
-def _intervals(intervals: Sequence[Any]) -> list[list[Any]]:
-    return [[round(i.start, 5), round(i.end, 5), i.label] for i in intervals]
+def _intervals(intervals: Sequence[Any], *, fold: bool = False) -> list[list[Any]]:
+    """``[start, end, label]`` per interval; folded phones: ``[start, end, class or "", raw label]``."""
+    if not fold:
+        return [[round(i.start, 5), round(i.end, 5), i.label] for i in intervals]
+    from layerprobe.data.labels import phone_class
+
+    return [[round(i.start, 5), round(i.end, 5), phone_class(i.label) or "", i.label] for i in intervals]
 
 
 def _collect(
@@ -441,7 +447,8 @@ def _collect(
         alignment = alignments.get(utt_id)
         entry["duration"] = alignment.duration if alignment else entry.get("T", 0) / rate
         if alignment:
-            entry["tiers"], entry["phones"], entry["words"] = "alignment", _intervals(alignment.phones), _intervals(alignment.words)
+            entry["tiers"] = "alignment"
+            entry["phones"], entry["words"] = _intervals(alignment.phones, fold=True), _intervals(alignment.words)
         else:
             entry["tiers"] = "placeholder"
             entry["phones"], entry["words"] = placeholder_tiers(entry["duration"])

@@ -106,8 +106,14 @@ _JS = r"""
   function option(select, value, text) {
     const o = document.createElement("option"); o.value = value; o.textContent = text; select.appendChild(o);
   }
+  // The label at time t: a phone's class with its raw label where they differ other than by case or
+  // stress ("IH (ix)", "- (h#)"),
+  // a placeholder piece by its times.
   function labelAt(intervals, t) {
-    for (const iv of intervals) if (t >= iv[0] && t < iv[1]) return iv[2] || "(" + iv[0].toFixed(2) + "-" + iv[1].toFixed(2) + " s)";
+    for (const iv of intervals) if (t >= iv[0] && t < iv[1]) {
+      if (iv.length > 3) return (iv[2] || "-") + (iv[3].toUpperCase().replace(/[012]$/, "") !== iv[2] ? " (" + iv[3] + ")" : "");
+      return iv[2] || "(" + iv[0].toFixed(2) + "-" + iv[1].toFixed(2) + " s)";
+    }
     return "-";
   }
   const snap = (x) => Math.round(x * 1e6) / 1e6;  // 0.2 s * 50 Hz is 10, not 10.000000000000002

@@ -80,6 +80,15 @@ def test_placeholder_tiers_are_200_ms_windows_in_40_ms_pieces():
         placeholder_tiers(1.0, piece_s=0)
 
 
+def test_page_phone_tiers_carry_the_39_classes_and_the_raw_labels():
+    from layerprobe.attention.view import _intervals
+
+    phones = (Interval(0.0, 0.1, "h#"), Interval(0.1, 0.2, "ix"), Interval(0.2, 0.25, "kcl"), Interval(0.25, 0.3, "AH0"))
+    assert _intervals(phones, fold=True) == [[0.0, 0.1, "", "h#"], [0.1, 0.2, "IH", "ix"], [0.2, 0.25, "", "kcl"],
+                                             [0.25, 0.3, "AH", "AH0"]]  # fmt: skip
+    assert _intervals(phones[:1]) == [[0.0, 0.1, "h#"]]
+
+
 # --------------------------------------------------------------------------------------------------
 # Pages of real stores
 
