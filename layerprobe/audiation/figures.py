@@ -90,7 +90,7 @@ def audiation_figure(result: Any) -> "Figure":
         act_ax.set_xlim(0.0, seconds)
         act_ax.set_xlabel("time (s)")
         act_ax.set_ylabel("activation")
-        act_ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), borderaxespad=0.2)  # beside the panel, under the colour bar
+        act_ax.legend(loc="best", frameon=True, framealpha=0.8, edgecolor="none")
     return figure
 
 

@@ -46,7 +46,7 @@ section.lp-unit audio { display: block; width: 100%; box-sizing: border-box; }
 table { border-collapse: collapse; font-size: 0.85em; width: 100%; }
 table.lp-examples { table-layout: fixed; }
 table.lp-examples col.lp-rank { width: 1.8em; } table.lp-examples col.lp-time { width: 4.2em; }
-table.lp-examples col.lp-phone { width: 4em; } table.lp-examples col.lp-value { width: 4.4em; }
+table.lp-examples col.lp-phone { width: 4.8em; } table.lp-examples col.lp-value { width: 4.4em; }
 td, th { padding: 2px 4px; border-bottom: 1px solid #eee; text-align: left; vertical-align: middle; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 table.lp-examples td.lp-clip { padding: 0 0 3px 0; }
