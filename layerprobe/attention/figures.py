@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from layerprobe.errors import ConfigError
-from layerprobe.io.figure_style import PAGE_WIDTH_IN, paper_style
+from layerprobe.io.figure_style import PAGE_WIDTH_IN, model_display_name, paper_style
 from layerprobe.layers import sort_layers
 
 if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn
@@ -30,21 +30,6 @@ if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn
 BLOCKS_PER_ROW = {1: 3, 2: 2}
 #: Colour-bar label of every attention figure.
 WEIGHT_LABEL = "attention weight"
-
-
-def model_display_name(spec: str) -> str:
-    """The name a figure shows for a model spec: a hub id or a path becomes its last part.
-
-    >>> model_display_name("hf:/models/whisper-base"), model_display_name("hf:facebook/wav2vec2-base")
-    ('whisper-base', 'wav2vec2-base')
-    >>> model_display_name("tiny:wav2vec2"), model_display_name("")
-    ('tiny:wav2vec2', '')
-    """
-    text = str(spec or "").strip()
-    scheme, sep, rest = text.partition(":")
-    if sep and scheme.lower() in ("hf", "fairseq", "s3prl", "torch") and rest.strip():
-        return rest.strip().rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1]
-    return text
 
 
 def wrap_id(text: str, width: int) -> str:

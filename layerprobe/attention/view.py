@@ -93,7 +93,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
-from layerprobe.attention.figures import model_display_name
+from layerprobe.io.figure_style import model_display_name
 from layerprobe.attention.maps import load_padding
 from layerprobe.attention.view_figure import plot_attention_map, render_png
 from layerprobe.attention.view_inputs import (

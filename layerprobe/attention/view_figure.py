@@ -226,7 +226,7 @@ def render_png(
     finally:
         if owned:
             opened.close()
-    from layerprobe.attention.figures import model_display_name
+    from layerprobe.io.figure_style import model_display_name
     head_text = "head average" if isinstance(head, str) else f"head {head}"
     title = f"{model_display_name(str(model)) or 'model'}, {layer}, {head_text}{' (logits)' if logits else ''}\nutterance {utt}"
     with paper_style():

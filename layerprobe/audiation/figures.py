@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from layerprobe.attention.figures import model_display_name
+from layerprobe.io.figure_style import model_display_name
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure

@@ -164,7 +164,7 @@ def test_two_stores_side_by_side_in_headless_chromium(two_page, tmp_path):
         panels = driver.find_elements(By.CSS_SELECTOR, "section.lp-panel")
         assert len(panels) == 2 and panels[0].location["y"] == panels[1].location["y"]  # side by side
         assert panels[0].location["x"] < panels[1].location["x"]
-        assert [p.find_element(By.CSS_SELECTOR, "h2").text for p in panels] == ["tiny:wav2vec2", "tiny:whisper"]
+        assert [p.find_element(By.CSS_SELECTOR, "h2").text for p in panels] == ["tiny wav2vec2", "tiny whisper"]
         left, right = driver.find_element(By.ID, "lp-map"), driver.find_element(By.ID, "lp-map-1")
         assert left.get_attribute("data-checksum") not in (None, "none") and right.get_attribute("data-checksum") not in (None, "none")
         T = data["stores"][0]["utterances"][0]["T"]
@@ -323,7 +323,7 @@ def test_render_png_titles_the_figure_with_the_model_name_and_draws_seconds(stor
     assert out.read_bytes()[:4] == b"\x89PNG"
     axes, tier_texts = drawn
     titles = [title for title, _, _, _ in axes if title]
-    assert titles == ["tiny:whisper, T2, head 1\nutterance synth-00001"]  # not the store's path
+    assert titles == ["tiny whisper, T2, head 1\nutterance synth-00001"]  # not the store's path
     map_axis = next(ax for ax in axes if ax[1] == "key time (s)")
     assert map_axis[3][:3] == ["0.0", "0.5", "1.0"]  # ticks in seconds
     assert ("", "", "attention weight", []) in [(t, x, y, []) for t, x, y, _ in axes]  # the labelled colour bar

@@ -12,7 +12,8 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from layerprobe.attention.figures import WEIGHT_LABEL, model_display_name, plot_attention_grid  # noqa: E402
+from layerprobe.attention.figures import WEIGHT_LABEL, plot_attention_grid  # noqa: E402
+from layerprobe.io.figure_style import model_display_name  # noqa: E402
 from layerprobe.attention.view_figure import BOUNDARY_COLOR, plot_attention_map  # noqa: E402
 from layerprobe.io.alignments import Alignment, Interval  # noqa: E402
 
@@ -74,7 +75,7 @@ def test_grid_of_several_utterances_titles_the_panels_and_shares_a_scale_per_blo
     figure = plot_attention_grid(maps, classes={"T1": "diagonal", "T2": "vertical"}, frame_rate_hz=25.0, model="tiny:wav2vec2")
     assert len(figure.subfigs) == 2
     assert _geometry(figure) == (1, 2)  # two utterances: two blocks a row
-    assert figure._suptitle.get_text() == "Attention maps of tiny:wav2vec2"
+    assert figure._suptitle.get_text() == "Attention maps of tiny wav2vec2"
     panels = _map_axes(figure)
     long = "sense_and_\nsensibility_01_\nausten_64kb-0880"  # wrapped to the panel (21 characters), not over its neighbour
     assert [ax.get_title() for ax in panels] == [long, "u2", long, "u2"]
@@ -110,7 +111,7 @@ def test_wrap_id():
 def test_model_display_name():
     assert model_display_name("hf:/models/whisper-base/") == "whisper-base"
     assert model_display_name("hf:facebook/hubert-base-ls960") == "hubert-base-ls960"
-    assert model_display_name("tiny:whisper") == "tiny:whisper" and model_display_name("logmel") == "logmel"
+    assert model_display_name("tiny:whisper") == "tiny whisper" and model_display_name("logmel") == "log-mel baseline"
 
 
 TIMIT = Alignment(
