@@ -7,11 +7,17 @@ Three things live here, each done without editing an installed file:
   ``sdpa`` by default, and ``sdpa`` silently returns no maps when ``output_attentions=True``.
 * :func:`capturing_eager_attention`, registered with transformers' ``AttentionInterface`` under
   :data:`CAPTURE_IMPLEMENTATION`, computes exactly what transformers' own eager attention computes
-  (``softmax(q k^T * scaling + mask)``) and records the logits before the softmax for the modules
-  of an active :class:`AttentionRecorder`.  This serves every family whose attention modules
-  dispatch through ``ALL_ATTENTION_FUNCTIONS``: wav2vec 2.0, HuBERT, data2vec-audio and Whisper.
+  (``softmax(q k^T * scaling + position_bias + mask)``) and records the logits before the softmax
+  for the modules of an active :class:`AttentionRecorder`.  This serves every family whose attention
+  modules dispatch through ``ALL_ATTENTION_FUNCTIONS``: wav2vec 2.0, HuBERT, data2vec-audio, UniSpeech(-SAT),
+  SEW, Whisper, and the conformers (wav2vec2-conformer, w2v-BERT 2.0), whose relative positions come in
+  as the ``position_bias`` keyword (rotary positions are applied to the hidden states before the call).
   Whisper multiplies the queries by the scaling before the call and passes ``scaling=1.0``, so its
   logits are scaled too.
+* :func:`output_attention_maps`: SEW-D's DeBERTa attention (``DisentangledSelfAttention``) computes
+  its maps in its own code (content and disentangled position scores, ``XSoftmax``) and returns them
+  as its second output; forward hooks hand them over per block.  Its logits are not reachable from
+  the outside (they never leave the module).
 * :func:`wavlm_attention_maps`: WavLM does not use the interface; its attention calls
   ``torch.nn.functional.multi_head_attention_forward`` with a gated relative position bias, and the
   maps it returns are averaged over heads (then repeated per head).  Forward hooks on its attention
@@ -108,6 +114,7 @@ def capturing_eager_attention(
     attention_mask: torch.Tensor | None,
     scaling: float | None = None,
     dropout: float = 0.0,
+    position_bias: torch.Tensor | None = None,
     **kwargs: Any,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """transformers' eager attention, recording the logits before the softmax.
@@ -123,6 +130,9 @@ def capturing_eager_attention(
         Multiplies the dot products; ``head_dim ** -0.5`` when None.
     dropout : float
         Attention dropout (0 in eval mode).
+    position_bias : torch.Tensor, optional
+        Additive relative-position scores broadcastable to (batch, heads, T, T), added before the mask
+        (the conformers' ``eager_attention_forward``).
 
     Returns
     -------
@@ -133,6 +143,8 @@ def capturing_eager_attention(
     if scaling is None:
         scaling = query.size(-1) ** -0.5
     logits = torch.matmul(query, key.transpose(2, 3)) * scaling
+    if position_bias is not None:
+        logits = logits + position_bias
     if attention_mask is not None:
         logits = logits + attention_mask
     recorder = _ACTIVE_RECORDER.get()
@@ -219,6 +231,44 @@ def recording_pre_softmax(
         yield recorder
     finally:
         _ACTIVE_RECORDER.reset(token)
+
+
+@contextmanager
+def output_attention_maps(modules: Mapping[str, nn.Module], *, sink: MapSink | None = None) -> Iterator[AttentionRecorder]:
+    """The post-softmax maps that attention modules return as their second output, per block, for this block.
+
+    For modules that compute their maps in their own code (SEW-D's ``DisentangledSelfAttention``):
+    a forward hook on each records ``output[1]``, shape (batch, heads, T, T); the hooks are removed in
+    ``finally``.
+
+    Parameters
+    ----------
+    modules : mapping of str to torch.nn.Module
+        Block id -> attention module.
+    sink : callable, optional, keyword-only
+        Hand each block's maps to ``sink(block, maps, False)`` as its hook runs instead of keeping them.
+
+    Yields
+    ------
+    AttentionRecorder
+        ``post_softmax`` holds (batch, heads, T, T) per block after the call (without a sink).
+    """
+    recorder = AttentionRecorder(modules, maps=True, logits=False, sink=sink)
+    handles = []
+    try:
+        for block, module in modules.items():
+            handles.append(module.register_forward_hook(_output_maps_hook(recorder, block)))
+        yield recorder
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _output_maps_hook(recorder: AttentionRecorder, block: str):
+    def hook(module: nn.Module, args: tuple, output: tuple) -> None:
+        recorder.record(block, output[1], logits=False)
+
+    return hook
 
 
 def wavlm_head_logits(
@@ -336,6 +386,7 @@ __all__ = [
     "current_attention_implementation",
     "attention_implementation",
     "recording_pre_softmax",
+    "output_attention_maps",
     "wavlm_head_logits",
     "wavlm_attention_maps",
 ]

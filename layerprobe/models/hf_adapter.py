@@ -217,9 +217,11 @@ class HFAdapter(_LayerCapture):
             extra={"source_details": details} if details else {},
             weights_fingerprint=weights_fingerprint,
         )
-        from layerprobe.models.hf_families import ConvEncoderAdapter, WhisperEncoderAdapter
+        from layerprobe.models.hf_families import ConvEncoderAdapter, LogMelConformerAdapter, WhisperEncoderAdapter
 
-        adapter_class = WhisperEncoderAdapter if family == "whisper" else ConvEncoderAdapter
+        adapter_class = {"whisper": WhisperEncoderAdapter, "wav2vec2-bert": LogMelConformerAdapter}.get(
+            family, ConvEncoderAdapter
+        )
         return adapter_class(
             encoder,
             spec=spec,
@@ -374,26 +376,44 @@ class HFAdapter(_LayerCapture):
             return [self._run([wave], wanted)[0] for wave in waves]
         return self._run(waves, wanted)
 
+    def model_card(self) -> dict[str, Any]:
+        """What a store records about the model it came from (also part of :meth:`describe`).
+
+        Returns
+        -------
+        dict
+            ``family``, ``model_class``, ``parameter_count`` (every parameter of the encoder module
+            layerprobe runs: Whisper's encoder without its decoder), ``num_layers``, ``layer_ids``,
+            ``layer_frame_rates`` (layer id -> native frame rate in Hz, every layer) and
+            ``weights_fingerprint`` (None when unknown).
+        """
+        return {
+            "family": self.family,
+            "model_class": type(self.module).__name__,
+            "parameter_count": int(sum(parameter.numel() for parameter in self.module.parameters())),
+            "num_layers": self.num_layers,
+            "layer_ids": list(self.layer_ids),
+            "layer_frame_rates": {layer: float(self.layer_frame_rate(layer)) for layer in self.layer_ids},
+            "weights_fingerprint": self._provenance.weights_fingerprint,
+        }
+
     def describe(self) -> dict[str, Any]:
-        """Provenance: spec, family, source, revision, config digest, library versions, dtype, features."""
+        """Provenance: spec, the model card (:meth:`model_card`), source, revision, config digest, library
+        versions, dtype, features.  Every store keeps it as ``config.model``."""
         import transformers
 
         provenance = self._provenance
         return {
             "spec": self.spec,
-            "family": self.family,
-            "model_class": type(self.module).__name__,
+            **self.model_card(),
             "model_id": provenance.source,
             "revision": provenance.revision,
             "commit_hash": provenance.commit_hash,
             "config_sha256": provenance.config_sha256,
-            "weights_fingerprint": provenance.weights_fingerprint,
             "transformers_version": transformers.__version__,
             "torch_version": torch.__version__,
             "dtype": "float32",
             "device": str(self.device),
-            "num_layers": self.num_layers,
-            "layer_ids": list(self.layer_ids),
             "frame_rate_hz": self.frame_rate_hz,
             "supports_batching": self.supports_batching,
             "attention_implementation": hf_attention.current_attention_implementation(self.module),
@@ -552,6 +572,11 @@ class HFAdapter(_LayerCapture):
         """
         if self.family == "wavlm":
             return  # WavLM has its own attention code, whatever the configured implementation
+        if self.family == "sew-d":
+            raise ConfigError(
+                f"local attention is not supported for SEW-D ({self.spec}): its DeBERTa attention takes no "
+                "per-block mask layerprobe can band; use another family"
+            )
         implementation = getattr(self.module.config, "_attn_implementation", None)
         if implementation is not None and implementation not in hf_local_attention.SUPPORTED_IMPLEMENTATIONS:
             raise ConfigError(f"local attention needs eager or sdpa attention; {self.spec} runs {implementation!r}")
@@ -574,6 +599,7 @@ class HFAdapter(_LayerCapture):
         callable
             Takes the band off again (restores the block exactly).
         """
+        self.check_local_attention()
         return hf_local_attention.install_band(self.attention_modules()[block], radius, family=self.family)
 
     # ---- family specifics (overridden) --------------------------------------------------
@@ -605,9 +631,10 @@ class HFAdapter(_LayerCapture):
 
         ``"eager"``: transformers' eager attention (or :mod:`modellib_addons.hf_attention`'s capturing
         copy of it, the same operations) for the call only, the model's own implementation (often
-        ``sdpa``) restored after; ``"wavlm-hooks"``: WavLM's own attention, per-head maps from hooks.
+        ``sdpa``) restored after; ``"wavlm-hooks"``: WavLM's own attention, per-head maps from hooks;
+        ``"sew-d-hooks"``: SEW-D's own disentangled attention, its returned maps taken by hooks.
         """
-        return "wavlm-hooks" if self.family == "wavlm" else "eager"
+        return {"wavlm": "wavlm-hooks", "sew-d": "sew-d-hooks"}.get(self.family, "eager")
 
     def attention_modules(self) -> dict[str, nn.Module]:
         """Block id (``T1``..``TL``) -> the block's self-attention module (for surgery and capture)."""

@@ -170,6 +170,16 @@ class _LayerCapture:
             yield _MapCapture()
             return
         blocks = self.attention_modules()
+        if self.family == "sew-d":
+            # DeBERTa's attention computes its maps in its own code: they come from hooks, its logits not at all.
+            if pre_softmax:
+                raise ConfigError(
+                    f"{self.spec}: SEW-D's disentangled attention computes its logits inside its own module, so "
+                    "pre-softmax logits are not available; ask for the post-softmax maps only (no --pre-softmax)"
+                )
+            with hf_attention.output_attention_maps(blocks, sink=sink) as recorder:
+                yield _MapCapture(recorder=recorder)
+            return
         if self.family == "wavlm":
             # WavLM's own maps are averaged over heads: per-head maps come from hooks.
             wanted = {"maps": attention, "logits": pre_softmax} if sink is not None else {}

@@ -19,17 +19,34 @@ from torch import nn
 from layerprobe.errors import AudioError, ConfigError
 from layerprobe.layers import CONTEXTUALIZED
 from layerprobe.models.hf_adapter import HFAdapter
-from layerprobe.models.hf_loading import STANDARD_CONV_KERNEL, STANDARD_CONV_STRIDE, STANDARD_LOCAL_POOLING, conv_output_length
+from layerprobe.models.hf_loading import (
+    SQUEEZED_FAMILIES,
+    STANDARD_CONV_KERNEL,
+    STANDARD_CONV_STRIDE,
+    STANDARD_LOCAL_POOLING,
+    conv_output_length,
+)
+
+#: Families that cannot batch exactly with a padding mask whatever their conv encoder's norm: data2vec-audio
+#: (stacked positional convolutions, each with a layer norm, carry the padding into the last real frames),
+#: wav2vec2-conformer (the conformer block's depthwise convolution sees the padded frames, which earlier
+#: sub-layers made non-zero), SEW and SEW-D (an odd number of conv frames pools one real frame with padding
+#: into a frame the pooled mask counts as real).
+_UNBATCHED_FAMILIES = ("data2vec-audio", "wav2vec2-conformer", "sew", "sew-d")
 
 
 class ConvEncoderAdapter(HFAdapter):
-    """wav2vec 2.0, HuBERT, WavLM and data2vec-audio: a conv feature encoder on the waveform.
+    """A conv feature encoder on the waveform: wav2vec 2.0, HuBERT, WavLM, data2vec-audio, UniSpeech,
+    UniSpeech-SAT, wav2vec2-conformer, SEW and SEW-D.
 
     ``supports_batching`` is True when the conv encoder uses layer norm and the feature extractor
-    returns an attention mask, and the family is not data2vec-audio: its stacked positional
-    convolutions (each followed by a layer norm) turn zero padding into non-zero values that reach
-    the last real frames, so a padded batch differs from per-utterance runs.  Group-norm encoders
-    (wav2vec 2.0 / HuBERT / WavLM base) normalise over time and must see unpadded audio.
+    returns an attention mask, and the family is not one of ``_UNBATCHED_FAMILIES`` (data2vec-audio,
+    wav2vec2-conformer, SEW, SEW-D: see there why a padded batch differs from per-utterance runs).
+    Group-norm encoders (wav2vec 2.0 / HuBERT / WavLM base) normalise over time and must see unpadded audio.
+
+    SEW and SEW-D average-pool the conv frames by ``squeeze_factor`` (2: 25 Hz) before the transformer
+    and upsample only the final output: their T layers run at ``50 / squeeze_factor`` Hz, ``n`` samples
+    giving ``conv_frames(n) // squeeze_factor`` frames.
     """
 
     def _conv_modules(self) -> list[nn.Module]:
@@ -49,13 +66,16 @@ class ConvEncoderAdapter(HFAdapter):
             for i in range(len(config.conv_kernel))
         ]
 
+    def _squeeze(self) -> int:
+        return int(self.module.config.squeeze_factor) if self.family in SQUEEZED_FAMILIES else 1
+
     def _transformer_frame_rate(self) -> float:
-        return self._conv_frame_rates()[-1]
+        return self._conv_frame_rates()[-1] / self._squeeze()
 
     def _can_batch(self) -> bool:
         layer_norm = getattr(self.module.config, "feat_extract_norm", "layer") == "layer"
         masks = bool(getattr(self.feature_extractor, "return_attention_mask", False))
-        return layer_norm and masks and self.family != "data2vec-audio"
+        return layer_norm and masks and self.family not in _UNBATCHED_FAMILIES
 
     def local_pooling(self, layer_id: str) -> tuple[int, int] | None:
         """C1..C6 -> 79/32 .. 2/1 and C7 -> None for the standard 7-block stack; None otherwise.
@@ -71,14 +91,24 @@ class ConvEncoderAdapter(HFAdapter):
         return STANDARD_LOCAL_POOLING[layer]
 
     def n_frames(self, n_samples: int) -> int:
-        """transformers' ``_get_feat_extract_output_lengths`` (without the adapter layers)."""
+        """transformers' ``_get_feat_extract_output_lengths`` (without the adapter layers); SEW and SEW-D:
+        that ``// squeeze_factor`` (the pooled frames)."""
         config = self.module.config
-        return conv_output_length(n_samples, config.conv_kernel, config.conv_stride)
+        return conv_output_length(n_samples, config.conv_kernel, config.conv_stride) // self._squeeze()
 
     def attention_modules(self) -> dict[str, nn.Module]:
-        return {block: layer.attention for block, layer in self.transformer_blocks().items()}
+        """The blocks' self-attention: ``attention`` (``self_attn`` in the conformer, ``attention.self``,
+        DeBERTa's ``DisentangledSelfAttention``, in SEW-D)."""
+        blocks = self.transformer_blocks().items()
+        if self.family == "wav2vec2-conformer":
+            return {block: layer.self_attn for block, layer in blocks}
+        if self.family == "sew-d":
+            return {block: layer.attention.self for block, layer in blocks}
+        return {block: layer.attention for block, layer in blocks}
 
     def _block_modules(self) -> Sequence[nn.Module]:
+        if self.family == "sew-d":
+            return self.module.encoder.encoder.layer
         return self.module.encoder.layers
 
     def feature_encoder_modules(self) -> list[nn.Module]:
@@ -224,6 +254,98 @@ class WhisperEncoderAdapter(HFAdapter):
         return {"input_features": (log_spec + 4.0) / 4.0}
 
 
+class LogMelConformerAdapter(HFAdapter):
+    """w2v-BERT 2.0 (``Wav2Vec2BertModel``): Kaldi-style log-mel frames, no conv feature encoder.
+
+    Layers: no C layers (the model has no conv encoder; its input is the feature extractor's 80 log-mel
+    bins of 25 ms windows every 10 ms, normalised per bin over the utterance, two frames stacked into
+    160 dims at 50 Hz).  ``T0`` is the feature projection's output (layer norm + linear of the stacked
+    frames), the input of the first conformer block; ``T1``..``TL`` are the conformer blocks
+    (transformers' ``output_hidden_states``).  ``n`` samples give ``M = 1 + (n - 400) // 160`` mel
+    frames and ``M // 2`` model frames (an odd last mel frame is stacked with padding and masked).
+    Frame ``j`` starts at ``j * 20 ms``, as in the wav2vec 2.0 family.
+
+    Batches are exact: the feature extractor pads and masks, the encoder zeroes padded frames, and
+    the conformer convolution is causal (padded on the left), so right padding never reaches a real frame.
+    """
+
+    mel_window: int = 400
+    mel_hop: int = 160
+
+    def _conv_modules(self) -> list[nn.Module]:
+        return []
+
+    def _conv_frame_rates(self) -> list[float]:
+        return []
+
+    def _conv_lengths(self, n_samples: int) -> list[int]:
+        return []
+
+    def _transformer_frame_rate(self) -> float:
+        return self.sample_rate / self.mel_hop / int(self.feature_extractor.stride)
+
+    def _can_batch(self) -> bool:
+        return True
+
+    def _mel_frames(self, n_samples: int) -> int:
+        return 1 + (n_samples - self.mel_window) // self.mel_hop if n_samples >= self.mel_window else 0
+
+    def local_pooling(self, layer_id: str) -> tuple[int, int] | None:
+        """None: the model has T layers only."""
+        self._known_layer(layer_id)
+        return None
+
+    def n_frames(self, n_samples: int) -> int:
+        """``(1 + (n - 400) // 160) // 2``: the stacked log-mel frames of the real audio."""
+        return self._mel_frames(n_samples) // int(self.feature_extractor.stride)
+
+    def attention_modules(self) -> dict[str, nn.Module]:
+        return {block: layer.self_attn for block, layer in self.transformer_blocks().items()}
+
+    def _block_modules(self) -> Sequence[nn.Module]:
+        return self.module.encoder.layers
+
+    def feature_encoder_modules(self) -> list[nn.Module]:
+        """None: there is no conv feature encoder (the feature projection is trained with the blocks)."""
+        return []
+
+    def batch_inputs(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
+        counts = [int(n) for n in lengths.tolist()]
+        rows = waveforms.detach().to("cpu", torch.float32).numpy()
+        waves = [rows[i, :n] for i, n in enumerate(counts)]
+        return {name: tensor.to(waveforms.device) for name, tensor in self._model_inputs(waves).items()}
+
+    def _run_front_end(self, inputs: Mapping[str, torch.Tensor]) -> None:
+        return None  # no C layers
+
+    def _model_inputs(self, waves: Sequence[np.ndarray]) -> dict[str, torch.Tensor]:
+        features = self.feature_extractor(
+            list(waves), sampling_rate=self.sample_rate, padding="longest", return_attention_mask=True, return_tensors="pt"
+        )
+        return {"input_features": features["input_features"].to(torch.float32), "attention_mask": features["attention_mask"]}
+
+    def _differentiable_inputs(self, waveforms: torch.Tensor) -> dict[str, torch.Tensor]:
+        # SeamlessM4TFeatureExtractor with torch ops: samples * 2**15, 400-sample frames every 160, each
+        # frame's mean removed, pre-emphasis 0.97, Povey window, |rfft(512)|^2 (as re^2 + im^2), Kaldi mel
+        # filters, log of max(mel, 1.1920929e-07), zero mean / unit variance (ddof 1) + 1e-7 per bin over the
+        # utterance, frames stacked in pairs (an odd last frame dropped: the extractor pads and masks it).
+        extractor = self.feature_extractor
+        frames = (waveforms * 2**15).unfold(1, self.mel_window, self.mel_hop)
+        frames = frames - frames.mean(dim=-1, keepdim=True)
+        frames = torch.cat([frames[..., :1] * (1 - 0.97), frames[..., 1:] - 0.97 * frames[..., :-1]], dim=-1)
+        window = torch.as_tensor(extractor.window, dtype=frames.dtype, device=frames.device)
+        spectrum = torch.view_as_real(torch.fft.rfft(frames * window, n=512)).pow(2).sum(dim=-1)
+        filters = torch.as_tensor(extractor.mel_filters, dtype=frames.dtype, device=frames.device)
+        log_mel = torch.clamp(spectrum @ filters, min=1.192092955078125e-07).log()
+        mean = log_mel.mean(dim=1, keepdim=True)
+        variance = log_mel.var(dim=1, unbiased=True, keepdim=True)
+        normalised = (log_mel - mean) / torch.sqrt(variance + 1e-7)
+        stride = int(extractor.stride)
+        usable = normalised.shape[1] // stride * stride
+        stacked = normalised[:, :usable].reshape(normalised.shape[0], usable // stride, -1)
+        return {"input_features": stacked}
+
+
 def _normalise_per_row(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Zero mean, unit variance (population, + 1e-7) over each row's real samples; padding 0.
 
@@ -236,4 +358,4 @@ def _normalise_per_row(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor
     return ((values - mean) / torch.sqrt(variance + 1e-7)) * weights
 
 
-__all__ = ["ConvEncoderAdapter", "WhisperEncoderAdapter"]
+__all__ = ["ConvEncoderAdapter", "WhisperEncoderAdapter", "LogMelConformerAdapter"]

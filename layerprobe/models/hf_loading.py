@@ -35,7 +35,19 @@ SUPPORTED_MODEL_TYPES: dict[str, str] = {
     "wavlm": "wavlm",
     "data2vec-audio": "data2vec-audio",
     "whisper": "whisper",
+    "wav2vec2-conformer": "wav2vec2-conformer",
+    "wav2vec2-bert": "wav2vec2-bert",
+    "sew": "sew",
+    "sew-d": "sew-d",
+    "unispeech": "unispeech",
+    "unispeech-sat": "unispeech-sat",
 }
+
+#: Families whose transformer runs on the pooled (squeezed) conv frames: SEW and SEW-D.
+SQUEEZED_FAMILIES = ("sew", "sew-d")
+
+#: The family without a conv feature encoder: w2v-BERT 2.0 reads stacked log-mel frames.
+LOG_MEL_FAMILIES = ("wav2vec2-bert",)
 
 #: The wav2vec 2.0 conv stack whose C layers have the published pooling onto the 10 ms grid.
 STANDARD_CONV_KERNEL = (10, 3, 3, 3, 3, 2, 2)
@@ -112,8 +124,22 @@ def default_feature_settings(config: Any) -> dict[str, Any]:
     norm (data2vec-audio always does), not for group-norm models such as wav2vec 2.0 base.
     Whisper: ``WhisperFeatureExtractor`` defaults with the model's number of mel bins.
     """
-    if family_of_config(config) == "whisper":
+    family = family_of_config(config)
+    if family == "whisper":
         return {"feature_extractor_type": "WhisperFeatureExtractor", "feature_size": config.num_mel_bins}
+    if family in LOG_MEL_FAMILIES:
+        # w2v-BERT 2.0's published preprocessor_config.json: 80 Kaldi mel bins, 2 frames stacked (160 = the
+        # model's feature_projection_input_dim), padding value 1 (masked), always an attention mask.
+        n_mels = int(config.feature_projection_input_dim) // 2
+        return {
+            "feature_extractor_type": "SeamlessM4TFeatureExtractor",
+            "feature_size": n_mels,
+            "num_mel_bins": n_mels,
+            "sampling_rate": SAMPLE_RATE,
+            "padding_value": 1.0,
+            "stride": 2,
+            "return_attention_mask": True,
+        }
     layer_norm = getattr(config, "feat_extract_norm", "layer") == "layer"
     return {
         "feature_extractor_type": "Wav2Vec2FeatureExtractor",
@@ -142,9 +168,11 @@ def make_feature_extractor(family: str, settings: Mapping[str, Any]) -> Any:
 
 
 def _feature_extractor_class(family: str) -> type:
-    from transformers import Wav2Vec2FeatureExtractor, WhisperFeatureExtractor
+    from transformers import SeamlessM4TFeatureExtractor, Wav2Vec2FeatureExtractor, WhisperFeatureExtractor
 
-    return WhisperFeatureExtractor if family == "whisper" else Wav2Vec2FeatureExtractor
+    if family == "whisper":
+        return WhisperFeatureExtractor
+    return SeamlessM4TFeatureExtractor if family in LOG_MEL_FAMILIES else Wav2Vec2FeatureExtractor
 
 
 def split_feature_settings(family: str, settings: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -339,15 +367,22 @@ def _read_preprocessor_config(
 
 def model_classes() -> dict[str, type]:
     """layerprobe family -> the transformers class ``from_pretrained`` loads for it."""
-    from transformers import Data2VecAudioModel, HubertModel, Wav2Vec2Model, WavLMModel, WhisperModel
+    import transformers
 
-    return {
-        "wav2vec2": Wav2Vec2Model,
-        "hubert": HubertModel,
-        "wavlm": WavLMModel,
-        "data2vec-audio": Data2VecAudioModel,
-        "whisper": WhisperModel,
+    names = {
+        "wav2vec2": "Wav2Vec2Model",
+        "hubert": "HubertModel",
+        "wavlm": "WavLMModel",
+        "data2vec-audio": "Data2VecAudioModel",
+        "whisper": "WhisperModel",
+        "wav2vec2-conformer": "Wav2Vec2ConformerModel",
+        "wav2vec2-bert": "Wav2Vec2BertModel",
+        "sew": "SEWModel",
+        "sew-d": "SEWDModel",
+        "unispeech": "UniSpeechModel",
+        "unispeech-sat": "UniSpeechSatModel",
     }
+    return {family: getattr(transformers, name) for family, name in names.items()}
 
 
 def _config_validation_errors() -> tuple[type[BaseException], ...]:
@@ -492,8 +527,8 @@ def _speech_encoder(module: nn.Module) -> nn.Module:
     if base is not None and base is not module:
         return _speech_encoder(base)
     raise ConfigError(
-        f"{type(module).__name__} is not a supported speech encoder (supported: Wav2Vec2Model, HubertModel, "
-        "WavLMModel, Data2VecAudioModel, WhisperModel / WhisperEncoder)"
+        f"{type(module).__name__} is not a supported speech encoder (supported: "
+        f"{', '.join(cls.__name__ for cls in supported)}, WhisperModel / WhisperEncoder)"
     )
 
 
@@ -532,6 +567,8 @@ __all__ = [
     "STANDARD_CONV_STRIDE",
     "STANDARD_LOCAL_POOLING",
     "SAMPLE_RATE",
+    "SQUEEZED_FAMILIES",
+    "LOG_MEL_FAMILIES",
     "conv_output_length",
     "config_digest",
     "family_of_config",

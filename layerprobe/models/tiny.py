@@ -4,7 +4,12 @@ Each name is a transformers config plus a feature extractor config:
 
 * tiny (``tiny:NAME``): ``wav2vec2``, ``hubert``, ``wavlm`` (group-norm conv encoders, as the base
   models), ``wav2vec2-large-style`` (layer-norm conv encoder and stable layer norm, as wav2vec 2.0
-  large / XLS-R: the path that batches with an attention mask), ``data2vec-audio`` and ``whisper``.
+  large / XLS-R: the path that batches with an attention mask), ``data2vec-audio`` and ``whisper``;
+  ``wav2vec2-conformer`` (relative positions) and ``wav2vec2-conformer-rope`` (rotary), both with a
+  layer-norm conv encoder as the published conformer checkpoints; ``wav2vec2-bert`` (w2v-BERT 2.0's
+  160-d stacked log-mel input, relative_key positions); ``sew`` and ``sew-d`` (squeeze factor 2: T
+  layers at 25 Hz; SEW-D with 16 relative position buckets); ``unispeech`` and
+  ``unispeech-sat`` (group-norm conv encoders, as their base models).
   They keep the full 7-block conv stack (kernels 10,3,3,3,3,2,2; strides 5,2,2,2,2,2,2) with 16
   channels, 2-3 transformer blocks of width 32 with 4 heads; Whisper: d_model 32, 80 mels, 2 encoder
   blocks (and a 1-block decoder, so the directory has the layout of a real Whisper checkpoint).
@@ -172,6 +177,80 @@ def _whisper_tiny() -> Any:
     )
 
 
+def _conformer_tiny(positions: str) -> Callable[[], Any]:
+    def make() -> Any:
+        from transformers import Wav2Vec2ConformerConfig
+
+        # As the published conformer checkpoints (wav2vec2-conformer-{rel-pos,rope}-large): layer-norm conv
+        # encoder on normalised audio; a depthwise kernel of 7 instead of 31 for 32-d blocks.
+        return Wav2Vec2ConformerConfig(
+            num_hidden_layers=2,
+            feat_extract_norm="layer",
+            conv_bias=True,
+            position_embeddings_type=positions,
+            conv_depthwise_kernel_size=7,
+            **_TINY_CONV,
+            **_TINY_TRANSFORMER,
+            **_TINY_POS_CONV,
+        )
+
+    return make
+
+
+def _w2v_bert_tiny() -> Any:
+    from transformers import Wav2Vec2BertConfig
+
+    # w2v-BERT 2.0's layout (160-d stacked log-mel input, relative_key positions 64 left / 8 right), 32-d blocks.
+    return Wav2Vec2BertConfig(
+        num_hidden_layers=2, feature_projection_input_dim=160, conv_depthwise_kernel_size=7, **_TINY_TRANSFORMER
+    )
+
+
+def _w2v_bert_settings() -> dict[str, Any]:
+    return {
+        "feature_extractor_type": "SeamlessM4TFeatureExtractor",
+        "feature_size": 80,
+        "num_mel_bins": 80,
+        "sampling_rate": 16000,
+        "padding_value": 1.0,
+        "stride": 2,
+    }
+
+
+def _sew_tiny() -> Any:
+    from transformers import SEWConfig
+
+    # The standard 7-block conv stack (published SEW checkpoints have 13 blocks), squeeze factor 2: T layers at 25 Hz.
+    return SEWConfig(num_hidden_layers=2, squeeze_factor=2, **_TINY_CONV, **_TINY_TRANSFORMER, **_TINY_POS_CONV)
+
+
+def _sew_d_tiny() -> Any:
+    from transformers import SEWDConfig
+
+    # DeBERTa attention with 16 relative position buckets (256 in sew-d-tiny); no conv layer after block 1,
+    # as in the published SEW-D configs (transformers 5.25 cannot build one: SEWDConfig lacks hidden_dropout_prob).
+    return SEWDConfig(
+        num_hidden_layers=2,
+        squeeze_factor=2,
+        position_buckets=16,
+        max_position_embeddings=64,
+        **_TINY_CONV,
+        **_TINY_TRANSFORMER,
+        **_TINY_POS_CONV,
+    )
+
+
+def _unispeech_tiny(config_name: str) -> Callable[[], Any]:
+    def make() -> Any:
+        import transformers
+
+        return getattr(transformers, config_name)(
+            num_hidden_layers=2, **_TINY_CONV, **_TINY_TRANSFORMER, **_TINY_POS_CONV
+        )
+
+    return make
+
+
 def _base(config_name: str) -> Callable[[], Any]:
     def make() -> Any:
         import transformers
@@ -210,6 +289,13 @@ _RECIPES: dict[str, TinyRecipe] = {
         TinyRecipe("wavlm", "wavlm", _wavlm_tiny, _waveform_settings(normalize=False)),
         TinyRecipe("data2vec-audio", "data2vec-audio", _data2vec_tiny, _waveform_settings(normalize=True)),
         TinyRecipe("whisper", "whisper", _whisper_tiny, _whisper_settings()),
+        TinyRecipe("wav2vec2-conformer", "wav2vec2-conformer", _conformer_tiny("relative"), _waveform_settings(normalize=True)),
+        TinyRecipe("wav2vec2-conformer-rope", "wav2vec2-conformer", _conformer_tiny("rotary"), _waveform_settings(normalize=True)),
+        TinyRecipe("wav2vec2-bert", "wav2vec2-bert", _w2v_bert_tiny, _w2v_bert_settings()),
+        TinyRecipe("sew", "sew", _sew_tiny, _waveform_settings(normalize=False)),
+        TinyRecipe("sew-d", "sew-d", _sew_d_tiny, _waveform_settings(normalize=False)),
+        TinyRecipe("unispeech", "unispeech", _unispeech_tiny("UniSpeechConfig"), _waveform_settings(normalize=False)),
+        TinyRecipe("unispeech-sat", "unispeech-sat", _unispeech_tiny("UniSpeechSatConfig"), _waveform_settings(normalize=False)),
         TinyRecipe("wav2vec2-base", "wav2vec2", _base("Wav2Vec2Config"), _waveform_settings(normalize=False)),
         TinyRecipe("hubert-base", "hubert", _base("HubertConfig"), _waveform_settings(normalize=False)),
         TinyRecipe("wavlm-base", "wavlm", _base("WavLMConfig"), _waveform_settings(normalize=False)),

@@ -1,0 +1,221 @@
+"""The transformers families added for issue 19: wav2vec2-conformer (relative and rotary positions),
+w2v-BERT 2.0, SEW, SEW-D, UniSpeech and UniSpeech-SAT, on their seeded tiny models.
+
+Every reference is transformers' own pipeline, independent of the adapter: ``AutoFeatureExtractor``
+and ``AutoModel.from_pretrained`` of the saved tiny model, ``output_hidden_states`` /
+``output_attentions`` of an eager copy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+transformers = pytest.importorskip("transformers")
+
+from layerprobe.attention.local import apply_local_attention, band_mask  # noqa: E402
+from layerprobe.errors import ConfigError  # noqa: E402
+from layerprobe.models import load_model  # noqa: E402
+from layerprobe.models.hf import HFAdapter, conv_output_length, model_classes  # noqa: E402
+from layerprobe.models.registry import check_spec  # noqa: E402
+from support.hooks import hook_counts  # noqa: E402
+from support.signals import speech_like_wave  # noqa: E402
+
+NEW = ("wav2vec2-conformer", "wav2vec2-conformer-rope", "wav2vec2-bert", "sew", "sew-d", "unispeech", "unispeech-sat")
+#: Families whose attention dispatches through transformers' attention functions (capture, band).
+INTERFACE = tuple(name for name in NEW if name != "sew-d")
+STACK = ((10, 3, 3, 3, 3, 2, 2), (5, 2, 2, 2, 2, 2, 2))
+#: Outputs of one float32 computation run twice: only summation order may differ.
+TOL = 1e-6
+
+
+def _transformers_run(adapter: HFAdapter, wave: np.ndarray, **options):
+    """transformers' own pipeline on the adapter's saved directory: feature extractor + model."""
+    directory = adapter.describe()["model_id"]
+    extractor = transformers.AutoFeatureExtractor.from_pretrained(directory)
+    inputs = extractor(wave, sampling_rate=16000, return_tensors="pt")
+    model = transformers.AutoModel.from_pretrained(directory, dtype=torch.float32)
+    assert type(model) is model_classes()[adapter.family]
+    if options.get("output_attentions"):
+        model.set_attn_implementation("eager")
+    with torch.no_grad():
+        return model.eval()(**inputs, **options)
+
+
+def _expected_frames(name: str, n_samples: int) -> int:
+    if name == "wav2vec2-bert":
+        return (1 + (n_samples - 400) // 160) // 2
+    frames = conv_output_length(n_samples, *STACK)
+    return frames // 2 if name in ("sew", "sew-d") else frames
+
+
+@pytest.mark.parametrize("name", NEW)
+def test_hidden_states_equal_transformers_own_output_hidden_states(adapters, name):
+    adapter = adapters(name)
+    wave = speech_like_wave(14_123, seed=1)
+    out = adapter.forward(wave)
+    direct = _transformers_run(adapter, wave, output_hidden_states=True).hidden_states
+    frames = _expected_frames(name, wave.size)
+    assert out.n_frames == adapter.n_frames(wave.size) == frames
+    assert len(direct) == adapter.num_layers + 1 == 3
+    for index, states in enumerate(direct):
+        np.testing.assert_allclose(out.hidden[f"T{index}"], states[0, :frames].numpy(), rtol=0, atol=TOL)
+    n_conv = 0 if name == "wav2vec2-bert" else 7
+    assert adapter.layer_ids == tuple(f"C{i}" for i in range(1, n_conv + 1)) + ("T0", "T1", "T2")
+    assert adapter.frame_rate_hz == (25.0 if name in ("sew", "sew-d") else 50.0)
+    assert not adapter.module.training and adapter.module.config.layerdrop == 0.0
+
+
+@pytest.mark.parametrize("name", tuple(name for name in NEW if name != "wav2vec2-bert"))
+def test_conv_layers_are_the_conv_blocks_at_their_native_rates(adapters, name):
+    adapter = adapters(name)
+    wave = speech_like_wave(9_000, seed=2)
+    out = adapter.forward(wave, layers="C1-C7")
+    values = torch.from_numpy(adapter.model_inputs(wave)["input_values"].numpy())[:, None]
+    with torch.no_grad():
+        for index, block in enumerate(adapter.conv_blocks().values()):
+            values = block(values)
+            np.testing.assert_allclose(out.hidden[f"C{index + 1}"], values[0].T.numpy(), rtol=0, atol=TOL)
+    assert [adapter.layer_frame_rate(f"C{i}") for i in (1, 7)] == [3200.0, 50.0]
+    assert adapter.local_pooling("C1") == (79, 32) and adapter.local_pooling("C7") is None
+
+
+def test_w2v_bert_has_no_conv_layers_and_its_input_is_stacked_log_mel(adapters):
+    adapter = adapters("wav2vec2-bert")
+    assert adapter.conv_blocks() == {} and adapter.feature_encoder_modules() == []
+    wave = speech_like_wave(16_240, seed=3)  # 100 mel frames -> 50 stacked frames
+    inputs = adapter.model_inputs(wave)
+    assert inputs["input_features"].shape == (1, 50, 160) and inputs["attention_mask"].all()
+    assert adapter.n_frames(16_240) == 50 and adapter.n_frames(16_239) == 49 and adapter.n_frames(16_000) == 49 and adapter.n_frames(399) == 0
+    with pytest.raises(ConfigError, match="has no layer C1"):
+        adapter.forward(wave, layers="C1")
+
+
+def test_w2v_bert_differentiable_inputs_equal_the_feature_extractor(adapters):
+    adapter = adapters("wav2vec2-bert")
+    wave = speech_like_wave(16_400, seed=4)  # 101 mel frames: the odd last one is padded and masked
+    built = adapter.differentiable_inputs(torch.from_numpy(wave)[None].requires_grad_(True))
+    reference = adapter.model_inputs(wave)
+    assert reference["input_features"].shape == (1, 51, 160) and not reference["attention_mask"][0, -1]
+    features = built["input_features"]
+    assert features.shape == (1, 50, 160) and features.requires_grad
+    np.testing.assert_allclose(features.detach().numpy(), reference["input_features"][:, :50].numpy(), rtol=0, atol=2e-3)
+    # the model gives the real frames the same outputs from either input
+    with torch.no_grad():
+        ours = adapter.module(**built, output_hidden_states=True).hidden_states[-1]
+        theirs = adapter.module(**reference, output_hidden_states=True).hidden_states[-1]
+    np.testing.assert_allclose(ours[0].numpy(), theirs[0, :50].numpy(), rtol=0, atol=5e-3)
+
+
+@pytest.mark.parametrize("name", ("wav2vec2-bert", "wav2vec2-conformer", "sew"))
+def test_forward_batch_equals_forward_per_utterance(adapters, name):
+    adapter = adapters(name)
+    assert adapter.supports_batching is (name == "wav2vec2-bert")
+    waves = [speech_like_wave(n, seed=n) for n in (9_000, 16_000, 12_345)]
+    batch = adapter.forward_batch(waves)
+    for wave, item in zip(waves, batch):
+        alone = adapter.forward(wave)
+        for layer, values in alone.hidden.items():
+            np.testing.assert_allclose(item.hidden[layer], values, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", NEW)
+def test_attention_maps_equal_transformers_eager_maps(adapters, name):
+    adapter = adapters(name)
+    wave = speech_like_wave(11_000, seed=5)
+    out = adapter.forward(wave, layers=[], attention=True)
+    direct = _transformers_run(adapter, wave, output_attentions=True).attentions
+    frames = adapter.n_frames(wave.size)
+    assert len(direct) == adapter.num_layers
+    for index, maps in enumerate(direct):
+        np.testing.assert_allclose(out.attention[f"T{index + 1}"], maps[0, :, :frames, :frames].numpy(), rtol=0, atol=TOL)
+    streamed = {}
+    adapter.forward(wave, layers=[], attention=True, on_attention=lambda block, values, logits: streamed.update({block: values}))
+    assert sorted(streamed) == ["T1", "T2"]
+    np.testing.assert_allclose(streamed["T2"], out.attention["T2"].astype(np.float16), rtol=0, atol=0)
+    assert adapter.module.config._attn_implementation == ("eager" if name == "sew-d" else "sdpa")
+
+
+@pytest.mark.parametrize("name", INTERFACE)
+def test_pre_softmax_logits_include_the_relative_position_scores(adapters, name):
+    adapter = adapters(name)
+    wave = speech_like_wave(10_000, seed=6)
+    out = adapter.forward(wave, layers=[], attention=True, pre_softmax=True)
+    eager = adapter.forward(wave, layers=[], attention=True)  # transformers' own eager attention
+    for block, logits in out.pre_softmax.items():
+        np.testing.assert_allclose(out.attention[block], eager.attention[block], rtol=0, atol=TOL)
+        shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        np.testing.assert_allclose(shifted / shifted.sum(-1, keepdims=True), out.attention[block], rtol=0, atol=TOL)
+
+
+def test_sew_d_refuses_pre_softmax_logits_and_local_attention_in_one_line(adapters):
+    adapter = adapters("sew-d")
+    hooks = hook_counts(adapter.module)
+    with pytest.raises(ConfigError) as caught:
+        adapter.forward(speech_like_wave(8_000), layers=[], attention=True, pre_softmax=True)
+    assert str(caught.value) == (
+        "tiny:sew-d: SEW-D's disentangled attention computes its logits inside its own module, so pre-softmax "
+        "logits are not available; ask for the post-softmax maps only (no --pre-softmax)"
+    )
+    for call in (lambda: apply_local_attention(adapter, blocks="T1", radius=2), lambda: adapter.install_local_attention("T1", 2)):
+        with pytest.raises(ConfigError) as caught:
+            call()
+        assert str(caught.value) == (
+            "local attention is not supported for SEW-D (tiny:sew-d): its DeBERTa attention takes no per-block "
+            "mask layerprobe can band; use another family"
+        )
+    assert hook_counts(adapter.module) == hooks
+
+
+@pytest.mark.parametrize("name", INTERFACE)
+def test_local_attention_keeps_each_query_within_its_band(adapters, name):
+    adapter = adapters(name)
+    wave = speech_like_wave(16_000, seed=7)
+    reference = adapter.forward(wave)
+    with apply_local_attention(adapter, blocks="T2", radius=2):
+        out = adapter.forward(wave, attention=True)
+        plain = adapter.forward(wave)
+    outside = ~band_mask(out.n_frames, 2)
+    assert np.abs(out.attention["T2"][:, outside]).max() < 1e-7
+    assert np.abs(out.attention["T1"][:, outside]).max() > 1e-3  # the other block is untouched
+    np.testing.assert_allclose(plain.hidden["T1"], reference.hidden["T1"], rtol=0, atol=TOL)
+    assert np.abs(plain.hidden["T2"] - reference.hidden["T2"]).max() > 1e-3
+    np.testing.assert_allclose(plain.hidden["T2"], out.hidden["T2"], rtol=0, atol=1e-5)  # sdpa == eager with the band
+    after = adapter.forward(wave)
+    np.testing.assert_allclose(after.hidden["T2"], reference.hidden["T2"], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", NEW)
+def test_model_card_in_describe(adapters, name):
+    adapter = adapters(name)
+    card = adapter.model_card()
+    assert card["family"] == ("wav2vec2-conformer" if name.startswith("wav2vec2-conformer") else name)
+    assert card["parameter_count"] == sum(p.numel() for p in adapter.module.parameters()) > 10_000
+    assert list(card["layer_frame_rates"]) == list(adapter.layer_ids)
+    assert card["layer_frame_rates"]["T0"] == adapter.frame_rate_hz
+    assert card["weights_fingerprint"] == adapter.weights_fingerprint and card["weights_fingerprint"]
+    described = adapter.describe()
+    assert {key: described[key] for key in card} == card
+
+
+def test_distilhubert_shape_loads_as_hubert_with_two_layers(tmp_path):
+    # DistilHuBERT (ntu-spml/distilhubert) is a HubertModel with 2 blocks and no projection layer norm.
+    config = transformers.HubertConfig(
+        num_hidden_layers=2, hidden_size=32, num_attention_heads=4, intermediate_size=64, conv_dim=(16,) * 7,
+        num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4, feat_proj_layer_norm=False,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    transformers.HubertModel(config).save_pretrained(tmp_path)
+    adapter = load_model(f"hf:{tmp_path}")
+    assert adapter.family == "hubert" and adapter.layer_ids[-3:] == ("T0", "T1", "T2")
+    wave = speech_like_wave(8_000)
+    model = transformers.HubertModel.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        direct = model(torch.from_numpy(wave)[None], output_hidden_states=True).hidden_states
+    np.testing.assert_allclose(adapter.forward(wave, layers="T2").hidden["T2"], direct[2][0].numpy(), rtol=0, atol=TOL)
+
+
+def test_tiny_specs_of_the_new_families_pass_the_spec_check():
+    for name in NEW:
+        check_spec(f"tiny:{name}")
