@@ -7,7 +7,7 @@ or a failed step, 2 for a bad command line, 3 for an internal error (a bug: plea
 
 The commands live in one module per group (:mod:`~layerprobe.cli.corpus`, ``sample``, ``extract``,
 ``jobs`` (merge, status), ``cca``, ``mi``, ``words`` (wordvec, wordsim), ``awd``, ``attention``, ``plot``,
-``demo``, ``training`` (probe, finetune), ``audiate``, ``importers`` (import-reference)); the options
+``demo``, ``models``, ``training`` (probe, finetune), ``audiate``, ``importers`` (import-reference)); the options
 they share are defined once in :mod:`layerprobe.cli.options`.
 """
 
@@ -31,6 +31,7 @@ from layerprobe.cli.extract import extract_command
 from layerprobe.cli.importers import import_reference_command
 from layerprobe.cli.jobs import merge_command, status_command
 from layerprobe.cli.mi import mi_command
+from layerprobe.cli.models import models_command
 from layerprobe.cli.options import CONTEXT_SETTINGS
 from layerprobe.cli.plot import plot_command
 from layerprobe.cli.sample import sample_command
@@ -75,7 +76,7 @@ def cli(verbose: int) -> None:
 for _command in (
     corpus, sample_command, extract_command, merge_command, status_command, cca_command, mi_command, wordvec_command,
     wordsim_command, awd_command, attention, plot_command, demo_command, probe_command, audiate_command, finetune_command,
-    import_reference_command,
+    import_reference_command, models_command,
 ):  # fmt: skip
     cli.add_command(_command)
 

@@ -1,0 +1,40 @@
+"""``layerprobe models``: the catalog of families, one family, an unknown family."""
+
+from __future__ import annotations
+
+import pytest
+
+from layerprobe.cli import main
+from layerprobe.models.catalog import catalog_lines
+
+
+def run(argv, capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    out = capsys.readouterr()
+    return caught.value.code, out.out, out.err
+
+
+def test_models_lists_every_family_and_spec_form(capsys):
+    code, out, err = run(["models"], capsys)
+    assert code == 0 and err == ""
+    assert out.splitlines() == catalog_lines()
+    assert "  wav2vec2-bert (Wav2Vec2BertModel, T layers at 50 Hz)" in out.splitlines()
+
+
+def test_models_family_shows_one_family(capsys):
+    code, out, _ = run(["models", "--family", "wav2vec2-bert"], capsys)
+    assert code == 0
+    lines = out.splitlines()
+    assert len(lines) == 6 and lines[0] == "  wav2vec2-bert (Wav2Vec2BertModel, T layers at 50 Hz)"
+    assert lines[1].startswith("    C layers:    none: no conv encoder")
+    assert lines[5] == "    tiny:        tiny:wav2vec2-bert"
+
+
+def test_unknown_family_is_one_line(capsys):
+    code, out, err = run(["models", "--family", "conformer"], capsys)
+    assert code == 1 and out == ""
+    assert err == (
+        "layerprobe: error: --family conformer: unknown family (known: wav2vec2, hubert, wavlm, data2vec-audio, "
+        "unispeech, unispeech-sat, wav2vec2-conformer, wav2vec2-bert, sew, sew-d, whisper)\n"
+    )
