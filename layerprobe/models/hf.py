@@ -1,4 +1,5 @@
-"""Adapters for transformers speech encoders: wav2vec 2.0 (incl. XLS-R), HuBERT, WavLM, data2vec-audio, Whisper.
+"""Adapters for transformers speech encoders: wav2vec 2.0 (incl. XLS-R, MMS), HuBERT (incl. DistilHuBERT),
+WavLM, data2vec-audio, UniSpeech, UniSpeech-SAT, wav2vec2-conformer, w2v-BERT 2.0, SEW, SEW-D, Whisper.
 
 :class:`HFAdapter` implements :class:`~layerprobe.models.base.ModelAdapter`.  Build one with
 :meth:`HFAdapter.from_pretrained` (a local directory or a cached hub id) or
@@ -14,6 +15,11 @@ Layers
   layer norm (wav2vec 2.0 large / XLS-R, HuBERT and WavLM large) transformers 5 returns the last
   block's output *before* the encoder's final layer norm as ``TL`` (as fairseq's layer results do;
   transformers 4 returned it after the norm).
+* UniSpeech, UniSpeech-SAT, wav2vec2-conformer: as wav2vec 2.0 (the conformer's ``T0`` is the feature
+  projection; relative or rotary positions live inside its blocks).  SEW, SEW-D: ``C1``..``Cn`` as
+  wav2vec 2.0; the transformer runs on conv frames average-pooled by ``squeeze_factor`` (2), so the T
+  layers are at 25 Hz.  w2v-BERT 2.0 (:class:`LogMelConformerAdapter`): no C layers; ``T0`` is the
+  feature projection of stacked log-mel frames at 50 Hz.  :mod:`layerprobe.models.catalog` has the table.
 * Whisper: ``C1`` = gelu(conv1(log-mel)) at 100 Hz, ``C2`` = gelu(conv2(C1)) at 50 Hz; ``T0`` is the
   input of the first block (convolutions plus positional embedding), ``T1``..``TL`` the blocks, the
   last one after the encoder's final layer norm (transformers' ``output_hidden_states``).
@@ -47,7 +53,7 @@ from __future__ import annotations
 
 from layerprobe.devices import resolve_device
 from layerprobe.models.hf_adapter import HFAdapter
-from layerprobe.models.hf_families import ConvEncoderAdapter, WhisperEncoderAdapter
+from layerprobe.models.hf_families import ConvEncoderAdapter, LogMelConformerAdapter, WhisperEncoderAdapter
 from layerprobe.models.hf_loading import (  # noqa: F401 - SAMPLE_RATE ... kept importable from here
     SAMPLE_RATE,
     STANDARD_CONV_KERNEL,
@@ -70,6 +76,7 @@ __all__ = [
     "HFAdapter",
     "ConvEncoderAdapter",
     "WhisperEncoderAdapter",
+    "LogMelConformerAdapter",
     "resolve_device",
     "conv_output_length",
     "config_digest",

@@ -4,8 +4,9 @@
   ``preprocessor_config.json``) or a hub id found in the local Hugging Face cache
   (:meth:`layerprobe.models.hf.HFAdapter.from_pretrained`).
 * ``tiny:NAME``: a seeded random model (:mod:`layerprobe.models.tiny`): ``wav2vec2``, ``hubert``,
-  ``wavlm``, ``data2vec-audio``, ``whisper``, ``wav2vec2-large-style``, or ``FAMILY-base`` for the
-  base-size random baseline; ``@SEED`` picks another seed (0 by default).
+  ``wavlm``, ``data2vec-audio``, ``whisper``, ``wav2vec2-large-style``, ``wav2vec2-conformer``,
+  ``wav2vec2-conformer-rope``, ``wav2vec2-bert``, ``sew``, ``sew-d``, ``unispeech``, ``unispeech-sat``,
+  or ``FAMILY-base`` for the base-size random baseline; ``@SEED`` picks another seed (0 by default).
 * ``fairseq:CHECKPOINT.pt``: a fairseq checkpoint, converted into a transformers module by
   ``layerprobe.models.fairseq.load_fairseq_checkpoint`` and wrapped like an ``hf:`` model.
 
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
 SPEC_FORMS = (
     "hf:ID_OR_DIR (a transformers model directory or a cached hub id), "
     "tiny:FAMILY or tiny:FAMILY-base (FAMILY: wav2vec2, hubert, wavlm, data2vec-audio, whisper; "
-    "also tiny:wav2vec2-large-style), fairseq:CHECKPOINT.pt"
+    "tiny only: wav2vec2-large-style, wav2vec2-conformer, wav2vec2-conformer-rope, wav2vec2-bert, sew, sew-d, "
+    "unispeech, unispeech-sat), fairseq:CHECKPOINT.pt (layerprobe models lists them)"
 )
 
 SCHEMES = ("hf", "tiny", "fairseq")

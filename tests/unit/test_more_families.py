@@ -100,7 +100,7 @@ def test_w2v_bert_differentiable_inputs_equal_the_feature_extractor(adapters):
     assert reference["input_features"].shape == (1, 51, 160) and not reference["attention_mask"][0, -1]
     features = built["input_features"]
     assert features.shape == (1, 50, 160) and features.requires_grad
-    np.testing.assert_allclose(features.detach().numpy(), reference["input_features"][:, :50].numpy(), rtol=0, atol=2e-3)
+    np.testing.assert_allclose(features.detach().numpy(), reference["input_features"][:, :50].numpy(), rtol=0, atol=5e-4)
     # the model gives the real frames the same outputs from either input
     with torch.no_grad():
         ours = adapter.module(**built, output_hidden_states=True).hidden_states[-1]
