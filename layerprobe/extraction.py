@@ -174,6 +174,8 @@ def plan_extraction(
         raise ConfigError(f"--rep {rep} needs --model")
     kind = LOCAL if rep == "local" else CONTEXTUALIZED
     available = [layer for layer in adapter.layer_ids if layer_kind(layer) == kind]
+    if not available:  # w2v-BERT 2.0 has no conv encoder, so no C layers
+        raise ConfigError(f"--rep {rep}: {adapter.spec} has no {kind} layers (it has {', '.join(adapter.layer_ids)})")
     spec = layers if isinstance(layers, str) else ",".join(layers)
     chosen = parse_layers(spec, adapter.layer_ids) if spec.strip().lower() != "all" else available
     wrong = [layer for layer in chosen if layer_kind(layer) != kind]

@@ -219,3 +219,14 @@ def test_distilhubert_shape_loads_as_hubert_with_two_layers(tmp_path):
 def test_tiny_specs_of_the_new_families_pass_the_spec_check():
     for name in NEW:
         check_spec(f"tiny:{name}")
+
+
+def test_extraction_plans_name_missing_c_layers_and_the_25_hz_grid(adapters):
+    from layerprobe.extraction import plan_extraction
+
+    with pytest.raises(ConfigError) as caught:
+        plan_extraction(adapters("wav2vec2-bert"), rep="local", span="frame")
+    assert str(caught.value) == "--rep local: tiny:wav2vec2-bert has no C layers (it has T0, T1, T2)"
+    plan = plan_extraction(adapters("sew"), rep="contextualized", span="phone")
+    assert plan.layers == ("T0", "T1", "T2") and plan.grid_hz == 25.0
+    assert plan.layer_rates == {"T0": 25.0, "T1": 25.0, "T2": 25.0}
