@@ -35,6 +35,13 @@ Where the band goes in, and why there
   (``hf_attention.wavlm_head_logits``) recompute the logits from the module's inputs; they call
   :func:`edit_wavlm_gated_bias` so that the recorded maps show the band too.
 
+* **SEW-D.**  DeBERTa's ``DisentangledSelfAttention`` does not dispatch through the interface either:
+  it adds its disentangled position scores to the content scores and applies ``XSoftmax`` with the
+  boolean padding mask it is given as its second positional argument ((batch, 1, 1, T), 1 = attend),
+  which sets masked logits to ``finfo.min`` and their weights to exactly 0.  A **forward pre-hook on
+  the module** replaces that mask by its (batch, 1, T, T) conjunction with the band, so the module's
+  own code masks outside the band (and the maps it returns show it).
+
 Every installation returns a remover; :func:`banded_modules` tells which modules currently carry a
 band (one band per module: a second installation on the same module is refused).
 """
@@ -125,11 +132,11 @@ def install_band(module: nn.Module, radius: int, *, family: str) -> Callable[[],
     ----------
     module : torch.nn.Module
         A block's self-attention module (``Wav2Vec2Attention`` and copies, ``WhisperAttention``,
-        ``WavLMAttention``).
+        ``WavLMAttention``, SEW-D's ``DisentangledSelfAttention``).
     radius : int
         Non-negative band radius in frames.
     family : str
-        layerprobe family name; ``"wavlm"`` takes the gated-bias route.
+        layerprobe family name; ``"wavlm"`` takes the gated-bias route, ``"sew-d"`` the boolean-mask one.
 
     Raises
     ------
@@ -140,6 +147,8 @@ def install_band(module: nn.Module, radius: int, *, family: str) -> Callable[[],
         raise ValueError(f"{type(module).__name__} already has a band of radius {_BANDS[module]}")
     if family == "wavlm":
         remover = _install_wavlm(module, radius)
+    elif family == "sew-d":
+        remover = _install_boolean_mask_hook(module, radius)
     else:
         remover = _install_mask_hook(module, radius)
     _BANDS[module] = radius
@@ -184,6 +193,36 @@ def _install_mask_hook(module: nn.Module, radius: int) -> Callable[[], None]:
             device=hidden_states.device,
         )
         return args, kwargs
+
+    handle = module.register_forward_pre_hook(hook, with_kwargs=True)
+    return handle.remove
+
+
+def _install_boolean_mask_hook(module: nn.Module, radius: int) -> Callable[[], None]:
+    """A forward pre-hook that ANDs the band into the boolean mask of a DeBERTa attention call (SEW-D)."""
+
+    def hook(mod: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        hidden_states = args[0] if args else kwargs["hidden_states"]
+        if kwargs.get("query_states") is not None:
+            raise BandInjectionError("local attention applies to self-attention only, not to given query states")
+        positional = len(args) > 1
+        mask = args[1] if positional else kwargs.get("attention_mask")
+        length = hidden_states.shape[1]
+        band = band_tensor(length, length, radius, device=hidden_states.device)[None, None]
+        if mask is None:
+            combined = band
+        else:
+            allowed = mask.to(torch.bool)
+            if allowed.dim() == 2:  # (batch, T)
+                allowed = allowed[:, None, None, :]
+            elif allowed.dim() == 3:  # (batch, T, T)
+                allowed = allowed[:, None]
+            if allowed.dim() != 4:
+                raise BandInjectionError(f"expected a 2-, 3- or 4-d attention mask, got shape {tuple(mask.shape)}")
+            combined = allowed & band
+        if positional:
+            return (args[0], combined, *args[2:]), kwargs
+        return args, {**kwargs, "attention_mask": combined}
 
     handle = module.register_forward_pre_hook(hook, with_kwargs=True)
     return handle.remove

@@ -570,13 +570,8 @@ class HFAdapter(_LayerCapture):
         ConfigError
             When the attention implementation takes no 4-d mask (flash attention, flex).
         """
-        if self.family == "wavlm":
-            return  # WavLM has its own attention code, whatever the configured implementation
-        if self.family == "sew-d":
-            raise ConfigError(
-                f"local attention is not supported for SEW-D ({self.spec}): its DeBERTa attention takes no "
-                "per-block mask layerprobe can band; use another family"
-            )
+        if self.family in ("wavlm", "sew-d"):
+            return  # their own attention code (WavLM's, DeBERTa's), whatever the configured implementation
         implementation = getattr(self.module.config, "_attn_implementation", None)
         if implementation is not None and implementation not in hf_local_attention.SUPPORTED_IMPLEMENTATIONS:
             raise ConfigError(f"local attention needs eager or sdpa attention; {self.spec} runs {implementation!r}")
@@ -585,7 +580,7 @@ class HFAdapter(_LayerCapture):
         """Restrict one block's self-attention to keys within ``radius`` frames of each query.
 
         How the band reaches the family's attention is :mod:`modellib_addons.hf_local_attention`'s
-        (the attention mask, or WavLM's gated position bias).
+        (the attention mask, WavLM's gated position bias, SEW-D's boolean mask).
 
         Parameters
         ----------

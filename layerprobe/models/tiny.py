@@ -9,7 +9,8 @@ Each name is a transformers config plus a feature extractor config:
   layer-norm conv encoder as the published conformer checkpoints; ``wav2vec2-bert`` (w2v-BERT 2.0's
   160-d stacked log-mel input, relative_key positions); ``sew`` and ``sew-d`` (squeeze factor 2: T
   layers at 25 Hz; SEW-D with 16 relative position buckets); ``unispeech`` and
-  ``unispeech-sat`` (group-norm conv encoders, as their base models).
+  ``unispeech-sat`` (group-norm conv encoders, as their base models; their bare encoders have the same
+  modules, so under one seed they get the same weights: the published checkpoints differ in pre-training).
   They keep the full 7-block conv stack (kernels 10,3,3,3,3,2,2; strides 5,2,2,2,2,2,2) with 16
   channels, 2-3 transformer blocks of width 32 with 4 heads; Whisper: d_model 32, 80 mels, 2 encoder
   blocks (and a 1-block decoder, so the directory has the layout of a real Whisper checkpoint).

@@ -149,7 +149,7 @@ def test_pre_softmax_logits_include_the_relative_position_scores(adapters, name)
         np.testing.assert_allclose(shifted / shifted.sum(-1, keepdims=True), out.attention[block], rtol=0, atol=TOL)
 
 
-def test_sew_d_refuses_pre_softmax_logits_and_local_attention_in_one_line(adapters):
+def test_sew_d_refuses_pre_softmax_logits_in_one_line(adapters):
     adapter = adapters("sew-d")
     hooks = hook_counts(adapter.module)
     with pytest.raises(ConfigError) as caught:
@@ -158,21 +158,15 @@ def test_sew_d_refuses_pre_softmax_logits_and_local_attention_in_one_line(adapte
         "tiny:sew-d: SEW-D's disentangled attention computes its logits inside its own module, so pre-softmax "
         "logits are not available; ask for the post-softmax maps only (no --pre-softmax)"
     )
-    for call in (lambda: apply_local_attention(adapter, blocks="T1", radius=2), lambda: adapter.install_local_attention("T1", 2)):
-        with pytest.raises(ConfigError) as caught:
-            call()
-        assert str(caught.value) == (
-            "local attention is not supported for SEW-D (tiny:sew-d): its DeBERTa attention takes no per-block "
-            "mask layerprobe can band; use another family"
-        )
     assert hook_counts(adapter.module) == hooks
 
 
-@pytest.mark.parametrize("name", INTERFACE)
+@pytest.mark.parametrize("name", NEW)
 def test_local_attention_keeps_each_query_within_its_band(adapters, name):
     adapter = adapters(name)
     wave = speech_like_wave(16_000, seed=7)
     reference = adapter.forward(wave)
+    hooks = hook_counts(adapter.module)
     with apply_local_attention(adapter, blocks="T2", radius=2):
         out = adapter.forward(wave, attention=True)
         plain = adapter.forward(wave)
@@ -182,8 +176,36 @@ def test_local_attention_keeps_each_query_within_its_band(adapters, name):
     np.testing.assert_allclose(plain.hidden["T1"], reference.hidden["T1"], rtol=0, atol=TOL)
     assert np.abs(plain.hidden["T2"] - reference.hidden["T2"]).max() > 1e-3
     np.testing.assert_allclose(plain.hidden["T2"], out.hidden["T2"], rtol=0, atol=1e-5)  # sdpa == eager with the band
+    np.testing.assert_allclose(out.attention["T2"].sum(-1), 1.0, rtol=0, atol=1e-5)
     after = adapter.forward(wave)
     np.testing.assert_allclose(after.hidden["T2"], reference.hidden["T2"], rtol=0, atol=0)
+    assert hook_counts(adapter.module) == hooks
+
+
+def test_sew_d_band_in_a_padded_batch_keeps_padding_masked(adapters):
+    # SEW-D runs one utterance at a time in extraction; training pads: the band must keep the padding mask.
+    adapter = adapters("sew-d")
+    waves = [speech_like_wave(n, seed=n) for n in (16_000, 9_000)]
+    lengths = torch.tensor([w.size for w in waves])
+    padded = torch.zeros(2, 16_000)
+    for row, wave in enumerate(waves):
+        padded[row, : wave.size] = torch.from_numpy(wave)
+    attention = adapter.attention_modules()["T1"]
+    seen = {}
+    handle = attention.register_forward_hook(lambda module, args, output: seen.update(maps=output[1].detach()))
+    try:
+        with apply_local_attention(adapter, blocks="T1", radius=2), torch.no_grad():
+            adapter.module(**adapter.batch_inputs(padded, lengths), attention_mask=torch.arange(16_000)[None] < lengths[:, None])
+    finally:
+        handle.remove()
+    maps = seen["maps"]
+    # the pooled mask counts a pooled frame as real when one of its 2 conv frames is: ceil(27 / 2) = 14
+    short = -(-conv_output_length(9_000, *STACK) // 2)
+    assert maps.shape[-1] == adapter.n_frames(16_000) > short == 14
+    assert float(maps[1, :, :, short:].abs().max()) == 0.0  # padded keys stay masked
+    assert float(maps[1, :, short - 1, short - 3 : short].min()) > 0.0  # the band's keys that are real are not
+    outside = torch.from_numpy(~band_mask(maps.shape[-1], 2))
+    assert float(maps[:, :, outside].abs().max()) == 0.0
 
 
 @pytest.mark.parametrize("name", NEW)

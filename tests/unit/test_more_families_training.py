@@ -1,7 +1,7 @@
 """Fine-tuning and feature audiation of the families added for issue 19, through the adapter interface only.
 
-Smoke tests on the tiny models: one epoch of CTC fine-tuning with a re-initialised block (and a
-local-attention band where the family takes one) runs, scores and leaves the adapter as it was
+Smoke tests on the tiny models: one epoch of CTC fine-tuning with a re-initialised block and a
+local-attention band runs, scores and leaves the adapter as it was
 (heavy: ``-m heavy``); audiation of a T2 unit raises its activation.
 """
 
@@ -41,9 +41,9 @@ def data(tmp_path_factory):
 def test_finetuning_runs_and_restores_the_adapter(tiny_root, data, tmp_path, name):
     adapter = load_tiny_model(name, root=tiny_root)
     original = {key: value.clone() for key, value in adapter.module.state_dict().items()}
-    local = {} if name == "sew-d" else {"local_attention": "T1", "radius": 3}
     config = TrainConfig(epochs=1, freeze_epochs=0, peak_lr=1e-3, max_batch_frames=24_000)
-    result = finetune(adapter, *data, reinit="T2", config=config, seeds=(0,), out_dir=tmp_path / "ft", progress=False, **local)
+    result = finetune(adapter, *data, reinit="T2", config=config, seeds=(0,), out_dir=tmp_path / "ft", progress=False,
+                      local_attention="T1", radius=3)  # fmt: skip
     metrics = result.test_metrics[0]
     assert 0.0 <= metrics["cer"] and np.isfinite(metrics["cer"])
     assert np.isfinite(result.train_results[0].history[0]["train_loss"])
