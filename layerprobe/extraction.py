@@ -181,6 +181,8 @@ def plan_extraction(
     wrong = [layer for layer in chosen if layer_kind(layer) != kind]
     if wrong:
         raise ConfigError(f"--rep {rep} stores {kind} layers; {', '.join(wrong)} belong to another rep")
+    if pre_softmax and attention_ids and not getattr(adapter, "supports_pre_softmax", True):
+        raise ConfigError(f"--pre-softmax: {adapter.spec} gives post-softmax attention maps only; drop --pre-softmax")
     rates = {layer: _stored_rate(adapter, layer) for layer in chosen}
     grid = LOCAL_GRID_HZ if rep == "local" and LOCAL_GRID_HZ in rates.values() else adapter.frame_rate_hz
     if window_seconds is not None:

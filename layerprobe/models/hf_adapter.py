@@ -621,6 +621,12 @@ class HFAdapter(_LayerCapture):
         raise NotImplementedError
 
     @property
+    def supports_pre_softmax(self) -> bool:
+        """Whether :meth:`forward` can return attention logits (``pre_softmax``): all families but SEW-D,
+        whose DeBERTa attention computes them inside its own module."""
+        return self.family != "sew-d"
+
+    @property
     def attention_maps_implementation(self) -> str:
         """How :meth:`forward` computes attention maps, whatever :meth:`describe`'s ``attention_implementation``.
 

@@ -159,6 +159,7 @@ def test_sew_d_refuses_pre_softmax_logits_in_one_line(adapters):
         "logits are not available; ask for the post-softmax maps only (no --pre-softmax)"
     )
     assert hook_counts(adapter.module) == hooks
+    assert not adapter.supports_pre_softmax and adapters("sew").supports_pre_softmax
 
 
 @pytest.mark.parametrize("name", NEW)
@@ -249,6 +250,9 @@ def test_extraction_plans_name_missing_c_layers_and_the_25_hz_grid(adapters):
     with pytest.raises(ConfigError) as caught:
         plan_extraction(adapters("wav2vec2-bert"), rep="local", span="frame")
     assert str(caught.value) == "--rep local: tiny:wav2vec2-bert has no C layers (it has T0, T1, T2)"
+    with pytest.raises(ConfigError) as caught:  # refused before a store is opened
+        plan_extraction(adapters("sew-d"), rep="contextualized", span="frame", attention_ids=["u1"], pre_softmax=True)
+    assert str(caught.value) == "--pre-softmax: tiny:sew-d gives post-softmax attention maps only; drop --pre-softmax"
     plan = plan_extraction(adapters("sew"), rep="contextualized", span="phone")
     assert plan.layers == ("T0", "T1", "T2") and plan.grid_hz == 25.0
     assert plan.layer_rates == {"T0": 25.0, "T1": 25.0, "T2": 25.0}
