@@ -256,3 +256,49 @@ def test_extraction_plans_name_missing_c_layers_and_the_25_hz_grid(adapters):
     plan = plan_extraction(adapters("sew"), rep="contextualized", span="phone")
     assert plan.layers == ("T0", "T1", "T2") and plan.grid_hz == 25.0
     assert plan.layer_rates == {"T0": 25.0, "T1": 25.0, "T2": 25.0}
+
+
+def test_a_sew_with_the_published_13_block_conv_stack(tmp_path):
+    # asapp/sew-tiny-100k's conv stack (channels scaled down): C1..C13 at their native rates, T at 25 Hz.
+    kernels, strides = (10, 3, 1, 3, 1, 3, 1, 3, 1, 2, 1, 2, 1), (5, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1)
+    config = transformers.SEWConfig(
+        num_hidden_layers=2, hidden_size=32, num_attention_heads=4, intermediate_size=64, squeeze_factor=2,
+        conv_dim=(16,) * 13, conv_kernel=kernels, conv_stride=strides, num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=4,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    transformers.SEWModel(config).save_pretrained(tmp_path)
+    adapter = load_model(f"hf:{tmp_path}")
+    assert adapter.layer_ids == tuple(f"C{i}" for i in range(1, 14)) + ("T0", "T1", "T2")
+    assert [adapter.layer_frame_rate(f"C{i}") for i in (1, 2, 3, 12, 13)] == [3200.0, 1600.0, 1600.0, 50.0, 50.0]
+    assert adapter.local_pooling("C1") is None and adapter.frame_rate_hz == 25.0
+    wave = speech_like_wave(12_000, seed=8)
+    out = adapter.forward(wave)
+    model = transformers.SEWModel.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        direct = model(torch.from_numpy(wave)[None], output_hidden_states=True).hidden_states
+    frames = conv_output_length(wave.size, kernels, strides) // 2
+    assert out.n_frames == frames == direct[0].shape[1]
+    for index, states in enumerate(direct):
+        np.testing.assert_allclose(out.hidden[f"T{index}"], states[0].numpy(), rtol=0, atol=TOL)
+
+
+def test_w2v_bert_without_a_preprocessor_config_gets_the_published_settings(tmp_path, caplog):
+    config = transformers.Wav2Vec2BertConfig(
+        num_hidden_layers=2, hidden_size=32, num_attention_heads=4, intermediate_size=64, conv_depthwise_kernel_size=7
+    )
+    torch.manual_seed(0)
+    transformers.Wav2Vec2BertModel(config).save_pretrained(tmp_path)
+    with caplog.at_level("WARNING"):
+        adapter = load_model(f"hf:{tmp_path}")
+    assert "no preprocessor_config.json; assuming the SeamlessM4TFeatureExtractor settings" in caplog.text
+    settings = adapter.describe()["feature_settings"]
+    assert (settings["num_mel_bins"], settings["stride"], settings["padding_value"]) == (80, 2, 1.0)
+    wave = speech_like_wave(10_000, seed=9)
+    extractor = transformers.SeamlessM4TFeatureExtractor(padding_value=1.0, stride=2)
+    model = transformers.Wav2Vec2BertModel.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        direct = model(**extractor(wave, sampling_rate=16000, return_tensors="pt"), output_hidden_states=True).hidden_states
+    out = adapter.forward(wave)
+    for index, states in enumerate(direct):
+        np.testing.assert_allclose(out.hidden[f"T{index}"], states[0, : out.n_frames].numpy(), rtol=0, atol=TOL)
