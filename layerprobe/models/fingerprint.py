@@ -70,9 +70,12 @@ def spec_fingerprint(spec: str) -> str | None:
         if scheme == "hf":
             path = Path(target).expanduser()
             return directory_fingerprint(path) if path.is_dir() else None
-        if scheme == "fairseq":
+        if scheme in ("fairseq", "avhubert"):
             path = Path(target).expanduser()
             return files_fingerprint([path]) if path.is_file() else None
+        if scheme == "fastvgs":
+            files = [Path(target).expanduser() / name for name in ("args.pkl", "best_bundle.pth")]
+            return files_fingerprint(files) if all(file.is_file() for file in files) else None
         if scheme == "tiny":
             from layerprobe.errors import LayerprobeError
             from layerprobe.models.tiny import parse_tiny_name, tiny_model_dir

@@ -9,6 +9,10 @@
   or ``FAMILY-base`` for the base-size random baseline; ``@SEED`` picks another seed (0 by default).
 * ``fairseq:CHECKPOINT.pt``: a fairseq checkpoint, converted into a transformers module by
   ``layerprobe.models.fairseq.load_fairseq_checkpoint`` and wrapped like an ``hf:`` model.
+* ``avhubert:CHECKPOINT.pt``: an AV-HuBERT pre-training checkpoint, audio only (:mod:`.avhubert`;
+  layers T0..TL at 25 Hz).
+* ``fastvgs:FOLDER``: a FaST-VGS / FaST-VGS+ folder with ``args.pkl`` and ``best_bundle.pth``
+  (:mod:`.fastvgs`; layers T0..TL at 50 Hz).
 
 Heavy imports (torch, transformers) happen only when a model is loaded.
 """
@@ -29,10 +33,10 @@ SPEC_FORMS = (
     "hf:ID_OR_DIR (a transformers model directory or a cached hub id), "
     "tiny:FAMILY or tiny:FAMILY-base (FAMILY: wav2vec2, hubert, wavlm, data2vec-audio, whisper; "
     "tiny only: wav2vec2-large-style, wav2vec2-conformer, wav2vec2-conformer-rope, wav2vec2-bert, sew, sew-d, "
-    "unispeech, unispeech-sat), fairseq:CHECKPOINT.pt (layerprobe models lists them)"
+    "unispeech, unispeech-sat), fairseq:CHECKPOINT.pt, avhubert:CHECKPOINT.pt, fastvgs:FOLDER (layerprobe models lists them)"
 )
 
-SCHEMES = ("hf", "tiny", "fairseq")
+SCHEMES = ("hf", "tiny", "fairseq", "avhubert", "fastvgs")
 
 
 def load_model(spec: str, *, revision: str | None = None, device: str = "cpu") -> "ModelAdapter":
@@ -75,6 +79,14 @@ def load_model(spec: str, *, revision: str | None = None, device: str = "cpu") -
 
         name, seed = parse_tiny_name(target)
         return load_tiny_model(name, seed=seed, device=resolved, spec=spec)
+    if scheme == "avhubert":
+        from layerprobe.models.avhubert import load_avhubert
+
+        return load_avhubert(Path(target).expanduser(), spec=spec, device=resolved)
+    if scheme == "fastvgs":
+        from layerprobe.models.fastvgs import load_fastvgs
+
+        return load_fastvgs(target, spec=spec, device=resolved)
     return _load_fairseq(target, spec=spec, device=resolved)
 
 
@@ -97,8 +109,10 @@ def check_spec(spec: str, *, option: str = "--model") -> None:
             parse_tiny_name(target)
         except ConfigError as exc:
             raise ConfigError(f"{option} {exc}") from None
-    elif scheme == "fairseq" and not Path(target).expanduser().is_file():
+    elif scheme in ("fairseq", "avhubert") and not Path(target).expanduser().is_file():
         raise ConfigError(f"{option} {spec}: no such checkpoint file")
+    elif scheme == "fastvgs" and not (Path(target).expanduser() / "args.pkl").is_file():
+        raise ConfigError(f"{option} {spec}: no such FaST-VGS folder (with args.pkl and best_bundle.pth)")
     elif scheme == "hf":
         from layerprobe.models.hf_loading import _classify_source
 
