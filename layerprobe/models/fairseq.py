@@ -187,7 +187,7 @@ def _checkpoint_path(path: PathLike) -> Path:
 def _refusal(path: Path, names: list[str]) -> ConfigError:
     listed = ", ".join(sorted(names))
     return ConfigError(
-        f"refusing to unpickle {listed}: not on layerprobe's allow-list of harmless classes for fairseq "
+        f"refusing to unpickle {listed}: not on layerprobe's allow-list of harmless classes for model "
         "checkpoints; nothing was executed",
         path=path,
     )

@@ -12,7 +12,6 @@ the key maps and modules independently of layerprobe's code.
 from __future__ import annotations
 
 import argparse
-import math
 import pickle
 from pathlib import Path
 from typing import Any, Mapping
@@ -231,8 +230,9 @@ def write_tiny_fastvgs(
         caption_w2v2_weight=1.0 if plus else None, libri_w2v2_weight=None, trim_mask=False,
         quantize_input=False, quantize_targets=True, final_dim=HIDDEN, xtrm_layers=1, trm_layers=1,
         hidden_size=HIDDEN, fb_w2v2_weights_fn="/pretrained/wav2vec_small.pt", exp_dir="/exp/fast-vgs",
-        **(args_overrides or {}),
     )  # fmt: skip
+    for key, value in (args_overrides or {}).items():
+        setattr(args, key, value)
     with open(folder / "args.pkl", "wb") as handle:
         pickle.dump(args, handle)
     return folder
@@ -259,23 +259,33 @@ def reference_fastvgs(folder: Path, waveform: np.ndarray) -> list[np.ndarray]:
     return [features.numpy(), *(layer[1:].numpy() for layer in layers)]
 
 
-def malicious_pickle(path: Path, command: str = "echo pwned") -> Path:
-    """A pickle that would call ``os.system(command)`` when loaded by an unrestricted unpickler."""
+class RunsPython:
+    """Unpickled without an allow-list, it creates ``marker`` (through ``builtins.exec``)."""
 
-    class _Exploit:
-        def __reduce__(self):
-            import os
+    def __init__(self, marker: Path):
+        self.marker = marker
 
-            return (os.system, (command,))
+    def __reduce__(self):
+        return (exec, (f"open({str(self.marker)!r}, 'w').close()",))
 
-    Path(path).write_bytes(pickle.dumps(_Exploit()))
-    return Path(path)
+
+class RunsShell:
+    """Unpickled without an allow-list, it creates ``marker`` (through ``os.system``)."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {str(self.marker)!r}",))
 
 
 __all__ = [
     "CONV_LAYERS",
     "HIDDEN",
-    "malicious_pickle",
+    "RunsPython",
+    "RunsShell",
     "reference_avhubert",
     "reference_encoder",
     "reference_fastvgs",
