@@ -1,7 +1,7 @@
 """Static word vectors per layer: the mean of up to 200 instance vectors of each word.
 
 A word-span store (``extract --span word``) holds one row per word instance: the mean of the frames
-``[floor(s / 0.02), ceil(e / 0.02))`` of the word, computed from a pass over the whole utterance
+``[floor(s / stride), ceil(e / stride))`` of the word (stride 0.02 s at 50 Hz, 0.04 s for AV-HuBERT), computed from a pass over the whole utterance
 (REFERENCE.md section 5).  A layer's *static* vector of a word is the mean of up to
 ``max_instances`` (200) of those rows; when a word has more instances, which ones is a seeded
 random choice (:func:`select_instances`).  The choice depends on the store's labels,

@@ -56,12 +56,12 @@ class ModelAdapter(Protocol):
         The spec it was loaded from (``"hf:facebook/wav2vec2-base"``, ``"tiny:hubert"`` ...).
     family : str
         ``"wav2vec2"``, ``"hubert"``, ``"wavlm"``, ``"data2vec-audio"``, ``"unispeech"``,
-        ``"unispeech-sat"``, ``"wav2vec2-conformer"``, ``"wav2vec2-bert"``, ``"sew"``, ``"sew-d"`` or
-        ``"whisper"`` (:mod:`layerprobe.models.catalog`).
+        ``"unispeech-sat"``, ``"wav2vec2-conformer"``, ``"wav2vec2-bert"``, ``"sew"``, ``"sew-d"``,
+        ``"whisper"`` (:mod:`layerprobe.models.catalog`), ``"avhubert"`` or ``"fastvgs"``.
     layer_ids : tuple of str
         Every layer the model has, in order: ``C1..Cn`` then ``T0..TL``.
     frame_rate_hz : float
-        Frame rate of the transformer layers (50 Hz; 25 Hz for SEW and SEW-D).
+        Frame rate of the transformer layers (50 Hz; 25 Hz for SEW, SEW-D and AV-HuBERT).
     sample_rate : int
         Rate of the waveforms :meth:`forward` takes (16000).
     max_seconds : float or None
