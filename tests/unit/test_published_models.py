@@ -236,6 +236,7 @@ def test_fastvgs_layers_are_the_published_ones(tmp_path, wave, options, n_layers
         np.testing.assert_allclose(out.hidden[layer], expected, rtol=1e-5, atol=2e-5)
     variant = adapter.describe()["feature_settings"]["variant"]
     assert variant == ("fast-vgs-plus" if options.get("plus") else "fast-vgs")
+    assert adapter.weights_fingerprint == spec_fingerprint(f"fastvgs:{folder}") is not None
 
 
 def test_fastvgs_cls_token_takes_part(tmp_path, wave):
