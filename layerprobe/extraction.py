@@ -174,7 +174,7 @@ def plan_extraction(
         raise ConfigError(f"--rep {rep} needs --model")
     kind = LOCAL if rep == "local" else CONTEXTUALIZED
     available = [layer for layer in adapter.layer_ids if layer_kind(layer) == kind]
-    if not available:  # w2v-BERT 2.0 has no conv encoder, so no C layers
+    if not available:  # w2v-BERT 2.0, AV-HuBERT and FaST-VGS have no conv encoder layers, so no C layers
         raise ConfigError(f"--rep {rep}: {adapter.spec} has no {kind} layers (it has {', '.join(adapter.layer_ids)})")
     spec = layers if isinstance(layers, str) else ",".join(layers)
     chosen = parse_layers(spec, adapter.layer_ids) if spec.strip().lower() != "all" else available

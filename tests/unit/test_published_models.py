@@ -355,3 +355,14 @@ def test_attention_and_surgery_are_refused_in_one_line(tmp_path, wave):
     assert str(raised.value) == f"{spec}: local-attention surgery {tail}"
     with pytest.raises(ConfigError, match="has no layer 'C1'"):
         adapter.forward(wave, layers=["C1"])
+
+
+def test_local_rep_of_a_model_without_c_layers_is_refused_in_one_line(tmp_path):
+    from layerprobe.extraction import plan_extraction
+
+    path = write_tiny_avhubert(tmp_path / "avhubert.pt")
+    adapter = load_model(f"avhubert:{path}")
+    with pytest.raises(ConfigError) as raised:
+        plan_extraction(adapter, rep="local", span="frame")
+    assert str(raised.value) == f"--rep local: avhubert:{path} has no C layers (it has T0, T1, T2)"
+    assert plan_extraction(adapter, rep="contextualized", span="frame").layer_rates == {"T0": 25.0, "T1": 25.0, "T2": 25.0}
