@@ -267,10 +267,13 @@ def load_avhubert(path: PathLike, *, spec: str, device: torch.device) -> StackAd
 
     checkpoint_path = _checkpoint_path(path).resolve()
     checkpoint = read_checkpoint(checkpoint_path)
-    model_cfg, front = avhubert_settings(checkpoint, checkpoint_path)
-    config = transformers_config(model_cfg, "wav2vec2", path=checkpoint_path)
-    config._attn_implementation = "eager"
-    module = AVHubertAudioModel(config, audio_feat_dim=front["audio_feat_dim"], modality_fuse=front["modality_fuse"])
+    try:
+        model_cfg, front = avhubert_settings(checkpoint, checkpoint_path)
+        config = transformers_config(model_cfg, "wav2vec2", path=checkpoint_path)
+        config._attn_implementation = "eager"
+        module = AVHubertAudioModel(config, audio_feat_dim=front["audio_feat_dim"], modality_fuse=front["modality_fuse"])
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError, RuntimeError) as exc:
+        raise ConfigError(f"does not describe an AV-HuBERT model ({type(exc).__name__}: {exc})", path=checkpoint_path) from None
     load_mapped(module, map_state_dict(checkpoint["model"], _shapes(module)), checkpoint_path)
     stack_order, normalize = front["stack_order_audio"], front["normalize"]
     front_end = FrontEnd(

@@ -230,10 +230,13 @@ def load_fastvgs(folder: PathLike, *, spec: str, device: torch.device) -> StackA
     for required in (args_path, bundle_path):
         if not required.is_file():
             raise ConfigError(f"FaST-VGS folder lacks {required.name} (it needs {ARGS_FILE} and {BUNDLE_FILE})", path=root)
-    model_cfg, front = fastvgs_config(read_args(args_path), args_path)
-    config = transformers_config(model_cfg, "wav2vec2", path=args_path)
-    config._attn_implementation = "eager"
-    module = FaSTVGSAudioModel(config)
+    try:
+        model_cfg, front = fastvgs_config(read_args(args_path), args_path)
+        config = transformers_config(model_cfg, "wav2vec2", path=args_path)
+        config._attn_implementation = "eager"
+        module = FaSTVGSAudioModel(config)
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError, RuntimeError) as exc:
+        raise ConfigError(f"does not describe a FaST-VGS model ({type(exc).__name__}: {exc})", path=args_path) from None
     load_mapped(module, map_state_dict(read_bundle(bundle_path), _shapes(module)), bundle_path)
     _, kernels, strides = zip(*parse_conv_feature_layers(config_conv_layers(model_cfg), args_path))
     front_end = FrontEnd(

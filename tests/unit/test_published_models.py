@@ -179,6 +179,7 @@ def test_avhubert_missing_key_is_refused(tmp_path):
         ({"sub_encoder_layers": 2}, "sub_encoder_layers=2: an audio sub-encoder is not supported"),
         ({"audio_feat_dim": 80}, "audio_feat_dim=80 is not 26 filterbanks x stack_order_audio=4"),
         ({"modality_fuse": "mul"}, "modality_fuse='mul' is not supported (concat, add)"),
+        ({"audio_feat_dim": "many"}, "does not describe an AV-HuBERT model (ValueError: invalid literal for int() with base 10: 'many')"),
     ],
 )  # fmt: skip
 def test_avhubert_unsupported_configurations(tmp_path, overrides, problem):
