@@ -134,6 +134,9 @@ class FaSTVGSAudioModel(nn.Module):
         Post-LN encoder (``do_stable_layer_norm`` False).
     """
 
+    #: Leading tokens before the frames (the CLS token): cut from attention maps.
+    attention_offset = 1
+
     def __init__(self, config: Any):
         super().__init__()
         from transformers.models.wav2vec2.modeling_wav2vec2 import (

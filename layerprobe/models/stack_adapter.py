@@ -7,16 +7,17 @@ The family's loader (:mod:`layerprobe.models.avhubert`, :mod:`layerprobe.models.
 the front end (waveform -> module input), the frame count rule and the frame rate.
 
 These models have no C layers (the published code reads none of them): ``layer_ids`` is
-``T0..TL``.  Extraction, the CCA, MI and word experiments work on them; attention maps,
-local-attention surgery, fine-tuning and feature audiation are refused with one line
-(:meth:`StackAdapter.check_local_attention` ...), since their inputs are not waveforms the shared
-training and audiation code can build.
+``T0..TL``.  Extraction, the CCA, MI and word experiments work on them;
+attention maps and logits are read (:meth:`StackAdapter.forward`); local-attention surgery,
+fine-tuning and feature audiation are refused with one line (:meth:`StackAdapter.check_local_attention`
+...), since their inputs are not waveforms the shared training and audiation code can build.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -162,27 +163,51 @@ class StackAdapter:
     ) -> LayerOutputs:
         """Every requested layer (all by default) of one waveform, (frames, D) float32 each.
 
-        Raises
-        ------
-        ConfigError
-            When attention maps are asked for (not available for this family).
+        ``attention`` / ``pre_softmax`` add every block's post-softmax maps / logits, (heads, T, T),
+        computed by transformers' eager attention with layerprobe's capturing implementation
+        (:mod:`modellib_addons.hf_attention`).  For FaST-VGS the CLS token's row and column are cut
+        away: ``attention_padding`` is then the mass each frame sends to the CLS token (all zeros
+        for AV-HuBERT, which attends over its frames only).  With ``on_attention`` the maps are
+        streamed block by block as float16 (:class:`~layerprobe.models.base.ModelAdapter`).
         """
-        if attention or pre_softmax or on_attention is not None:
-            raise self._unsupported("attention maps")
         wanted = set(self.layer_ids if layers is None else layers)
         for layer in wanted:
             self._check_layer(layer)
         inputs = self.model_inputs(waveform)["inputs"]
-        with torch.inference_mode():
+        n_frames = self.n_frames(np.asarray(waveform).size)
+        maps = _Maps(int(getattr(self.module, "attention_offset", 0)), n_frames, on_attention, on_padding)
+        with torch.inference_mode(), self._capturing(attention, pre_softmax, maps.sink) as recorder:
             states = self.module(inputs)
         if len(states) != self.num_layers + 1:
             raise ConfigError(f"{self.spec}: the module gave {len(states)} hidden states, not {self.num_layers + 1}")
-        n_frames = self.n_frames(np.asarray(waveform).size)
+        blocks = [f"{CONTEXTUALIZED}{i + 1}" for i in range(self.num_layers)]
+        for logits, asked in ((False, attention), (True, pre_softmax)):
+            if asked and (recorder is None or recorder.delivered[logits] != blocks):
+                raise ConfigError(f"{self.spec}: attention {'logits' if logits else 'maps'} were not recorded for every block")
         hidden = {}
         for index, layer in enumerate(self.layer_ids):
             if layer in wanted:
                 hidden[layer] = states[index][0, :n_frames].float().cpu().numpy()
-        return LayerOutputs(hidden=hidden, n_frames=n_frames)
+        return LayerOutputs(
+            hidden=hidden, n_frames=n_frames, attention=maps.post, attention_padding=maps.padding, pre_softmax=maps.pre
+        )
+
+    @contextlib.contextmanager
+    def _capturing(self, attention: bool, pre_softmax: bool, sink: Callable) -> Iterator[Any]:
+        """Run the blocks on the capturing eager attention and record maps / logits, restored after."""
+        if not (attention or pre_softmax):
+            yield None
+            return
+        from modellib_addons import hf_attention
+
+        config = self.module.encoder.config
+        original = config._attn_implementation
+        config._attn_implementation = hf_attention.register_capture_attention()
+        try:
+            with hf_attention.recording_pre_softmax(self.attention_modules(), maps=attention, logits=pre_softmax, sink=sink) as recorder:
+                yield recorder
+        finally:
+            config._attn_implementation = original
 
     def forward_batch(self, waveforms: Sequence[np.ndarray], *, layers: Sequence[str] | None = None) -> list[LayerOutputs]:
         """One :meth:`forward` per waveform (these models run unpadded, one at a time)."""
@@ -273,8 +298,37 @@ class StackAdapter:
     def _unsupported(self, what: str) -> ConfigError:
         return ConfigError(
             f"{self.spec}: {what} not available for {self.family} models (layerprobe reads their layer "
-            "outputs only: extract, cca, mi, wordvec, wordsim, awd)"
+            "outputs and attention maps only)"
         )
+
+
+class _Maps:
+    """Cuts each block's (1, heads, T', T') maps to the real frames (past ``offset`` leading tokens)
+    and keeps them, or hands them to the caller's ``on_attention`` / ``on_padding`` as they come."""
+
+    def __init__(self, offset: int, frames: int, on_attention: Callable | None, on_padding: Callable | None):
+        self.offset, self.frames = offset, frames
+        self.on_attention, self.on_padding = on_attention, on_padding
+        self.post: dict[str, np.ndarray] = {}
+        self.pre: dict[str, np.ndarray] = {}
+        self.padding: dict[str, np.ndarray] = {}
+
+    def sink(self, block: str, tensor: torch.Tensor, logits: bool) -> None:
+        first, last = self.offset, self.offset + self.frames
+        maps = tensor[0].to("cpu", torch.float32)
+        cut = maps[:, first:last, first:last].numpy().copy()
+        if not logits:
+            outside = torch.cat([maps[:, first:last, :first], maps[:, first:last, last:]], dim=-1)
+            mass = outside.sum(dim=-1).numpy().copy()
+            if self.on_attention is None:
+                self.padding[block] = mass
+            elif self.on_padding is not None:
+                self.on_padding(block, mass)
+        if self.on_attention is None:
+            (self.pre if logits else self.post)[block] = cut
+        else:
+            with np.errstate(over="ignore"):
+                self.on_attention(block, cut.astype(np.float16), logits)
 
 
 def encoder_layer_outputs(encoder: nn.Module, hidden: torch.Tensor) -> list[torch.Tensor]:

@@ -127,3 +127,23 @@ def test_cca_phone_and_word_score_every_layer(data, family, experiment):
     values = [score.score for score in scores]
     assert all(np.isfinite(value) and -1.0 <= value <= 1.0 for value in values)
     assert len(set(values)) == len(values)
+
+
+@pytest.mark.parametrize("family", list(RATES))
+def test_attention_maps_are_stored_at_the_model_rate(data, family, tmp_path):
+    adapter = load_model(data.specs[family])
+    manifest, path = data.manifests["frame"]
+    report = extract(manifest, adapter, tmp_path, rep="contextualized", layers="T1", attention=1, pre_softmax=True,
+                     progress=False, manifest_path=path)  # fmt: skip
+    utterance = manifest.utterances[0]
+    expected = adapter.forward(read_audio(manifest.audio_path(utterance)), layers=[], attention=True, pre_softmax=True)
+    frames = adapter.n_frames(read_audio(manifest.audio_path(utterance)).size)
+    with FeatureStore.open(report.path) as store:
+        assert store.frame_rate_hz == RATES[family]
+        for block in [f"T{i + 1}" for i in range(adapter.num_layers)]:
+            maps = store.attention(utterance.utt_id, block)
+            assert maps.shape == (4, frames, frames)
+            np.testing.assert_allclose(maps.astype(np.float32), expected.attention[block], rtol=2e-3, atol=1e-3)
+            np.testing.assert_allclose(store.attention_padding(utterance.utt_id, block), expected.attention_padding[block], atol=1e-6)
+            assert store.attention(utterance.utt_id, block, logits=True).shape == (4, frames, frames)
+        assert store.attention(manifest.utterances[1].utt_id, "T1") is None

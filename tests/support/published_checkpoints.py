@@ -121,19 +121,24 @@ def _linear(x: torch.Tensor, state: Mapping[str, torch.Tensor], name: str) -> to
     return F.linear(x, state[f"{name}.weight"], state[f"{name}.bias"])
 
 
-def _attention(x: torch.Tensor, state: Mapping[str, torch.Tensor], name: str) -> torch.Tensor:
-    """fairseq ``MultiheadAttention`` (self-attention, no mask) on (T, D)."""
+def _attention(x: torch.Tensor, state: Mapping[str, torch.Tensor], name: str, record: list | None = None) -> torch.Tensor:
+    """fairseq ``MultiheadAttention`` (self-attention, no mask) on (T, D); ``record`` gets the (heads, T, T) maps."""
     t, d = x.shape
     head = d // HEADS
     q = _linear(x, state, f"{name}.q_proj") * head**-0.5
     k, v = _linear(x, state, f"{name}.k_proj"), _linear(x, state, f"{name}.v_proj")
     q, k, v = (m.reshape(t, HEADS, head).transpose(0, 1) for m in (q, k, v))
     weights = torch.softmax(q @ k.transpose(1, 2), dim=-1)
+    if record is not None:
+        record.append(weights)
     return _linear((weights @ v).transpose(0, 1).reshape(t, d), state, f"{name}.out_proj")
 
 
-def reference_encoder(x: torch.Tensor, state: Mapping[str, torch.Tensor], n_layers: int, *, layer_norm_first: bool, prefix: str = "encoder.") -> list[torch.Tensor]:
-    """fairseq ``TransformerEncoder.extract_features``'s layer results for one (T, D) input."""
+def reference_encoder(
+    x: torch.Tensor, state: Mapping[str, torch.Tensor], n_layers: int, *, layer_norm_first: bool,
+    prefix: str = "encoder.", record: list | None = None,
+) -> list[torch.Tensor]:  # fmt: skip
+    """fairseq ``TransformerEncoder.extract_features``'s layer results for one (T, D) input (``record``: each block's maps)."""
     v, g = state[f"{prefix}pos_conv.0.weight_v"], state[f"{prefix}pos_conv.0.weight_g"]
     weight = g * v / v.pow(2).sum(dim=(0, 1), keepdim=True).sqrt()  # weight norm over every dim but 2
     conv = F.conv1d(x.T[None], weight, state[f"{prefix}pos_conv.0.bias"], padding=CONV_POS // 2, groups=CONV_POS_GROUPS)
@@ -145,17 +150,17 @@ def reference_encoder(x: torch.Tensor, state: Mapping[str, torch.Tensor], n_laye
     for j in range(n_layers):
         block = f"{prefix}layers.{j}."
         if layer_norm_first:
-            x = x + _attention(_layer_norm(x, state, f"{block}self_attn_layer_norm"), state, f"{block}self_attn")
+            x = x + _attention(_layer_norm(x, state, f"{block}self_attn_layer_norm"), state, f"{block}self_attn", record)
             h = _layer_norm(x, state, f"{block}final_layer_norm")
             x = x + _linear(F.gelu(_linear(h, state, f"{block}fc1")), state, f"{block}fc2")
         else:
-            x = _layer_norm(x + _attention(x, state, f"{block}self_attn"), state, f"{block}self_attn_layer_norm")
+            x = _layer_norm(x + _attention(x, state, f"{block}self_attn", record), state, f"{block}self_attn_layer_norm")
             x = _layer_norm(x + _linear(F.gelu(_linear(x, state, f"{block}fc1")), state, f"{block}fc2"), state, f"{block}final_layer_norm")
         results.append(x)
     return results
 
 
-def reference_avhubert(path: Path, features: np.ndarray) -> list[np.ndarray]:
+def reference_avhubert(path: Path, features: np.ndarray, record: list | None = None) -> list[np.ndarray]:
     """The published ``extract_finetune`` layers (in_rep, then the layer results) for stacked (T, F) features."""
     checkpoint = torch.load(path, weights_only=True)
     state, model = checkpoint["model"], checkpoint["cfg"]["model"]
@@ -165,7 +170,7 @@ def reference_avhubert(path: Path, features: np.ndarray) -> list[np.ndarray]:
         x = _layer_norm(fused, state, "layer_norm")
         if "post_extract_proj.weight" in state:
             x = _linear(x, state, "post_extract_proj")
-        layers = reference_encoder(x, state, model["encoder_layers"], layer_norm_first=model["layer_norm_first"])
+        layers = reference_encoder(x, state, model["encoder_layers"], layer_norm_first=model["layer_norm_first"], record=record)
     return [audio.numpy(), *(layer.numpy() for layer in layers)]
 
 
@@ -238,7 +243,7 @@ def write_tiny_fastvgs(
     return folder
 
 
-def reference_fastvgs(folder: Path, waveform: np.ndarray) -> list[np.ndarray]:
+def reference_fastvgs(folder: Path, waveform: np.ndarray, record: list | None = None) -> list[np.ndarray]:
     """The published ``superb=True`` hidden states (CLS removed) for one waveform, from the raw bundle."""
     dual = torch.load(Path(folder) / "best_bundle.pth", weights_only=True)["dual_encoder"]
     state = {key.removeprefix("module.").removeprefix("conv1_trm1_trm3."): value for key, value in dual.items()}
@@ -255,7 +260,7 @@ def reference_fastvgs(folder: Path, waveform: np.ndarray) -> list[np.ndarray]:
             x = F.gelu(x)
         features = _linear(_layer_norm(x[0].T, state, "layer_norm"), state, "post_extract_proj")
         with_cls = torch.cat([state["cls_token"][0], features], dim=0)
-        layers = reference_encoder(with_cls, state, blocks, layer_norm_first=False)
+        layers = reference_encoder(with_cls, state, blocks, layer_norm_first=False, record=record)
     return [features.numpy(), *(layer[1:].numpy() for layer in layers)]
 
 

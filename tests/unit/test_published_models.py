@@ -343,19 +343,75 @@ def test_fastvgs_pre_ln_args_are_refused(tmp_path):
 # What these adapters refuse
 
 
-def test_attention_and_surgery_are_refused_in_one_line(tmp_path, wave):
+def test_surgery_and_training_inputs_are_refused_in_one_line(tmp_path, wave):
     folder = write_tiny_fastvgs(tmp_path / "run")
     adapter = load_model(f"fastvgs:{folder}")
     spec = f"fastvgs:{folder}"
-    tail = "not available for fastvgs models (layerprobe reads their layer outputs only: extract, cca, mi, wordvec, wordsim, awd)"
-    with pytest.raises(ConfigError) as raised:
-        adapter.forward(wave, attention=True)
-    assert str(raised.value) == f"{spec}: attention maps {tail}"
+    tail = "not available for fastvgs models (layerprobe reads their layer outputs and attention maps only)"
     with pytest.raises(ConfigError) as raised:
         adapter.check_local_attention()
     assert str(raised.value) == f"{spec}: local-attention surgery {tail}"
+    with pytest.raises(ConfigError) as raised:
+        adapter.differentiable_inputs(torch.zeros(1, 1600))
+    assert str(raised.value) == f"{spec}: feature audiation {tail}"
     with pytest.raises(ConfigError, match="has no layer 'C1'"):
         adapter.forward(wave, layers=["C1"])
+
+
+def _softmax_logits(maps: np.ndarray, logits: np.ndarray) -> None:
+    """Logits are the maps' pre-softmax values: softmax over the kept keys reproduces the kept maps' shape of mass."""
+    kept = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    np.testing.assert_allclose(kept / kept.sum(axis=-1, keepdims=True), maps / maps.sum(axis=-1, keepdims=True), rtol=1e-4, atol=1e-6)
+
+
+def test_avhubert_attention_maps_are_the_published_ones(tmp_path, wave):
+    path = write_tiny_avhubert(tmp_path / "avhubert.pt")
+    adapter = load_model(f"avhubert:{path}")
+    out = adapter.forward(wave, layers=["T1"], attention=True, pre_softmax=True)
+    record: list = []
+    reference_avhubert(path, audio_features(wave, stack_order=4, normalize=True), record)
+    assert sorted(out.attention) == sorted(out.pre_softmax) == ["T1", "T2"]
+    for block, expected in zip(["T1", "T2"], record):
+        assert out.attention[block].shape == (4, 25, 25)
+        np.testing.assert_allclose(out.attention[block], expected.numpy(), rtol=1e-4, atol=1e-6)
+        np.testing.assert_array_equal(out.attention_padding[block], np.zeros((4, 25), dtype=np.float32))
+        _softmax_logits(out.attention[block], out.pre_softmax[block])
+    assert out.hidden.keys() == {"T1"}
+
+
+def test_fastvgs_attention_maps_cut_the_cls_token(tmp_path, wave):
+    folder = write_tiny_fastvgs(tmp_path / "run")
+    adapter = load_model(f"fastvgs:{folder}")
+    out = adapter.forward(wave, attention=True)
+    record: list = []
+    reference_fastvgs(folder, wave, record)
+    for block, expected in zip(["T1", "T2"], record):
+        full = expected.numpy()  # (heads, 1 + 50, 1 + 50), CLS first
+        np.testing.assert_allclose(out.attention[block], full[:, 1:, 1:], rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(out.attention_padding[block], full[:, 1:, 0], rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(out.attention[block].sum(-1) + out.attention_padding[block], 1.0, atol=1e-5)
+    assert out.pre_softmax == {}
+    assert adapter.module.encoder.config._attn_implementation == "eager"  # restored after the call
+
+
+def test_streamed_attention_maps_equal_the_returned_ones(tmp_path, wave):
+    folder = write_tiny_fastvgs(tmp_path / "run")
+    adapter = load_model(f"fastvgs:{folder}")
+    whole = adapter.forward(wave, attention=True, pre_softmax=True)
+    streamed: list = []
+    out = adapter.forward(
+        wave, layers=[], attention=True, pre_softmax=True,
+        on_attention=lambda block, values, logits: streamed.append(("logits" if logits else "maps", block, values)),
+        on_padding=lambda block, mass: streamed.append(("padding", block, mass)),
+    )  # fmt: skip
+    assert out.attention == {} and out.hidden == {}
+    assert [(kind, block) for kind, block, _ in streamed] == [
+        ("logits", "T1"), ("padding", "T1"), ("maps", "T1"), ("logits", "T2"), ("padding", "T2"), ("maps", "T2"),
+    ]  # fmt: skip
+    for kind, block, values in streamed:
+        expected = {"maps": whole.attention, "logits": whole.pre_softmax, "padding": whole.attention_padding}[kind][block]
+        assert values.dtype == (np.float32 if kind == "padding" else np.float16)
+        np.testing.assert_allclose(values.astype(np.float32), expected, rtol=2e-3, atol=1e-3)
 
 
 def test_local_rep_of_a_model_without_c_layers_is_refused_in_one_line(tmp_path):
