@@ -21,7 +21,7 @@ from support.fuzz import fuzz, refuses
 
 @pytest.fixture(scope="module")
 def fastvgs_folder(tmp_path_factory):
-    from tests.support.published_checkpoints import write_tiny_fastvgs
+    from support.published_checkpoints import write_tiny_fastvgs
 
     return write_tiny_fastvgs(tmp_path_factory.mktemp("fastvgs") / "run")
 

@@ -24,7 +24,7 @@ from layerprobe.features.frames import segment_frames
 from layerprobe.io.audio import load_audio as read_audio
 from layerprobe.io.store import FeatureStore
 from layerprobe.models import load_model
-from tests.support.published_checkpoints import write_tiny_avhubert, write_tiny_fastvgs
+from support.published_checkpoints import write_tiny_avhubert, write_tiny_fastvgs
 
 SPLIT = "train"
 RULES = {

@@ -20,7 +20,7 @@ from layerprobe.models.fastvgs import z_normalize
 from layerprobe.models.fingerprint import spec_fingerprint
 from layerprobe.models.registry import check_spec
 from modellib_addons import avhubert_keymap, fastvgs_keymap
-from tests.support.published_checkpoints import (
+from support.published_checkpoints import (
     RunsPython,
     RunsShell,
     reference_avhubert,
