@@ -169,6 +169,7 @@ class AVHubertAudioModel(nn.Module):
         super().__init__()
         from transformers.models.wav2vec2.modeling_wav2vec2 import Wav2Vec2Encoder, Wav2Vec2EncoderStableLayerNorm
 
+        self.config = config  # the encoder's transformers configuration (read by code shared with hf models)
         hidden = int(config.hidden_size)
         self.modality_fuse = modality_fuse
         self.audio_projection = nn.Linear(audio_feat_dim, hidden)

@@ -145,6 +145,7 @@ class FaSTVGSAudioModel(nn.Module):
             Wav2Vec2FeatureProjection,
         )
 
+        self.config = config  # the encoder's transformers configuration (read by code shared with hf models)
         self.feature_extractor = Wav2Vec2FeatureEncoder(config)
         self.feature_projection = Wav2Vec2FeatureProjection(config)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, int(config.hidden_size)))

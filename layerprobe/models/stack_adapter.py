@@ -246,7 +246,12 @@ class StackAdapter:
     # ---- the model's parts ---------------------------------------------------------------------
 
     def transformer_blocks(self) -> dict[str, nn.Module]:
-        """Block id ``Tk`` -> ``module.encoder.layers[k - 1]`` (its output is hidden state ``Tk``)."""
+        """Block id ``Tk`` -> ``module.encoder.layers[k - 1]`` (its output is hidden state ``Tk``).
+
+        Unlike transformers' families, block ``T1``'s input is not ``T0`` (``T0`` is taken before the
+        fusion / positional convolution, as published) and FaST-VGS's blocks see the CLS token too:
+        code that reads layers from block inputs (audiation) is refused by :meth:`differentiable_inputs`.
+        """
         return {f"{CONTEXTUALIZED}{i + 1}": block for i, block in enumerate(self.module.encoder.layers)}
 
     def attention_modules(self) -> dict[str, nn.Module]:
@@ -284,7 +289,7 @@ class StackAdapter:
         return self._frozen
 
     def batch_inputs(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
-        raise self._unsupported("fine-tuning and probes on padded batches")
+        raise self._unsupported("fine-tuning (padded training batches)")
 
     def differentiable_inputs(self, waveforms: torch.Tensor) -> dict[str, torch.Tensor]:
         raise self._unsupported("feature audiation")

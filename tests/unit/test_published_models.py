@@ -423,3 +423,21 @@ def test_local_rep_of_a_model_without_c_layers_is_refused_in_one_line(tmp_path):
         plan_extraction(adapter, rep="local", span="frame")
     assert str(raised.value) == f"--rep local: avhubert:{path} has no C layers (it has T0, T1, T2)"
     assert plan_extraction(adapter, rep="contextualized", span="frame").layer_rates == {"T0": 25.0, "T1": 25.0, "T2": 25.0}
+
+
+@pytest.mark.parametrize("family", ["avhubert", "fastvgs"])
+def test_finetuning_is_refused_in_one_line_not_crashing(tmp_path, family):
+    """CTC fine-tuning builds its model from the adapter (it read ``module.config``: AttributeError, exit 3),
+    then the adapter refuses the padded training batches in one line."""
+    from layerprobe.training.finetune import CTCFineTuneModel
+
+    spec = f"avhubert:{write_tiny_avhubert(tmp_path / 'a.pt')}" if family == "avhubert" else f"fastvgs:{write_tiny_fastvgs(tmp_path / 'f')}"
+    adapter = load_model(spec)
+    model = CTCFineTuneModel(adapter)
+    assert model.head.in_features == 32
+    with pytest.raises(ConfigError) as raised:
+        adapter.batch_inputs(torch.zeros(2, 1600), torch.tensor([1600, 800]))
+    assert str(raised.value) == (
+        f"{spec}: fine-tuning (padded training batches) not available for {family} models "
+        "(layerprobe reads their layer outputs and attention maps only)"
+    )
