@@ -113,12 +113,27 @@ FAMILIES: tuple[FamilyInfo, ...] = (
         "C2 + sinusoidal positions", "encoder blocks, TL after the encoder's final layer norm", 50.0,
         "Whisper tiny .. large-v3 (encoder; 30 s windows)", ("whisper", "whisper-base"),
     ),
+    FamilyInfo(
+        "avhubert", "AV-HuBERT audio-only encoder (written in layerprobe, avhubert: specs)",
+        "none: the input is python_speech_features' 26 log mel filterbanks, 4 frames stacked (104 dims, 40 ms)",
+        "the projected audio input (before the fusion with zero video features)",
+        "transformer blocks at 25 Hz, before the final layer norm", 25.0,
+        "AV-HuBERT base / large pre-training checkpoints (audio only)", (),
+    ),
+    FamilyInfo(
+        "fastvgs", "FaST-VGS / FaST-VGS+ audio branch (written in layerprobe, fastvgs: specs)",
+        "none read (the published code reads none)", "the projected conv features (before the positional convolution)",
+        "transformer blocks with the CLS position removed: layer_use + 1 blocks (FaST-VGS), all (FaST-VGS+)", 50.0,
+        "FaST-VGS, FaST-VGS+ (coco / places training folders)", (),
+    ),
 )  # fmt: skip
 
 #: Spec forms, one line each.
 SPEC_LINES = (
     ("hf:ID_OR_DIR", "a transformers model directory, or a hub id in the local Hugging Face cache (--revision)"),
     ("fairseq:CKPT.pt", "a fairseq wav2vec 2.0 / HuBERT checkpoint, key-mapped into the transformers module"),
+    ("avhubert:CKPT.pt", "an AV-HuBERT pre-training checkpoint, audio only, key-mapped into a module written in layerprobe"),
+    ("fastvgs:FOLDER", "a FaST-VGS / FaST-VGS+ folder (args.pkl + best_bundle.pth): the audio branch's w2v2 part"),
     ("tiny:NAME[@SEED]", "a seeded random model (NAME below; FAMILY-base: base-size random weights)"),
 )
 
@@ -149,7 +164,8 @@ def catalog_lines() -> list[str]:
         lines.append(f"    T0:          {info.t0}")
         lines.append(f"    T1..TL:      {info.t_layers}")
         lines.append(f"    checkpoints: {info.checkpoints}")
-        lines.append(f"    tiny:        {', '.join(f'tiny:{name}' for name in info.tiny)}")
+        tiny = ", ".join(f"tiny:{name}" for name in info.tiny) or "none (no tiny: model; checkpoints in its published layout load)"
+        lines.append(f"    tiny:        {tiny}")
     return lines
 
 

@@ -36,5 +36,5 @@ def test_unknown_family_is_one_line(capsys):
     assert code == 1 and out == ""
     assert err == (
         "layerprobe: error: --family conformer: unknown family (known: wav2vec2, hubert, wavlm, data2vec-audio, "
-        "unispeech, unispeech-sat, wav2vec2-conformer, wav2vec2-bert, sew, sew-d, whisper)\n"
+        "unispeech, unispeech-sat, wav2vec2-conformer, wav2vec2-bert, sew, sew-d, whisper, avhubert, fastvgs)\n"
     )
