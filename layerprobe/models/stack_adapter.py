@@ -213,26 +213,43 @@ class StackAdapter:
         """One :meth:`forward` per waveform (these models run unpadded, one at a time)."""
         return [self.forward(wave, layers=layers) for wave in waveforms]
 
+    def model_card(self) -> dict[str, Any]:
+        """What a store records about the model (the same keys as ``HFAdapter.model_card``).
+
+        Returns
+        -------
+        dict
+            ``family``, ``model_class``, ``parameter_count`` (every parameter of the module layerprobe
+            runs), ``num_layers``, ``layer_ids``, ``layer_frame_rates`` (layer id -> Hz) and
+            ``weights_fingerprint``.
+        """
+        return {
+            "family": self.family,
+            "model_class": type(self.module).__name__,
+            "parameter_count": int(sum(parameter.numel() for parameter in self.module.parameters())),
+            "num_layers": self.num_layers,
+            "layer_ids": list(self.layer_ids),
+            "layer_frame_rates": {layer: float(self.layer_frame_rate(layer)) for layer in self.layer_ids},
+            "weights_fingerprint": self.weights_fingerprint,
+        }
+
     def describe(self) -> dict[str, Any]:
-        """Provenance: spec, family, source, config digest, library versions, dtype, front end."""
+        """Provenance: spec, the model card (:meth:`model_card`), source, config digest, library
+        versions, dtype, front end."""
         import transformers
 
         provenance = self._provenance
         return {
             "spec": self.spec,
-            "family": self.family,
-            "model_class": type(self.module).__name__,
+            **self.model_card(),
             "model_id": provenance.source,
             "revision": None,
             "commit_hash": None,
             "config_sha256": provenance.config_sha256,
-            "weights_fingerprint": self.weights_fingerprint,
             "transformers_version": transformers.__version__,
             "torch_version": torch.__version__,
             "dtype": "float32",
             "device": str(self.device),
-            "num_layers": self.num_layers,
-            "layer_ids": list(self.layer_ids),
             "frame_rate_hz": self.frame_rate_hz,
             "supports_batching": self.supports_batching,
             "attention_implementation": "eager",

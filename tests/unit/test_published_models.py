@@ -126,6 +126,11 @@ def test_avhubert_describe_and_fingerprint(tmp_path):
         "audio_feat_dim": 104, "modality_fuse": "concat", "frame_rate_hz": 25.0,
     }  # fmt: skip
     assert adapter.weights_fingerprint == spec_fingerprint(f"avhubert:{path}") is not None
+    card = adapter.model_card()  # what every store records, as for the transformers families
+    assert card["parameter_count"] == sum(p.numel() for p in adapter.module.parameters()) > 1_000
+    assert card["layer_frame_rates"] == {layer: 25.0 for layer in adapter.layer_ids}
+    assert card["weights_fingerprint"] == adapter.weights_fingerprint
+    assert {key: described[key] for key in card} == card
 
 
 def test_avhubert_key_map_is_complete(tmp_path):
