@@ -37,11 +37,16 @@ intervals whose label is not empty and not a silence, pause or noise marker
     A predicted boundary is correct when a gold boundary lies within +-20 ms of it; a gold boundary
     is found when a predicted boundary lies within +-20 ms (many-to-one: one prediction may account
     for two gold boundaries and the reverse).  Counts are summed over utterances (micro average).
-    A tolerance of exactly 20 ms counts (1e-9 s slack for float rounding).
+    A tolerance of exactly 20 ms counts (1e-9 s slack for float rounding).  Recall is the gold
+    boundaries found over the gold boundaries; the published ``f1_score`` divides the *correct
+    predictions* by correct predictions + gold boundaries missed, which counts a gold boundary once
+    per prediction near it (precision is the same).
 ``buckeye`` (Kamper's vqwordseg ``eval_segmentation.py``)
     Times on vqwordseg's 10 ms slices (``round(t / 0.01)``); a predicted boundary matches the first
-    unmatched gold boundary within 2 slices, in time order (one-to-one); each utterance's final gold
-    boundary (the end of its last word) is left out, and no utterance-end boundary is predicted.
+    unmatched gold boundary within 2 slices, in time order (one-to-one).  The final boundary is left
+    out: vqwordseg drops the utterance end, which every segmentation has; here gold boundaries at or
+    after the slice of the utterance's last frame (which no peak can reach) are left out, and no
+    utterance-end boundary is predicted.
     vqwordseg compares the predicted slice ``2 k`` with the gold slice ``end - 1``; here both are
     ``round(t / 0.01)`` (no 10 ms shift between them).
 
@@ -444,9 +449,22 @@ def to_slices(times: np.ndarray) -> np.ndarray:
     return np.rint(np.asarray(times, dtype=np.float64) / BUCKEYE_SLICE_S).astype(np.int64)
 
 
-def buckeye_gold(gold: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Each utterance's gold boundaries in slices, unique, its final boundary left out."""
-    return [np.unique(to_slices(g))[:-1] for g in gold]
+def buckeye_gold(gold: Sequence[np.ndarray], counts: Sequence[int], frame_rate: float) -> list[np.ndarray]:
+    """Each utterance's gold boundaries in slices, unique, those at or after its last frame's slice left out.
+
+    Parameters
+    ----------
+    gold : sequence of numpy.ndarray
+        Gold boundary times (s) per utterance.
+    counts : sequence of int
+        Frames per utterance (the same utterances).
+    frame_rate : float
+    """
+    made = []
+    for times, n_frames in zip(gold, counts, strict=True):
+        slices = np.unique(to_slices(times))
+        made.append(slices[slices < to_slices((max(int(n_frames), 1) - 1) / frame_rate)])
+    return made
 
 
 def _one_to_one(pred: list[int], ref: list[int], tolerance: int) -> int:
@@ -490,12 +508,16 @@ def buckeye_counts(gold_slices: Sequence[np.ndarray], peaks: Peaks, frame_rate: 
     return made
 
 
-def grid_counts(peaks: dict[tuple[str, int], Peaks], gold: Sequence[np.ndarray], frame_rate: float, convention: str) -> list[BoundaryScore]:
-    """Boundary counts of all :data:`GRID` settings (in grid order) under one convention."""
+def grid_counts(peaks: dict[tuple[str, int], Peaks], gold: Sequence[np.ndarray], counts: Sequence[int], frame_rate: float,
+                convention: str) -> list[BoundaryScore]:  # fmt: skip
+    """Boundary counts of all :data:`GRID` settings (in grid order) under one convention.
+
+    ``gold`` and ``counts`` (frames) are those of the utterances the peaks' indices point to.
+    """
     if convention not in CONVENTIONS:
         raise ConfigError(f"convention {convention!r} is not one of {', '.join(CONVENTIONS)}")
     by_curve = {}
-    reference = buckeye_gold(gold) if convention == "buckeye" else gold
+    reference = buckeye_gold(gold, counts, frame_rate) if convention == "buckeye" else gold
     for key, curve in peaks.items():
         counter = buckeye_counts if convention == "buckeye" else librispeech_counts
         by_curve[key] = counter(reference, curve, frame_rate, PROMINENCES)
@@ -508,15 +530,16 @@ def best_setting(scores: Sequence[BoundaryScore]) -> int:
     return int(np.argmax(f1))
 
 
-def score_boundaries(gold: Sequence[np.ndarray], pred_frames: Sequence[np.ndarray], frame_rate: float, convention: str) -> BoundaryScore:
-    """Boundary counts of given predictions (frames per utterance) under one convention."""
+def score_boundaries(gold: Sequence[np.ndarray], pred_frames: Sequence[np.ndarray], counts: Sequence[int], frame_rate: float,
+                     convention: str) -> BoundaryScore:  # fmt: skip
+    """Boundary counts of given predictions (frames per utterance; ``counts``: frames per utterance) under one convention."""
     utt = np.concatenate([np.full(len(p), u, dtype=np.int64) for u, p in enumerate(pred_frames)]) if pred_frames else np.zeros(0, np.int64)
     frame = np.concatenate([np.asarray(p, dtype=np.int64) for p in pred_frames]) if pred_frames else np.zeros(0, np.int64)
     peaks = Peaks(utt, frame, np.zeros(len(frame)))
     if convention == "librispeech":
         return librispeech_counts(gold, peaks, frame_rate, (0.0,))[0]
     if convention == "buckeye":
-        return buckeye_counts(buckeye_gold(gold), peaks, frame_rate, (0.0,))[0]
+        return buckeye_counts(buckeye_gold(gold, counts, frame_rate), peaks, frame_rate, (0.0,))[0]
     raise ConfigError(f"convention {convention!r} is not one of {', '.join(CONVENTIONS)}")
 
 
@@ -622,11 +645,14 @@ def search_grid(frames: np.ndarray, counts: Sequence[int], gold: Sequence[np.nda
         convention -> :class:`GridSearch`.
     """
     peaks = all_peaks(frames, counts)
+    kept_counts = np.asarray(counts, dtype=np.int64)
     if keep is not None:
-        peaks = {key: _subset(curve, np.asarray(keep, dtype=bool)) for key, curve in peaks.items()}
+        keep = np.asarray(keep, dtype=bool)
+        peaks = {key: _subset(curve, keep) for key, curve in peaks.items()}
+        kept_counts = kept_counts[keep]
     made = {}
     for convention in conventions:
-        scores = grid_counts(peaks, gold, frame_rate, convention)
+        scores = grid_counts(peaks, gold, kept_counts, frame_rate, convention)
         made[convention] = GridSearch(convention, tuple(scores), best_setting(scores))
     return made
 
