@@ -50,6 +50,7 @@ API: dict[str, str] = {
     "wordsim_scores": "layerprobe.analysis.wordsim",
     "read_benchmark": "layerprobe.analysis.wordsim",
     "same_different_ap": "layerprobe.analysis.awd",
+    "search_grid": "layerprobe.analysis.segmentation",
     # experiments on stores, into result tables
     "StoreQuery": "layerprobe.experiments.query",
     "run_cca": "layerprobe.experiments.cca",
@@ -57,6 +58,7 @@ API: dict[str, str] = {
     "run_wordvec": "layerprobe.experiments.wordvec",
     "run_wordsim": "layerprobe.experiments.wordsim",
     "run_awd": "layerprobe.experiments.awd",
+    "run_segment": "layerprobe.experiments.segment",
     "run_patterns": "layerprobe.experiments.patterns",
     "run_probe": "layerprobe.experiments.probe",
     "finetune": "layerprobe.training.finetune",

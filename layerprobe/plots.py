@@ -106,6 +106,7 @@ CHANCE_LEVELS: dict[str, tuple[float, str]] = {"pwcca": (0.0, "chance (independe
 #: ``mi_phone@lloyd`` is an ``mi_`` experiment too): what a plot draws when no metric is given.
 IMPLIED_METRICS: tuple[tuple[str, str], ...] = (
     ("cca_", "pwcca"), ("mi_", "nmi"), ("awd", "ap"), ("wordsim", "spearman_micro"), ("probe", "wer"), ("finetune", "wer"),
+    ("segment", "f1"),
 )  # fmt: skip
 
 _ACRONYMS = {"cca", "pwcca", "svcca", "mi", "nmi", "wer", "cer", "per", "ctc", "glove", "agwe", "lm"}

@@ -6,7 +6,7 @@ or a failed step, 2 for a bad command line, 3 for an internal error (a bug: plea
 130 when interrupted.
 
 The commands live in one module per group (:mod:`~layerprobe.cli.corpus`, ``sample``, ``extract``,
-``jobs`` (merge, status), ``cca``, ``mi``, ``words`` (wordvec, wordsim), ``awd``, ``attention``, ``plot``,
+``jobs`` (merge, status), ``cca``, ``mi``, ``words`` (wordvec, wordsim), ``awd``, ``segment``, ``attention``, ``plot``,
 ``demo``, ``models``, ``training`` (probe, finetune), ``audiate``, ``importers`` (import-reference)); the options
 they share are defined once in :mod:`layerprobe.cli.options`.
 """
@@ -23,6 +23,7 @@ from layerprobe import __version__
 from layerprobe.cli.attention import attention
 from layerprobe.cli.audiate import audiate_command
 from layerprobe.cli.awd import awd_command
+from layerprobe.cli.segment import segment_command
 from layerprobe.cli.cca import cca_command
 from layerprobe.cli.console import BarSafeHandler
 from layerprobe.cli.corpus import corpus
@@ -76,7 +77,7 @@ def cli(verbose: int) -> None:
 for _command in (
     corpus, sample_command, extract_command, merge_command, status_command, cca_command, mi_command, wordvec_command,
     wordsim_command, awd_command, attention, plot_command, demo_command, probe_command, audiate_command, finetune_command,
-    import_reference_command, models_command,
+    import_reference_command, models_command, segment_command,
 ):  # fmt: skip
     cli.add_command(_command)
 

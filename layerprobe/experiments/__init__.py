@@ -10,6 +10,7 @@ module          runner (and helpers)                         records returned
 :mod:`.wordvec` ``run_wordvec``, ``cached_word_vectors``      :class:`~.wordvec.WordVectorFile`
 :mod:`.wordsim` ``run_wordsim``                              :class:`~.wordsim.LayerWordSim`
 :mod:`.awd`     ``run_awd``, ``awd_layers``                   :class:`~.awd.LayerAWD`
+:mod:`.segment` ``run_segment``, ``segment_layers``           :class:`~.segment.LayerSegmentation`
 :mod:`.patterns` ``run_patterns``                            :class:`~.patterns.PatternsReport`
                                                              (``.scores``: :class:`~.patterns.BlockScore`)
 :mod:`.probe`   ``run_probe``, ``probe_layers``               :class:`~.probe.ProbeScore`
@@ -47,7 +48,7 @@ instead of caching it next to the table).
 
 Adding an experiment
 --------------------
-Semantic / syntactic CCA, word segmentation, and spoken STS are to come.
+Semantic / syntactic CCA and spoken STS are to come.
 Each gets a module here, ``<family>.py``, with:
 
 1. the array-level computation in :mod:`layerprobe.analysis` (taking arrays or an open
@@ -83,6 +84,8 @@ _RUNNERS = {
     "run_wordsim": "wordsim",
     "run_awd": "awd",
     "awd_layers": "awd",
+    "run_segment": "segment",
+    "segment_layers": "segment",
     "run_patterns": "patterns",
     "run_probe": "probe",
     "probe_layers": "probe",

@@ -1,4 +1,4 @@
-"""The runners of launched tasks: one extraction shard, the CCA, MI or AWD of some layers.
+"""The runners of launched tasks: one extraction shard, the CCA, MI, AWD or word segmentation of some layers.
 
 Each is a module-level function of keyword arguments only (what submitit pickles), does what the
 matching ``layerprobe`` command does for those arguments and prints the same lines.  The commands
@@ -248,4 +248,39 @@ def awd_task(
     return scores
 
 
-__all__ = ["awd_task", "cca_task", "extract_task", "mi_task"]
+def segment_task(
+    *,
+    model: str,
+    corpus: str,
+    split: str,
+    sample: int = 1,
+    tune_split: str | None = "dev",
+    tune_on_eval: bool = False,
+    conventions: Sequence[str] = ("librispeech", "buckeye"),
+    layers: str = "all",
+    features: Path,
+    samples_dir: Path = Path("data_samples"),
+    out: Path,
+    progress: bool = True,
+    echo: Echo | None = None,
+) -> list:
+    """``layerprobe segment`` for some layers: rows per convention into ``out``, a line per layer and convention, and a total."""
+    from layerprobe.experiments.segment import run_segment
+
+    echo = echo or _print
+
+    def report(outcome) -> None:
+        for c in outcome.conventions:
+            s, chosen = c.score, c.setting
+            echo(f"segment {outcome.layer} {c.convention}: F1 {s.f1:.4f} (P {s.precision:.4f} R {s.recall:.4f}, R-value "
+                 + ("n/a" if s.precision == 0 else f"{s.r_value:.4f}") + f", token F1 {c.tokens.f1:.4f}) with {chosen.distance} "
+                 f"w={chosen.window} p={chosen.prominence:g} (tune F1 {c.tune.f1:.4f}; {outcome.counts['n_scored']} utterances)")  # fmt: skip
+
+    scored = run_segment(features=features, model=model, corpus=corpus, split=split, sample=sample, tune_split=tune_split,
+                         tune_on_eval=tune_on_eval, conventions=tuple(conventions), layers=layers, samples_dir=samples_dir,
+                         results=out, progress=progress, on_layer=report)  # fmt: skip
+    echo(f"{len(scored)} layer{'s' if len(scored) != 1 else ''} -> {out}")
+    return scored
+
+
+__all__ = ["awd_task", "cca_task", "extract_task", "mi_task", "segment_task"]

@@ -208,3 +208,17 @@ def test_bad_input_is_one_line_each():
     with pytest.raises(ConfigError) as caught:
         seg.score_boundaries(GOLD, PRED, COUNTS, RATE, "timit")
     assert str(caught.value) == "convention 'timit' is not one of librispeech, buckeye"
+
+
+def test_an_utterance_without_peaks_keeps_the_later_ones_paired_with_their_own_gold():
+    # the published loop skips an utterance without peaks in the predictions only, pairing the next
+    # prediction list with this utterance's gold; here utterance 1's boundary at 0.10 s meets its own gold
+    gold = [np.array([0.5]), np.array([0.1])]
+    for convention in ("librispeech", "buckeye"):
+        score = seg.score_boundaries(gold, [np.zeros(0, dtype=np.int64), np.array([5])], [40, 40], RATE, convention)
+        assert (score.n_pred, score.n_gold, score.correct_pred, score.correct_gold) == (1, 2, 1, 1), convention
+    flat = np.zeros((30, 16))  # no change: no peak at all
+    x, counts, planted_gold, _ = planted(np.random.default_rng(11), n_utts=3)
+    found = seg.search_grid(np.concatenate([flat + x.mean(axis=0), x]), [30, *counts], [np.array([0.2]), *planted_gold], RATE)
+    best = found["librispeech"].score
+    assert (best.precision, best.correct_gold, best.n_gold) == (1.0, best.n_gold - 1, sum(len(g) for g in planted_gold) + 1)
