@@ -29,7 +29,7 @@ from layerprobe.cli.options import (
 @split_option("Split the chosen settings are scored on (its rows).")
 @sample_option()
 @click.option("--tune-split", default="dev", show_default=True, help="Split whose frame store the 180 settings are searched on.")
-@click.option("--tune-on-eval", is_flag=True, help="Search the settings on --split itself (the published protocol); rows '@same-data'.")
+@click.option("--tune-on-eval", is_flag=True, help="Search the settings on --split itself (the published protocol); rows '+same-data'.")
 @click.option("--convention", "conventions", type=click.Choice(["librispeech", "buckeye"]), multiple=True,
               help="Evaluation convention(s) (repeatable; default both).")  # fmt: skip
 @layers_option("all, T4, T1-T12 ...")
@@ -49,9 +49,9 @@ def segment_command(
     sample, distance of adjacent frames (euclidean or cosine), moving average over w, peaks of
     prominence >= p; a peak at k is a boundary at frame k + w//2.  The 180 settings (15 p x 2
     distances x 6 w) are searched on the --tune-split store; the best per convention (boundary
-    F1) is scored on --split.  Conventions: librispeech (+-20 ms, many-to-one; rows
-    segment_librispeech) and buckeye (vqwordseg: +-2 10 ms slices, one-to-one, final boundary
-    left out; rows segment_buckeye).  Metrics precision, recall, f1, os, r_value, token_f1; the
+    F1) is scored on --split.  Conventions: librispeech (+-20 ms, many-to-one; experiment
+    segment@librispeech) and buckeye (vqwordseg: +-2 10 ms slices, one-to-one, final boundary
+    left out; segment@buckeye); with --tune-on-eval they end in +same-data.  Metrics precision, recall, f1, os, r_value, token_f1; the
     chosen distance, w and p go to the sidecar.
 
     \b

@@ -10,9 +10,9 @@ which tunes and reports on the same data.
 
 Rows
 ----
-One row set per convention, named in the experiment: ``segment_librispeech`` (+-20 ms, many-to-one)
-and ``segment_buckeye`` (vqwordseg: +-2 10 ms slices, one-to-one); tuned on the evaluation data they
-are ``segment_librispeech@same-data`` and ``segment_buckeye@same-data``.  Metrics: ``precision``,
+One row set per convention, named by the experiment's variant: ``segment@librispeech`` (+-20 ms,
+many-to-one) and ``segment@buckeye`` (vqwordseg: +-2 10 ms slices, one-to-one); tuned on the
+evaluation data they are ``segment@librispeech+same-data`` and ``segment@buckeye+same-data``.  Metrics: ``precision``,
 ``recall``, ``f1``, ``os``, ``r_value`` (both left out when no boundary is correct: precision 0) and
 ``token_f1``; split and sample are the evaluation store's.  The sidecar keeps per run the chosen
 ``distance``, ``window`` and ``prominence``, the tuning split and its F1, and the counts: utterances,
@@ -77,8 +77,12 @@ METRICS = ("precision", "recall", "f1", "os", "r_value", "token_f1")
 
 
 def experiment_name(convention: str, *, tune_on_eval: bool = False) -> str:
-    """``segment_<convention>``, with ``@same-data`` when tuned on the evaluation data."""
-    return f"{EXPERIMENT}_{convention}" + (f"@{SAME_DATA}" if tune_on_eval else "")
+    """``segment@<convention>``, with ``+same-data`` when tuned on the evaluation data.
+
+    >>> experiment_name("buckeye", tune_on_eval=True)
+    'segment@buckeye+same-data'
+    """
+    return f"{EXPERIMENT}@{convention}" + (f"+{SAME_DATA}" if tune_on_eval else "")
 
 
 @dataclass(frozen=True)
@@ -284,7 +288,7 @@ def run_segment(
     tune_sample : int, optional
         Its data sample (default: ``sample``).
     tune_on_eval : bool
-        Search the grid on the evaluation store itself (the published protocol; rows ``@same-data``).
+        Search the grid on the evaluation store itself (the published protocol; rows ``+same-data``).
     conventions : sequence of str
         ``librispeech`` and/or ``buckeye``.
     layers : str

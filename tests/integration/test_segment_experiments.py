@@ -89,7 +89,7 @@ def test_segment_cli_tunes_on_dev_scores_test_and_rows_equal_the_library(tiny, t
     code, out, err = run([*argv, "--out", str(tmp_path / "seg.csv")], capsys)
     assert code == 0, err
     table = ResultTable.open(tmp_path / "seg.csv")
-    assert {r["experiment"] for r in table.rows} == {"segment_librispeech", "segment_buckeye"}
+    assert {r["experiment"] for r in table.rows} == {"segment@librispeech", "segment@buckeye"}
     assert {r["split"] for r in table.rows} == {"test"}
     dev_gold, _, _, dev_keep = gold_of(stores["dev"], root)
     test_gold, test_words, test_ends, test_keep = gold_of(stores["test"], root)
@@ -107,7 +107,7 @@ def test_segment_cli_tunes_on_dev_scores_test_and_rows_equal_the_library(tiny, t
                 kept = [f for f, k in zip(frames, test_keep) if k]
                 expected = seg.score_boundaries(test_gold, kept, counts[test_keep], rate, convention)
                 tokens = seg.token_scores(test_words, kept, test_ends, rate, convention)
-                rows = table.select(layer=layer, experiment=f"segment_{convention}")
+                rows = table.select(layer=layer, experiment=f"segment@{convention}")
                 values = {row["metric"]: row["value"] for row in rows}
                 want = {"precision": expected.precision, "recall": expected.recall, "f1": expected.f1, "token_f1": tokens.f1}
                 if expected.precision > 0:
@@ -137,7 +137,7 @@ def test_tune_on_eval_is_the_published_protocol_labelled_same_data(tiny, tmp_pat
     code, _, err = run(argv, capsys)
     assert code == 0, err
     table = ResultTable.open(tmp_path / "s.csv")
-    assert {r["experiment"] for r in table.rows} == {"segment_librispeech@same-data"}
+    assert {r["experiment"] for r in table.rows} == {"segment@librispeech+same-data"}
     assert {r["metric"] for r in table.rows} <= METRICS
     test_gold, _, _, keep = gold_of(stores["test"], root)
     with FeatureStore.open(stores["test"]) as test:
