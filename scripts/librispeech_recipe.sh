@@ -17,7 +17,7 @@ The published layer-wise analysis of MODEL on LibriSpeech (OpenSLR layout in DAT
 TextGrids in ALIGNMENTS/<split>/<speaker>/<chapter>/<utt>.TextGrid): data samples, extraction of
 the local and contextualized layers and the log-mel baseline, every CCA, MI and word-similarity
 experiment over all layers, and layer-trend plots.  Everything goes to OUT: data_samples/,
-features/, results/{cca,mi,wordsim,awd}.csv, plots/{cca,mi,wordsim,awd}.png (and .pdf), jobs/.
+features/, results/{cca,mi,wordsim,awd,segment}.csv, plots/{cca,mi,wordsim,awd,segment}.png (and .pdf), jobs/.
 
 Example:
   scripts/librispeech_recipe.sh MODEL=hf:facebook/wav2vec2-base DATA=/data/LibriSpeech \\

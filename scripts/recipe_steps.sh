@@ -6,12 +6,15 @@
 #   data samples   DEV_SPLIT frames (cca_mel, cca_intra); DEV_SPLIT phones (cca_phone, and the
 #                  evaluation side of mi_phone); TRAIN_SPLIT phones (mi_phone's k-means);
 #                  TRAIN_SPLIT words (mi_word's k-means, wordvec/wordsim, awd) and DEV_SPLIT words with
-#                  the training sample's words (cca_word, cca_agwe, cca_glove, mi_word)
+#                  the training sample's words (cca_word, cca_agwe, cca_glove, mi_word); TRAIN_SPLIT
+#                  frames (segment's grid search, scored on the DEV_SPLIT frames)
 #   extraction     local + contextualized frames and the log-mel baseline of the DEV_SPLIT frame
-#                  sample; contextualized phones and words of the phone and word samples
+#                  sample; contextualized phones and words of the phone and word samples;
+#                  contextualized frames of the TRAIN_SPLIT frame sample (segment)
 #   analyses       every CCA experiment over all layers, mi_phone and mi_word (k-means fitted on
 #                  TRAIN_SPLIT, scored on DEV_SPLIT, for each of MI_ITERS), word vectors and word
-#                  similarity, acoustic word discrimination (awd)
+#                  similarity, acoustic word discrimination (awd), word segmentation (segment: tuned
+#                  on TRAIN_SPLIT, scored on DEV_SPLIT)
 #   plots          one layer-trend figure per result table (PNG + PDF)
 # Only the samples, stores and analyses that the chosen EXPERIMENTS need are made.
 #
@@ -27,7 +30,7 @@ if ((BASH_VERSINFO[0] < 4 || (BASH_VERSINFO[0] == 4 && BASH_VERSINFO[1] < 4))); 
 fi
 
 # The experiments a recipe can run, in the order it runs them.
-RECIPE_ALL_EXPERIMENTS="cca_mel cca_intra cca_phone cca_word cca_agwe cca_glove mi_phone mi_word wordsim awd"
+RECIPE_ALL_EXPERIMENTS="cca_mel cca_intra cca_phone cca_word cca_agwe cca_glove mi_phone mi_word wordsim awd segment"
 
 # Variables every recipe takes (NAME=VALUE arguments or the environment), each with its meaning.
 # shellcheck disable=SC2034  # used by the recipes that source this file
@@ -297,8 +300,11 @@ recipe_pipeline() {
 
     # 1. data samples
     # (if-statements throughout, not '&&' lists: bash ignores set -e inside a function called there)
-    if recipe_wants cca_mel cca_intra; then
+    if recipe_wants cca_mel cca_intra segment; then
         recipe_sample "$DEV_SPLIT" frame
+    fi
+    if recipe_wants segment; then
+        recipe_sample "$TRAIN_SPLIT" frame
     fi
     if recipe_wants cca_phone mi_phone; then
         recipe_sample "$DEV_SPLIT" phone
@@ -315,8 +321,11 @@ recipe_pipeline() {
     fi
 
     # 2. extraction: each store once, whichever experiments share it
-    if recipe_wants cca_mel cca_intra; then
+    if recipe_wants cca_mel cca_intra segment; then
         recipe_extract "$DEV_SPLIT" frame contextualized
+    fi
+    if recipe_wants segment; then
+        recipe_extract "$TRAIN_SPLIT" frame contextualized
     fi
     if recipe_wants cca_mel; then
         recipe_extract "$DEV_SPLIT" frame local
@@ -367,12 +376,18 @@ recipe_pipeline() {
         recipe_step "awd" -- lp awd --model "$MODEL" --corpus "$CORPUS_NAME" --split "$TRAIN_SPLIT" \
             --sample "$SAMPLE" --layers all --features "$FEATURES" --out "$RESULTS/awd.csv"
     fi
+    if recipe_wants segment; then
+        recipe_step "segment" -- lp segment --model "$MODEL" --corpus "$CORPUS_NAME" --split "$DEV_SPLIT" \
+            --tune-split "$TRAIN_SPLIT" --sample "$SAMPLE" --layers all --features "$FEATURES" \
+            --samples-dir "$SAMPLES_DIR" --out "$RESULTS/segment.csv" "${RECIPE_ANALYSIS_LAUNCH[@]}"
+    fi
 
     # 4. layer-trend plots
     recipe_plot cca pwcca
     recipe_plot mi nmi
     recipe_plot wordsim spearman_micro
     recipe_plot awd ap
+    recipe_plot segment f1
     recipe_say "done: results in $RESULTS, plots in $PLOTS"
 }
 

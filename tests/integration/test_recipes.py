@@ -79,6 +79,7 @@ def test_demo_recipe_runs_every_experiment_and_plots(demo_run):
         "tiny_wav2vec2/demo_dev_sample1/contextualized_phone.h5",
         "tiny_wav2vec2/demo_dev_sample1/contextualized_word.h5",
         "tiny_wav2vec2/demo_dev_sample1/local_frame.h5",
+        "tiny_wav2vec2/demo_train_sample1/contextualized_frame.h5",
         "tiny_wav2vec2/demo_train_sample1/contextualized_phone.h5",
         "tiny_wav2vec2/demo_train_sample1/contextualized_word.h5",
     ]
@@ -100,7 +101,11 @@ def test_demo_recipe_runs_every_experiment_and_plots(demo_run):
     awd = ResultTable.open(out / "results" / "awd.csv")
     assert [row["layer"] for row in awd.select(metric="ap")] == TINY_T
     assert {(row["split"], row["metric"]) for row in awd.rows} == {("train", "ap")} and all(0 < row["value"] <= 1 for row in awd.rows)
-    for name in ("cca", "mi", "wordsim", "awd"):
+    segment = ResultTable.open(out / "results" / "segment.csv")
+    assert layers_by_experiment(segment, "f1") == {"segment@librispeech": TINY_T, "segment@buckeye": TINY_T}
+    assert {row["split"] for row in segment.rows} == {"dev"} and all(0 <= row["value"] <= 1 for row in segment.select(metric="f1"))
+    assert segment.metadata(segment.rows[0])["options"]["tune_split"] == "train"
+    for name in ("cca", "mi", "wordsim", "awd", "segment"):
         assert (out / "plots" / f"{name}.png").read_bytes()[:8] == PNG_MAGIC
         assert (out / "plots" / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
 
@@ -128,8 +133,8 @@ def test_demo_recipe_rerun_skips_every_step_and_changes_no_result(demo_run):
     elapsed = time.perf_counter() - started
     assert_ok(rerun)
     skipped = [step for step in steps_of(rerun.stdout) if step.endswith(": done before, skipped")]
-    assert len(skipped) == 26  # corpus, 5 samples, 7 extractions, 4 cca, 2 mi, wordvec, wordsim, awd, 4 plots
-    assert not any(line.startswith(("stored ", "plotted ", "cca_", "mi_", "awd ")) for line in rerun.stdout.splitlines())
+    assert len(skipped) == 30  # corpus, 6 samples, 8 extractions, 4 cca, 2 mi, wordvec, wordsim, awd, segment, 5 plots
+    assert not any(line.startswith(("stored ", "plotted ", "cca_", "mi_", "awd ", "segment ")) for line in rerun.stdout.splitlines())
     assert elapsed < 15  # no layerprobe command ran (measured: 0.2 s)
     assert before == {path: path.read_bytes() for path in sorted((out / "results").glob("*.*"))}
     assert plots_before == {path: path.stat().st_mtime_ns for path in (out / "plots").iterdir()}
