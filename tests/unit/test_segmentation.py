@@ -222,3 +222,13 @@ def test_an_utterance_without_peaks_keeps_the_later_ones_paired_with_their_own_g
     found = seg.search_grid(np.concatenate([flat + x.mean(axis=0), x]), [30, *counts], [np.array([0.2]), *planted_gold], RATE)
     best = found["librispeech"].score
     assert (best.precision, best.correct_gold, best.n_gold) == (1.0, best.n_gold - 1, sum(len(g) for g in planted_gold) + 1)
+
+
+def test_plot_draws_f1_of_segmentation_rows_by_default():
+    from layerprobe.plots import default_metric
+
+    metrics = ("precision", "recall", "f1", "os", "r_value", "token_f1")
+    table = [{"model": "m", "corpus": "c", "experiment": experiment, "layer": "T1", "split": "test", "sample": 1, "seed": 0,
+              "metric": metric, "value": 0.5}
+             for experiment in ("segment@librispeech", "segment@buckeye+same-data") for metric in metrics]  # fmt: skip
+    assert default_metric(table) == "f1"
