@@ -164,3 +164,19 @@ def test_a_sample_without_any_word_is_refused_in_one_line(tmp_path):
     assert str(caught.value) == (f"none of the 8 utterances of {stores['test']} has a word in its alignment (0 without an alignment, "
                                  "8 without a word); segment needs word alignments")  # fmt: skip
     assert not (tmp_path / "r.csv").exists()
+
+
+def test_a_store_whose_manifest_is_gone_is_refused_in_one_line(tiny, tmp_path):
+    from layerprobe.errors import StoreError
+
+    root, name, stores = tiny
+    manifest = root / "data_samples" / name / "test_frame_sample1.json"
+    hidden = tmp_path / "hidden.json"
+    manifest.rename(hidden)
+    try:
+        with pytest.raises(StoreError) as caught:
+            run_segment(stores["test"], tune_on_eval=True, samples_dir=tmp_path, progress=False)
+    finally:
+        hidden.rename(manifest)
+    assert str(caught.value) == (f"{stores['test']}: its data-sample manifest (which names the word alignments) is not found; "
+                                 "pass --samples-dir (the folder sample wrote it under)")  # fmt: skip
