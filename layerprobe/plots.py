@@ -77,7 +77,7 @@ Y_RANGES: tuple[str, ...] = ("zero", "auto")
 #: Metrics whose scores lie in [0, 1] (error rates from 0 up): their y axis starts at 0 by default.
 UNIT_METRICS: frozenset[str] = frozenset(
     {"pwcca", "pwcca_centred", "cca_mean", "nmi", "nmi_chance", "ap", "wer", "cer", "wer_lm", "cer_lm", "wer_mean", "cer_mean",
-     "cer_lm_mean", "wer_lm_mean"}
+     "cer_lm_mean", "wer_lm_mean", "ap_cross_speaker", "precision", "recall", "f1", "token_f1"}
 )  # fmt: skip
 #: Scores that mean "nothing found" at 0: a panel whose means all lie within this of 0 gets a note
 #: (the band ``layerprobe.experiments.cca.CHANCE_PWCCA`` in which a PWCCA run warns).

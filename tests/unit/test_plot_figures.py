@@ -172,3 +172,16 @@ def test_wordsim_probe_and_fine_tuning_imply_their_main_metric_so_a_grid_can_dra
     assert [default_metric(group) for group in (wordsim, probe, finetune)] == ["spearman_micro", "wer", "wer"]
     figure = plot_grid(wordsim + probe + finetune)
     assert [ax.get_ylabel() for ax in figure.axes] == ["Spearman rho (micro)", "Word error rate", ""]  # finetune shares probe's axis
+
+
+def test_segmentation_f1_is_labelled_in_words_and_drawn_from_0():
+    from layerprobe.plots import plot_layer_trend
+
+    rows = [
+        {"model": "tiny:wav2vec2", "experiment": "segment@buckeye", "layer": f"T{i}", "metric": "f1", "value": v}
+        for i, v in enumerate([0.40, 0.42, 0.48])
+    ]
+    ax = plot_layer_trend(rows, experiment="segment@buckeye", metric="f1")
+    assert ax.get_ylabel() == "Boundary F1"
+    assert ax.get_title() == "Word segmentation (buckeye)"
+    assert ax.get_ylim()[0] == 0.0
