@@ -107,6 +107,7 @@ CHANCE_LEVELS: dict[str, tuple[float, str]] = {"pwcca": (0.0, "chance (independe
 IMPLIED_METRICS: tuple[tuple[str, str], ...] = (
     ("cca_", "pwcca"), ("mi_", "nmi"), ("awd", "ap"), ("wordsim", "spearman_micro"), ("probe", "wer"), ("finetune", "wer"),
     ("segment", "f1"),
+    ("spoken_sts", "spearman"),
 )  # fmt: skip
 
 _ACRONYMS = {"cca", "pwcca", "svcca", "mi", "nmi", "wer", "cer", "per", "ctc", "glove", "agwe", "lm"}

@@ -36,6 +36,7 @@ from layerprobe.cli.models import models_command
 from layerprobe.cli.options import CONTEXT_SETTINGS
 from layerprobe.cli.plot import plot_command
 from layerprobe.cli.sample import sample_command
+from layerprobe.cli.sts import sts_command, synth_sts_command
 from layerprobe.cli.training import finetune_command, probe_command
 from layerprobe.cli.words import wordsim_command, wordvec_command
 from layerprobe.errors import LayerprobeError
@@ -77,9 +78,10 @@ def cli(verbose: int) -> None:
 for _command in (
     corpus, sample_command, extract_command, merge_command, status_command, cca_command, mi_command, wordvec_command,
     wordsim_command, awd_command, attention, plot_command, demo_command, probe_command, audiate_command, finetune_command,
-    import_reference_command, models_command, segment_command,
+    import_reference_command, models_command, segment_command, sts_command,
 ):  # fmt: skip
     cli.add_command(_command)
+corpus.add_command(synth_sts_command)
 
 
 def _command_path(exc: click.ClickException) -> str:

@@ -289,7 +289,7 @@ def untrained_baseline_option(help: str) -> Decorator:
 def corpus_format_options(func: Callable) -> Callable:
     """The options that say how to open a corpus directory (shared by the commands that read one)."""
     return stack(
-        click.option("--format", "corpus_format", type=click.Choice(["auto", "librispeech", "timit", "folder"]), default="auto",
+        click.option("--format", "corpus_format", type=click.Choice(["auto", "librispeech", "timit", "folder", "hf"]), default="auto",
                      show_default=True, help="Layout of the corpus directory."),
         click.option("--alignments", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
                      help="LibriSpeech: directory of the alignment TextGrids (split/speaker/chapter/utt.TextGrid)."),

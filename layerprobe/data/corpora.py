@@ -50,7 +50,7 @@ from layerprobe.io.audio import (
 #: Name of the split that stands for a whole directory without split folders.
 WHOLE_SPLIT = "all"
 
-CORPUS_FORMATS = ("librispeech", "timit", "folder")
+CORPUS_FORMATS = ("librispeech", "timit", "folder", "hf")
 
 
 @dataclass(frozen=True)
@@ -507,7 +507,7 @@ def summarize_split(corpus: Corpus, split: str, *, progress: bool = True) -> Spl
 
 
 def detect_format(root: str | os.PathLike[str]) -> str:
-    """Guess the layout of a corpus directory: ``librispeech``, ``timit`` or ``folder``.
+    """Guess the layout of a corpus directory: ``librispeech``, ``timit``, ``hf`` (a Hugging Face dataset) or ``folder``.
 
     Raises
     ------
@@ -519,6 +519,10 @@ def detect_format(root: str | os.PathLike[str]) -> str:
         raise CorpusError("no such corpus directory", path=root)
     if any(next(root.glob(pattern), None) is not None for pattern in ("*/*/*/*.trans.txt", "*/*/*.trans.txt")):
         return "librispeech"
+    from layerprobe.data.hf_datasets import is_hf_dataset  # the Hugging Face datasets reader (data/hf_datasets.py)
+
+    if is_hf_dataset(root):
+        return "hf"
     if _has_file_below(root, _is_timit_phn):
         return "timit"
     if _has_file_below(root, _is_audio):
@@ -550,7 +554,7 @@ def open_corpus(
     ----------
     root : path-like
         The corpus directory.
-    format : {"auto", "librispeech", "timit", "folder"}, keyword-only
+    format : {"auto", "librispeech", "timit", "folder", "hf"}, keyword-only
         The layout; detected from the files when ``"auto"``.
     name : str, optional
         Corpus name for output paths; the directory's name by default.
@@ -574,13 +578,17 @@ def open_corpus(
     """
     if format == "auto":
         format = detect_format(root)
-    if format not in _READERS:
+    if format not in (*_READERS, "hf"):
         raise ConfigError(f"unknown corpus format {format!r} (known: auto, {', '.join(CORPUS_FORMATS)})")
     if alignments is not None and format != "librispeech":
         raise ConfigError(f"--alignments is for LibriSpeech corpora; {root} is a {format} corpus")
     if format == "timit" and (phone_tier is not None or word_tier is not None):
         option = "--phone-tier" if phone_tier is not None else "--word-tier"
         raise ConfigError(f"{option} names a TextGrid tier; {root} is a TIMIT corpus (.phn/.wrd files), leave it out")
+    if format == "hf":  # data/hf_datasets.py, imported when used (it needs pyarrow)
+        from layerprobe.data.hf_datasets import HFDatasetCorpus
+
+        return HFDatasetCorpus(root, name=name, phone_tier=phone_tier, word_tier=word_tier)
     if format == "librispeech":
         return LibriSpeechCorpus(root, alignments=alignments, name=name, phone_tier=phone_tier, word_tier=word_tier)
     return _READERS[format](root, name=name, phone_tier=phone_tier, word_tier=word_tier)

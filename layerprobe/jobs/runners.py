@@ -283,4 +283,35 @@ def segment_task(
     return scored
 
 
-__all__ = ["awd_task", "cca_task", "extract_task", "mi_task", "segment_task"]
+def sts_task(
+    *,
+    model: str,
+    corpus: str,
+    split: str,
+    sample: int = 1,
+    rep: str | None = None,
+    layers: str = "all",
+    features: Path,
+    dataset: Path | None = None,
+    combine: str = "mean",
+    out: Path,
+    progress: bool = True,
+    echo: Echo | None = None,
+) -> list:
+    """``layerprobe sts`` for some layers: a ``spearman`` row (and one per subtask) per layer into ``out``, a line each and a total."""
+    from layerprobe.experiments.sts import run_sts
+
+    echo = echo or _print
+
+    def report(score) -> None:
+        r = score.result
+        groups = "".join(f", {group} {value:.4f}" for group, value in r.per_subtask.items())
+        echo(f"spoken_sts {score.layer}: Spearman {r.spearman:.4f} ({r.n_pairs} pairs, {r.n_combinations} speaker combinations{groups})")
+
+    scores = run_sts(features=features, model=model, corpus=corpus, split=split, sample=sample, rep=rep, layers=layers,
+                     dataset=dataset, combine=combine, results=out, progress=progress, on_layer=report)  # fmt: skip
+    echo(f"{len(scores)} layer{'s' if len(scores) != 1 else ''} -> {out}")
+    return scores
+
+
+__all__ = ["awd_task", "cca_task", "extract_task", "mi_task", "segment_task", "sts_task"]
