@@ -23,6 +23,9 @@ from layerprobe.errors import ConfigError, StoreError
 EXPERIMENT = "spoken_sts"
 METRIC = "spearman"
 
+#: Cosine similarities are rounded to this many decimals before ranking (float noise must not break ties).
+ROUND_DECIMALS = 12
+
 #: How the speaker combinations of a pair are scored.
 COMBINE = ("mean", "all")
 
@@ -163,7 +166,9 @@ def sts_spearman(
         points.extend(values)
         scores.extend([pair.similarity] * len(values))
         groups.extend([f"{pair.task}/{pair.subtask}"] * len(values))
-    points_array, scores_array, groups_array = np.asarray(points), np.asarray(scores), np.asarray(groups)
+    # cosines equal but for rounding (the same embeddings in two pairs) must tie, not rank apart
+    points_array = np.round(np.asarray(points), ROUND_DECIMALS)
+    scores_array, groups_array = np.asarray(scores), np.asarray(groups)
     per_subtask = {}
     for group in sorted(set(groups)):
         chosen = groups_array == group

@@ -6,7 +6,7 @@ or a failed step, 2 for a bad command line, 3 for an internal error (a bug: plea
 130 when interrupted.
 
 The commands live in one module per group (:mod:`~layerprobe.cli.corpus`, ``sample``, ``extract``,
-``jobs`` (merge, status), ``cca``, ``mi``, ``words`` (wordvec, wordsim), ``awd``, ``segment``, ``attention``, ``plot``,
+``jobs`` (merge, status), ``cca``, ``mi``, ``words`` (wordvec, wordsim), ``awd``, ``segment``, ``sts``, ``attention``, ``plot``,
 ``demo``, ``models``, ``training`` (probe, finetune), ``audiate``, ``importers`` (import-reference)); the options
 they share are defined once in :mod:`layerprobe.cli.options`.
 """

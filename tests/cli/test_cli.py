@@ -17,7 +17,7 @@ from support.corpora import make_folder_corpus
 COMMANDS = [["sample"], ["demo"], ["corpus"], ["corpus", "info"], ["corpus", "align"], ["corpus", "synth"], ["extract"], ["merge"], ["status"], ["cca"],
             ["plot"], ["mi"], ["wordvec"], ["wordsim"], ["awd"], ["probe"], ["finetune"],
             ["attention"], ["attention", "maps"], ["attention", "patterns"], ["attention", "view"], ["audiate"],
-            ["import-reference"], ["models"]]  # fmt: skip
+            ["import-reference"], ["models"], ["segment"], ["sts"], ["corpus", "synth-sts"]]  # fmt: skip
 
 
 def run(argv, capsys):
