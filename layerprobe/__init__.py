@@ -51,6 +51,7 @@ API: dict[str, str] = {
     "read_benchmark": "layerprobe.analysis.wordsim",
     "same_different_ap": "layerprobe.analysis.awd",
     "search_grid": "layerprobe.analysis.segmentation",
+    "sts_spearman": "layerprobe.analysis.sts",
     # experiments on stores, into result tables
     "StoreQuery": "layerprobe.experiments.query",
     "run_cca": "layerprobe.experiments.cca",
@@ -59,6 +60,7 @@ API: dict[str, str] = {
     "run_wordsim": "layerprobe.experiments.wordsim",
     "run_awd": "layerprobe.experiments.awd",
     "run_segment": "layerprobe.experiments.segment",
+    "run_sts": "layerprobe.experiments.sts",
     "run_patterns": "layerprobe.experiments.patterns",
     "run_probe": "layerprobe.experiments.probe",
     "finetune": "layerprobe.training.finetune",

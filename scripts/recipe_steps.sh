@@ -54,6 +54,8 @@ RECIPE_COMMON_VARIABLES=(
     "SHARDS|LAUNCHER=submitit: shard jobs per extraction"
     "LAUNCHER_OPTS|LAUNCHER=submitit: more launcher options, e.g. '--cluster slurm --partition gpu --gpus 1'"
     "SAMPLE_OPTS|more options for every 'layerprobe sample', e.g. '--n-utterances 200'"
+    "STS_DATASET|a spoken-STS dataset (Hugging Face parquet / save_to_disk, published layout): adds spoken_sts (empty: none)"
+    "STS_SPLIT|its split (default test)"
     "SAMPLES_DIR|directory of the data-sample sets (empty: OUT/data_samples)"
     "LAYERPROBE|the command that runs layerprobe, e.g. 'python -m layerprobe'"
 )
@@ -253,6 +255,19 @@ recipe_extract_shards() {
     done
 }
 
+recipe_sts() {
+    # Spoken sentence similarity on its own dataset (STS_DATASET: a Hugging Face dataset in the
+    # published layout, split STS_SPLIT): every utterance, a contextualized frame store, spoken_sts rows.
+    local name split=${STS_SPLIT:-test}
+    name=$(basename "$STS_DATASET")
+    recipe_step "sample-sts" -- lp sample --corpus "$STS_DATASET" --format hf --split "$split" --span frame \
+        --sample "$SAMPLE" --n-utterances 1000000 --out "$SAMPLES_DIR"
+    recipe_step "extract-sts" -- lp extract --model "$MODEL" --corpus "$name" --split "$split" --span frame \
+        --sample "$SAMPLE" --rep contextualized --samples-dir "$SAMPLES_DIR" --out "$FEATURES" --device "$DEVICE"
+    recipe_step "spoken_sts" -- lp sts --model "$MODEL" --corpus "$name" --split "$split" --sample "$SAMPLE" \
+        --layers all --features "$FEATURES" --out "$RESULTS/sts.csv" "${RECIPE_ANALYSIS_LAUNCH[@]}"
+}
+
 recipe_cca() {
     # recipe_cca EXPERIMENT [OPTION...]
     local experiment=$1
@@ -382,12 +397,19 @@ recipe_pipeline() {
             --samples-dir "$SAMPLES_DIR" --out "$RESULTS/segment.csv" "${RECIPE_ANALYSIS_LAUNCH[@]}"
     fi
 
+    if [[ -n ${STS_DATASET:-} ]]; then
+        recipe_sts
+    fi
+
     # 4. layer-trend plots
     recipe_plot cca pwcca
     recipe_plot mi nmi
     recipe_plot wordsim spearman_micro
     recipe_plot awd ap
     recipe_plot segment f1
+    if [[ -n ${STS_DATASET:-} ]]; then
+        recipe_plot sts spearman
+    fi
     recipe_say "done: results in $RESULTS, plots in $PLOTS"
 }
 

@@ -11,6 +11,7 @@ module          runner (and helpers)                         records returned
 :mod:`.wordsim` ``run_wordsim``                              :class:`~.wordsim.LayerWordSim`
 :mod:`.awd`     ``run_awd``, ``awd_layers``                   :class:`~.awd.LayerAWD`
 :mod:`.segment` ``run_segment``, ``segment_layers``           :class:`~.segment.LayerSegmentation`
+:mod:`.sts`     ``run_sts``, ``sts_layers``                   :class:`~.sts.LayerSts`
 :mod:`.patterns` ``run_patterns``                            :class:`~.patterns.PatternsReport`
                                                              (``.scores``: :class:`~.patterns.BlockScore`)
 :mod:`.probe`   ``run_probe``, ``probe_layers``               :class:`~.probe.ProbeScore`
@@ -48,7 +49,7 @@ instead of caching it next to the table).
 
 Adding an experiment
 --------------------
-Semantic / syntactic CCA and spoken STS are to come.
+Semantic / syntactic CCA are to come.
 Each gets a module here, ``<family>.py``, with:
 
 1. the array-level computation in :mod:`layerprobe.analysis` (taking arrays or an open
@@ -86,6 +87,8 @@ _RUNNERS = {
     "awd_layers": "awd",
     "run_segment": "segment",
     "segment_layers": "segment",
+    "run_sts": "sts",
+    "sts_layers": "sts",
     "run_patterns": "patterns",
     "run_probe": "probe",
     "probe_layers": "probe",
