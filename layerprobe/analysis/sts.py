@@ -78,22 +78,19 @@ def utterance_means(store: Any, layer: str) -> np.ndarray:
     if empty.size:
         raise StoreError(f"utterance {store.utterance_ids[int(empty[0])]!r} has no rows at layer {layer}; it cannot be averaged",
                          path=store.paths[0])  # fmt: skip
-    row_owner = np.full(store.n_rows(layer), -1, dtype=np.int64)  # row r (store order) belongs to utterance row_owner[r]
-    row_owner[np.repeat(starts, counts) + _within(counts)] = np.repeat(np.arange(len(counts)), counts)
-    if (row_owner < 0).any():
-        raise StoreError(f"layer {layer} has rows that belong to no utterance", path=store.paths[0])
+    order = np.argsort(starts, kind="stable")
+    first = starts[order]
+    if first[0] != 0 or np.any(first[1:] != first[:-1] + counts[order][:-1]) or first[-1] + counts[order][-1] != store.n_rows(layer):
+        raise StoreError(f"layer {layer}'s rows do not tile the store's utterances; the store is damaged", path=store.paths[0])
     sums = np.zeros((len(counts), store.dims[layer]), dtype=np.float64)
     done = 0
     for block in store.iter_rows(layer):
-        np.add.at(sums, row_owner[done:done + len(block)], block.astype(np.float64))
+        # the utterances whose rows begin in this block (and the one running into it from the previous block)
+        lo, hi = np.searchsorted(first, done, side="right") - 1, np.searchsorted(first, done + len(block), side="left")
+        cuts = np.maximum(first[lo:hi], done) - done
+        sums[order[lo:hi]] += np.add.reduceat(block.astype(np.float64), cuts, axis=0)
         done += len(block)
     return sums / counts[:, None]
-
-
-def _within(counts: np.ndarray) -> np.ndarray:
-    """0, 1, ..., c-1 for each count c, concatenated."""
-    ends = np.cumsum(counts)
-    return np.arange(int(ends[-1]) if len(ends) else 0) - np.repeat(ends - counts, counts)
 
 
 def _unit_rows(embeddings: np.ndarray) -> np.ndarray:

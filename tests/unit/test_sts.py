@@ -189,3 +189,26 @@ def test_planned_pairs_are_seeded_and_keep_the_structure():
     with pytest.raises(ConfigError) as caught:
         plan_sts_pairs(1, seed=0)
     assert str(caught.value) == "--n-pairs must be at least 2 (Spearman needs two pairs), got 1"
+
+
+def test_utterance_means_stream_blocks_across_utterances_and_equal_the_plain_means(tmp_path, monkeypatch):
+    from layerprobe.analysis.sts import utterance_means
+    from layerprobe.io.store import FeatureStore
+
+    rng = np.random.default_rng(0)
+    lengths = [5, 1, 9, 3, 7]
+    rows = [rng.standard_normal((n, 4)).astype(np.float32) for n in lengths]
+    attrs = {"model": "tiny:wav2vec2", "rep": "contextualized", "span": "frame", "frame_rate_hz": 50.0}
+    writer = FeatureStore.create(tmp_path / "f.h5", attrs=attrs, layer_dims={"T0": 4})
+    for i, values in enumerate(rows):
+        writer.append(f"u{i}", {"T0": values})
+    path = writer.finish()
+    with FeatureStore.open(path) as store:
+        plain = store.iter_rows
+
+        def small_blocks(layer, chunk_rows=4):  # 4-row blocks: utterances start, end and span blocks
+            return plain(layer, chunk_rows=chunk_rows)
+
+        monkeypatch.setattr(store, "iter_rows", small_blocks)
+        means = utterance_means(store, "T0")
+    np.testing.assert_allclose(means, [values.astype(np.float64).mean(axis=0) for values in rows], rtol=1e-12)
