@@ -145,6 +145,8 @@ def sts_spearman(
         raise ConfigError(f"unknown --combine {combine!r} (known: {', '.join(COMBINE)})")
     if len(pairs) < 2:
         raise ConfigError(f"spoken STS needs at least 2 sentence pairs for a Spearman correlation, got {len(pairs)}")
+    if len({pair.similarity for pair in pairs}) < 2:
+        raise ConfigError(f"all {len(pairs)} sentence pairs have the same human score; Spearman's rho needs scores that differ")
     unit = _unit_rows(np.asarray(embeddings, dtype=np.float64))
     pair_means, points, scores, groups = [], [], [], []
     n_combinations = 0

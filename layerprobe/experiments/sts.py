@@ -19,6 +19,7 @@ Example
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,9 +58,10 @@ class LayerSts(RowsMixin):
     run: RunKey | None = None
 
     def metrics(self) -> list[tuple[str, float]]:
+        """``spearman`` and ``spearman:<task>/<subtask>``; an undefined rho (constant similarities) gives no row."""
         made = [(METRIC, self.result.spearman)]
         made += [(f"{METRIC}:{group}", value) for group, value in self.result.per_subtask.items()]
-        return made
+        return [(metric, value) for metric, value in made if math.isfinite(value)]
 
 
 def sts_store_query(store: Any = None, *, rep: str | None = None, what: str = "run_sts", **parts: Any) -> StoreQuery:
@@ -162,7 +164,12 @@ def run_sts(
         run = RunKey(row_model, query.corpus, EXPERIMENT, query.split, query.sample, 0)
 
         def score(layer: str) -> LayerSts:
-            return LayerSts(layer, sts_spearman(utterance_means(opened, layer), index, pairs, combine=combine), run)
+            result = sts_spearman(utterance_means(opened, layer), index, pairs, combine=combine)
+            undefined = [name for name, value in (("all pairs", result.spearman), *result.per_subtask.items()) if not math.isfinite(value)]
+            if undefined:
+                log.warning(f"spoken_sts {layer}: the similarities are constant over {', '.join(undefined)}: Spearman's rho is "
+                            "undefined there and gets no row")  # fmt: skip
+            return LayerSts(layer, result, run)
 
         def metadata(outcome: LayerSts) -> dict[str, Any]:
             result = outcome.result

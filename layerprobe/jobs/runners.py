@@ -305,8 +305,11 @@ def sts_task(
 
     def report(score) -> None:
         r = score.result
-        groups = "".join(f", {group} {value:.4f}" for group, value in r.per_subtask.items())
-        echo(f"spoken_sts {score.layer}: Spearman {r.spearman:.4f} ({r.n_pairs} pairs, {r.n_combinations} speaker combinations{groups})")
+        def rho(value: float) -> str:
+            return f"{value:.4f}" if value == value else "undefined"
+
+        groups = "".join(f", {group} {rho(value)}" for group, value in r.per_subtask.items())
+        echo(f"spoken_sts {score.layer}: Spearman {rho(r.spearman)} ({r.n_pairs} pairs, {r.n_combinations} speaker combinations{groups})")
 
     scores = run_sts(features=features, model=model, corpus=corpus, split=split, sample=sample, rep=rep, layers=layers,
                      dataset=dataset, combine=combine, results=out, progress=progress, on_layer=report)  # fmt: skip

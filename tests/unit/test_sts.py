@@ -212,3 +212,19 @@ def test_utterance_means_stream_blocks_across_utterances_and_equal_the_plain_mea
         monkeypatch.setattr(store, "iter_rows", small_blocks)
         means = utterance_means(store, "T0")
     np.testing.assert_allclose(means, [values.astype(np.float64).mean(axis=0) for values in rows], rtol=1e-12)
+
+
+def test_constant_scores_are_refused_and_constant_similarities_give_no_row():
+    from layerprobe.experiments.records import RunKey
+    from layerprobe.experiments.sts import LayerSts
+
+    index = {"a": 0, "b": 1, "c": 2, "d": 3}
+    same = [StsPair("k1", "t", "s", 2.0, ("a",), ("b",)), StsPair("k2", "t", "s", 2.0, ("c",), ("d",))]
+    with pytest.raises(ConfigError) as caught:
+        sts_spearman(np.eye(4), index, same)
+    assert str(caught.value) == "all 2 sentence pairs have the same human score; Spearman's rho needs scores that differ"
+    pairs = [StsPair("k1", "t", "s", 1.0, ("a",), ("b",)), StsPair("k2", "t", "s", 4.0, ("c",), ("d",))]
+    result = sts_spearman(np.ones((4, 3)), index, pairs)  # a dead layer: every cosine is 1
+    assert np.isnan(result.spearman)
+    record = LayerSts("T0", result, RunKey("m", "c", "spoken_sts", "test", 1, 0))
+    assert record.rows() == []
