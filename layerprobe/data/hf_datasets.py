@@ -112,15 +112,23 @@ class TableFile:
             raise CorpusError(f"cannot be read as {self.kind} ({exc})", path=self.path) from None
 
     def batches(self, columns: Sequence[str]) -> Iterator[Any]:
-        """The file's record batches restricted to ``columns`` (which must exist)."""
+        """The file's record batches restricted to ``columns`` (which must exist), each validated in full.
+
+        Arrow does not check an IPC stream's offsets when it reads them, and converting a batch with
+        damaged offsets aborts the process; ``validate(full=True)`` turns that into an error first.
+        """
         pa = _pyarrow()
         try:
             if self.kind == "parquet":
-                yield from pa.parquet.ParquetFile(self.path).iter_batches(batch_size=_READ_BATCH, columns=list(columns))
+                for batch in pa.parquet.ParquetFile(self.path).iter_batches(batch_size=_READ_BATCH, columns=list(columns)):
+                    batch.validate(full=True)
+                    yield batch
                 return
             with pa.memory_map(os.fspath(self.path)) as source:
                 for batch in pa.ipc.open_stream(source):
-                    yield batch.select(list(columns))
+                    batch = batch.select(list(columns))
+                    batch.validate(full=True)
+                    yield batch
         except (OSError, pa.ArrowException) as exc:
             raise CorpusError(f"cannot be read as {self.kind} ({exc})", path=self.path) from None
 

@@ -46,6 +46,12 @@ def test_synth_sts_to_spearman_rows_through_the_command_line(tmp_path, capsys, m
     from layerprobe.plots import default_metric
 
     assert default_metric(rows) == "spearman"  # what `layerprobe plot` draws for spoken_sts
+    # one job per layer (submitit's debug cluster, in this process): the same rows
+    code, out, err = run(["sts", "--model", "tiny:wav2vec2", "--corpus", "sts", "--split", "test", "--out", "results/jobs.csv",
+                          "--no-progress", "--launcher", "submitit", "--cluster", "debug", "--jobs-dir", "jobs"], capsys)  # fmt: skip
+    assert code == 0, err
+    jobs = ResultTable.open(tmp_path / "results" / "jobs.csv").rows
+    assert sorted((r["layer"], r["metric"], r["value"]) for r in jobs) == sorted((r["layer"], r["metric"], r["value"]) for r in rows)
 
 
 def test_sts_errors_are_one_line(tmp_path, capsys):

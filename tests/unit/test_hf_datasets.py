@@ -154,3 +154,29 @@ def test_bad_datasets_are_one_line_naming_the_file(tmp_path):
     with pytest.raises(CorpusError) as caught:
         open_corpus(broken)
     assert str(caught.value) == f"{broken.resolve() / 'dataset_dict.json'}: names split 'train', but there is no folder train/"
+
+
+def test_an_arrow_stream_with_damaged_offsets_is_refused_not_a_crash(tmp_path):
+    """Arrow reads IPC offsets unchecked: converting this batch crashed the process (SIGBUS) before
+    the reader validated each batch.  Run in a child process so that a crash fails only this test."""
+    import struct
+    import subprocess
+    import sys
+
+    table = pa.table({"id": ["aaaa", "bbbb"], "audio": pa.array([{"bytes": encoded(tone(0.1, 200)), "path": "one.wav"}] * 2, type=AUDIO)})
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    data = bytearray(sink.getvalue().to_pybytes())
+    at = data.find(struct.pack("<3i", 0, 4, 8))  # the offsets of the 'id' strings
+    data[at + 4 : at + 8] = struct.pack("<i", 2**30)
+    root = tmp_path / "ds"
+    root.mkdir()
+    (root / "data-00000-of-00001.arrow").write_bytes(bytes(data))
+    (root / "state.json").write_text(json.dumps({"_data_files": [{"filename": "data-00000-of-00001.arrow"}]}))
+    code = ("import sys\nfrom layerprobe.data.corpora import open_corpus\nfrom layerprobe.errors import CorpusError\n"
+            f"try:\n    list(open_corpus({str(root)!r}).utterances('all'))\nexcept CorpusError as exc:\n    print(exc)\n")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert done.stdout.strip() == (f"{root / 'data-00000-of-00001.arrow'}: cannot be read as arrow (In column 0: Invalid: Offset "
+                                   "invariant failure: offset for slot 1 out of bounds: 1073741824 > 8)")  # fmt: skip
