@@ -249,26 +249,31 @@ class HFDatasetCorpus(Corpus):
             return Path(base).resolve() / f"{self.name}-{digest}" / split
         return self.root / CACHE_FOLDER / split
 
-    def rows(self, split: str, columns: Sequence[str], *, audio: bool = False) -> Iterator[tuple[TableFile, int, dict[str, Any]]]:
+    def rows(self, split: str, columns: Sequence[str], *, optional: Sequence[str] = (), present: Sequence[str] = (),
+             audio: bool = False) -> Iterator[tuple[TableFile, int, dict[str, Any]]]:  # fmt: skip
         """Yield ``(file, row number in the file, {column: value})`` of a split, in order.
 
         Parameters
         ----------
         columns : sequence of str
             Columns to read; each must exist in every file (CorpusError naming the file otherwise).
+        optional : sequence of str, keyword-only
+            Columns read where a file has them.
+        present : sequence of str, keyword-only
+            Columns that must exist but are not read (audio columns whose bytes are not needed).
         audio : bool, keyword-only
             Also read every audio column (its ``bytes`` and ``path``).
         """
         for table_file in self.files(split):
             schema = table_file.schema()
             names = set(schema.names)
-            missing = [c for c in columns if c not in names]
+            missing = [c for c in dict.fromkeys([*columns, *present]) if c not in names]
             if missing:
                 raise CorpusError(f"has no column {', '.join(repr(c) for c in missing)} (columns: {', '.join(schema.names)})",
                                   path=table_file.path)  # fmt: skip
-            wanted = list(dict.fromkeys([*columns, *(audio_columns(schema) if audio else [])]))
+            wanted = [*columns, *(c for c in optional if c in names), *(audio_columns(schema) if audio else [])]
             number = 0
-            for batch in table_file.batches(wanted):
+            for batch in table_file.batches(list(dict.fromkeys(wanted))):
                 for row in batch.to_pylist():
                     yield table_file, number, row
                     number += 1
@@ -282,13 +287,12 @@ class HFDatasetCorpus(Corpus):
         if not audio:
             raise CorpusError(f"has no audio column (a struct of bytes and path; columns: {', '.join(schema.names)})",
                               path=files[0].path)  # fmt: skip
-        names = set(schema.names)
         own_text = {column: f"text_{column[len('audio_'):]}" for column in audio if column.startswith("audio_")}
-        extra = [c for c in (*ID_COLUMNS, *STS_KEY_COLUMNS, *TEXT_COLUMNS, *SPEAKER_COLUMNS, *own_text.values()) if c in names]
+        extra = (*ID_COLUMNS, *STS_KEY_COLUMNS, *TEXT_COLUMNS, *SPEAKER_COLUMNS, *own_text.values())
         cache = self.cache_dir(split)
         seen: dict[str, str] = {}
         index = 0
-        for table_file, number, row in self.rows(split, extra, audio=True):
+        for table_file, number, row in self.rows(split, (), optional=extra, audio=True):
             base = row_id(row, split, index)
             index += 1
             text = next((str(row[c]) for c in TEXT_COLUMNS if row.get(c) is not None), None)

@@ -46,7 +46,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from layerprobe.data import sentences as grammar
-from layerprobe.data.hf_datasets import HFDatasetCorpus, row_id, utterance_id
+from layerprobe.data.hf_datasets import ID_COLUMNS, HFDatasetCorpus, row_id, utterance_id
 from layerprobe.errors import ConfigError, CorpusError
 
 #: Columns of the published layout (all read; ``text_a`` / ``text_b`` are the synthesized set's extra).
@@ -102,7 +102,8 @@ def read_sts_pairs(corpus: HFDatasetCorpus, split: str) -> list[StsPair]:
                           "published layout (task, subtask, pair_id, speaker_id, audio_a, audio_b, similarity)", path=corpus.root)  # fmt: skip
     pairs: dict[str, dict[str, Any]] = {}
     index = 0
-    for table_file, number, row in corpus.rows(split, (*STS_COLUMNS, *AUDIO_COLUMNS)):
+    # the audio columns must be there, but their bytes are not read; ids as the corpus reader makes them
+    for table_file, number, row in corpus.rows(split, STS_COLUMNS, optional=ID_COLUMNS, present=AUDIO_COLUMNS):
         where = f"row {number}"
         base = row_id(row, split, index)
         index += 1

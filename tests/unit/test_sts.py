@@ -228,3 +228,15 @@ def test_constant_scores_are_refused_and_constant_similarities_give_no_row():
     assert np.isnan(result.spearman)
     record = LayerSts("T0", result, RunKey("m", "c", "spoken_sts", "test", 1, 0))
     assert record.rows() == []
+
+
+def test_pairs_name_the_utterances_the_corpus_reader_makes_also_with_an_id_column(tmp_path):
+    root = tmp_path / "sts"
+    root.mkdir()
+    table = published_table([("STS12", "MSRpar", 1, "m1", _wav(), 3.0), ("STS12", "MSRpar", 1, "f1", _wav(), 3.0),
+                             ("STS12", "MSRpar", 2, "m1", _wav(), 1.0)])  # fmt: skip
+    pq.write_table(table.append_column("id", pa.array(["r0", "r1", "r2"])), root / "test.parquet")
+    corpus = open_corpus(root)
+    pairs = read_sts_pairs(corpus, "test")
+    assert [(p.a_ids, p.b_ids) for p in pairs] == [(("r0_a", "r1_a"), ("r0_b", "r1_b")), (("r2_a",), ("r2_b",))]
+    assert {u.utt_id for u in corpus.utterances("test")} == {utt for p in pairs for utt in (*p.a_ids, *p.b_ids)}
