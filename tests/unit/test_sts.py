@@ -240,3 +240,20 @@ def test_pairs_name_the_utterances_the_corpus_reader_makes_also_with_an_id_colum
     pairs = read_sts_pairs(corpus, "test")
     assert [(p.a_ids, p.b_ids) for p in pairs] == [(("r0_a", "r1_a"), ("r0_b", "r1_b")), (("r2_a",), ("r2_b",))]
     assert {u.utt_id for u in corpus.utterances("test")} == {utt for p in pairs for utt in (*p.a_ids, *p.b_ids)}
+
+
+def test_synth_sts_writes_the_published_layout_the_same_for_the_same_seed(tmp_path):
+    from layerprobe.data.spoken_sts import synthesize_sts
+
+    first = synthesize_sts(tmp_path / "a", n_pairs=2, seed=4)
+    again = synthesize_sts(tmp_path / "b", n_pairs=2, seed=4)
+    assert first.path.read_bytes() == again.path.read_bytes()
+    assert (first.n_pairs, first.n_rows) == (2, 8)
+    table = pq.read_table(first.path)
+    assert table.column_names == ["task", "subtask", "pair_id", "speaker_id", "audio_a", "audio_b", "similarity", "text_a", "text_b"]
+    assert table.column("speaker_id").to_pylist() == ["en-us", "en-us+f3", "en+m1", "en+f2"] * 2
+    assert b'"_type": "Audio"' in table.schema.metadata[b"huggingface"]
+    assert [p.name for p in (tmp_path).iterdir()] and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    with pytest.raises(ConfigError) as caught:
+        synthesize_sts(tmp_path / "a", n_pairs=2, seed=4)
+    assert str(caught.value) == f"{tmp_path / 'a'} exists; give another --out or --overwrite"
