@@ -68,7 +68,8 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _READ_BATCH = 64
 
 
-def _pyarrow() -> Any:
+def require_pyarrow() -> Any:
+    """The pyarrow module (with ``pyarrow.parquet`` loaded); DependencyError in one line without it."""
     try:
         import pyarrow  # noqa: F401
         import pyarrow.parquet  # noqa: F401
@@ -102,7 +103,7 @@ class TableFile:
     kind: str  # "parquet" or "arrow"
 
     def schema(self) -> Any:
-        pa = _pyarrow()
+        pa = require_pyarrow()
         try:
             if self.kind == "parquet":
                 return pa.parquet.read_schema(self.path)
@@ -117,7 +118,7 @@ class TableFile:
         Arrow does not check an IPC stream's offsets when it reads them, and converting a batch with
         damaged offsets aborts the process; ``validate(full=True)`` turns that into an error first.
         """
-        pa = _pyarrow()
+        pa = require_pyarrow()
         try:
             if self.kind == "parquet":
                 for batch in pa.parquet.ParquetFile(self.path).iter_batches(batch_size=_READ_BATCH, columns=list(columns)):
@@ -134,7 +135,7 @@ class TableFile:
 
 
 def _is_audio_type(arrow_type: Any) -> bool:
-    pa = _pyarrow()
+    pa = require_pyarrow()
     if not pa.types.is_struct(arrow_type):
         return False
     names = {arrow_type.field(i).name for i in range(arrow_type.num_fields)}
@@ -382,6 +383,7 @@ __all__ = [
     "audio_columns",
     "is_hf_dataset",
     "materialise",
+    "require_pyarrow",
     "row_id",
     "safe_id",
     "sniff_suffix",

@@ -249,10 +249,11 @@ def synthesize_sts(out_dir: str | os.PathLike[str], *, n_pairs: int = 60, seed: 
     -------
     StsSynthReport
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+    from layerprobe.data.hf_datasets import require_pyarrow
     from layerprobe.data.synth import check_voice
+
+    pa = require_pyarrow()  # a one-line DependencyError without pyarrow
+    pq = pa.parquet
 
     out = Path(out_dir)
     if out.exists() and not overwrite:
