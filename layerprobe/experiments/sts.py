@@ -159,6 +159,12 @@ def run_sts(
         source = Path(dataset) if dataset is not None else store_dataset(opened)
         pairs = load_pairs(source, query.split)
         index = {utt_id: number for number, utt_id in enumerate(opened.utterance_ids)}
+        needed = list(dict.fromkeys(utt for pair in pairs for utt in (*pair.a_ids, *pair.b_ids)))
+        missing = [utt for utt in needed if utt not in index]
+        if missing:
+            raise StoreError(f"holds {len(needed) - len(missing)} of the {len(needed)} utterances of the {len(pairs)} sentence pairs "
+                             f"of {source} (first missing: {missing[0]!r}); draw the data sample with --n-utterances {len(needed)} "
+                             "or more and extract it again", path=path)  # fmt: skip
         attrs = opened.attrs
         row_model = store_model(opened) if attrs.get("model") else query.model
         run = RunKey(row_model, query.corpus, EXPERIMENT, query.split, query.sample, 0)
