@@ -1,4 +1,4 @@
-"""The runners of launched tasks: one extraction shard, the CCA, MI, AWD or word segmentation of some layers.
+"""The runners of launched tasks: one extraction shard, the CCA, MI, AWD, word segmentation or spoken STS of some layers.
 
 Each is a module-level function of keyword arguments only (what submitit pickles), does what the
 matching ``layerprobe`` command does for those arguments and prints the same lines.  The commands
@@ -305,6 +305,7 @@ def sts_task(
 
     def report(score) -> None:
         r = score.result
+
         def rho(value: float) -> str:
             return f"{value:.4f}" if value == value else "undefined"
 
