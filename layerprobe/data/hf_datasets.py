@@ -65,6 +65,7 @@ SPEAKER_COLUMNS = ("speaker_id", "speaker")
 
 _SHARD = re.compile(r"^(?P<split>.+?)-\d{5}-of-\d{5}$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+_PLAIN_NAME = re.compile(r"^(?!\.)[A-Za-z0-9._-]+$")
 _READ_BATCH = 64
 
 
@@ -162,6 +163,9 @@ def _arrow_files(folder: Path) -> list[TableFile]:
         entries = document.get("_data_files") if isinstance(document, dict) else None
         if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("filename"), str) for e in entries):
             raise CorpusError("has no '_data_files' list of {'filename': ...} entries; is it a save_to_disk folder?", path=state)
+        bad = next((e["filename"] for e in entries if not _PLAIN_NAME.match(e["filename"])), None)
+        if bad is not None:
+            raise CorpusError(f"lists {bad!r}; the data files are names in its folder", path=state)
         files = [folder / entry["filename"] for entry in entries]
         for path in files:
             if not path.is_file():
@@ -215,6 +219,9 @@ class HFDatasetCorpus(Corpus):
                 raise CorpusError("has no 'splits' list of names; is it a DatasetDict.save_to_disk folder?", path=root / "dataset_dict.json")
             found = {}
             for split in splits:
+                if not _PLAIN_NAME.match(split):
+                    raise CorpusError(f"names split {split!r}; a split is a folder name (letters, digits, '.', '_', '-')",
+                                      path=root / "dataset_dict.json")  # fmt: skip
                 if not (root / split).is_dir():
                     raise CorpusError(f"names split {split!r}, but there is no folder {split}/", path=root / "dataset_dict.json")
                 found[split] = _arrow_files(root / split)

@@ -180,3 +180,18 @@ def test_an_arrow_stream_with_damaged_offsets_is_refused_not_a_crash(tmp_path):
     assert done.returncode == 0, done.stderr[-500:]
     assert done.stdout.strip() == (f"{root / 'data-00000-of-00001.arrow'}: cannot be read as arrow (In column 0: Invalid: Offset "
                                    "invariant failure: offset for slot 1 out of bounds: 1073741824 > 8)")  # fmt: skip
+
+
+def test_save_to_disk_names_that_leave_the_folder_are_refused(tmp_path):
+    whole = tmp_path / "dict"
+    (whole / "x").mkdir(parents=True)
+    (whole / "dataset_dict.json").write_text(json.dumps({"splits": ["../x"]}))
+    with pytest.raises(CorpusError) as caught:
+        open_corpus(whole, format="hf")
+    assert str(caught.value) == f"{whole / 'dataset_dict.json'}: names split '../x'; a split is a folder name (letters, digits, '.', '_', '-')"
+    single = tmp_path / "single"
+    single.mkdir()
+    (single / "state.json").write_text(json.dumps({"_data_files": [{"filename": "../elsewhere.arrow"}]}))
+    with pytest.raises(CorpusError) as caught:
+        open_corpus(single, format="hf")
+    assert str(caught.value) == f"{single / 'state.json'}: lists '../elsewhere.arrow'; the data files are names in its folder"
