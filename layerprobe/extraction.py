@@ -645,7 +645,7 @@ def _store_attrs(plan: ExtractionPlan, adapter: ModelAdapter | None, manifest: S
             "dtype": plan.dtype,
             "layers": list(plan.layers),
             "layer_frame_rates": plan.layer_rates,
-            "pooling": {"phone": "mean of the middle third", "word": "mean", "frame": "none"}[plan.span],
+            "pooling": {"phone": "mean of the middle third", "word": "mean", "all_words": "mean", "frame": "none"}[plan.span],
             "attention_utterances": sorted(plan.attention_ids),
             "pre_softmax": plan.pre_softmax,
             # only with maps: the implementation they came from (the model's own, in config.model, may be sdpa)

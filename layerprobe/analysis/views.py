@@ -13,6 +13,8 @@ cca_intra             :func:`intra_views`      layer ``base`` (T0)       layer T
 cca_phone             :func:`onehot_views`     phone-pooled features     one-hot phone (39)
 cca_word              :func:`onehot_views`     word-pooled features      one-hot word (500)
 cca_agwe / cca_glove  :func:`embedding_views`  word-pooled features      the word's vector
+cca_semantic          :func:`oracle_views`     word-pooled features      supersense distribution
+cca_syntactic         :func:`oracle_views`     word-pooled features      POS-tag distribution
 ====================  =======================  ========================  ======================
 
 Pairing of log-mel frames (10 ms, 100 Hz) with a layer's frames, per utterance (matched by id):
@@ -42,6 +44,7 @@ import numpy as np
 
 from layerprobe.analysis.embeddings import lookup_table
 from layerprobe.data.labels import ARPABET39, is_silence, phone_class, word_label
+from layerprobe.data.oracles import AttributeOracle, oracle_fingerprint
 from layerprobe.errors import ConfigError, StoreError
 from layerprobe.io.store import FeatureStore
 from layerprobe.layers import MEL
@@ -434,6 +437,59 @@ def embedding_views(
     return PairedViews(name, n_rows, dims, _frozen(stored[kept]), key, len(kept) - n_rows, source)
 
 
+def oracle_views(store: FeatureStore, layer: str, oracle: AttributeOracle) -> PairedViews:
+    """cca_semantic / cca_syntactic: word-pooled features against the word's oracle vector.
+
+    Parameters
+    ----------
+    store : FeatureStore
+        An ``all_words``- or ``word``-span store holding ``layer``.
+    layer : str
+        View 1, e.g. ``"T4"``.
+    oracle : AttributeOracle
+        Word -> probability vector over the oracle's features
+        (:func:`~layerprobe.data.oracles.load_oracle`); a word is looked up as the oracle does
+        (lower-cased; POS oracles: digits -> ``0``; the built supersense oracle: through morphy).
+
+    Returns
+    -------
+    PairedViews
+        X: the layer's rows, shape (n, dim); Y: the word's oracle vector, shape (n, n_features),
+        float64.  Instances of words the oracle lacks are dropped (``n_dropped``); ``labels``: the
+        kept words.
+
+    Raises
+    ------
+    StoreError
+        A store of another span, a missing layer, no word in the oracle.
+    """
+    _check_span(store, ("all_words", "word"), "word-attribute oracles (cca_semantic, cca_syntactic)", layer)
+    _check_layer(store, layer)
+    stored = store.labels
+    distinct = list(dict.fromkeys(stored.tolist()))
+    words = sorted(word for word in distinct if word in oracle)
+    if not words:
+        raise StoreError(
+            f"layer {layer}: none of the {len(distinct)} words of the store is in the oracle {oracle.source}; "
+            "draw the sample with --span all_words --oracle of this experiment",
+            path=_path(store),
+        )
+    matrix = oracle.matrix(words)
+    number = {word: index for index, word in enumerate(words)}
+    codes = np.asarray([number.get(word, -1) for word in stored.tolist()], dtype=np.int64)
+    kept = codes >= 0
+    n_rows = int(kept.sum())
+    key = _content_key(
+        {"pairing": "oracle", "oracle": oracle_fingerprint(oracle), "store": _identity(store)},
+        strings=[store.utterance_ids, stored.tolist()],
+        integers=[store.row_ranges(layer)[1], kept.astype(np.int64)],
+    )
+    source = _masked_source(store, layer, codes, lambda codes_kept: matrix[codes_kept])
+    name = f"{layer} vs oracle ({matrix.shape[1]} features)"
+    dims = (store.dims[layer], matrix.shape[1])
+    return PairedViews(name, n_rows, dims, _frozen(stored[kept]), key, len(kept) - n_rows, source)
+
+
 # --------------------------------------------------------------------------------------------------
 # Streaming
 
@@ -616,4 +672,5 @@ __all__ = [
     "intra_views",
     "onehot_views",
     "embedding_views",
+    "oracle_views",
 ]

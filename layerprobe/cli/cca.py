@@ -28,7 +28,7 @@ from layerprobe.cli.options import (
     "--exp",
     "experiment",
     required=True,
-    type=click.Choice(["cca_mel", "cca_intra", "cca_phone", "cca_word", "cca_agwe", "cca_glove"]),
+    type=click.Choice(["cca_mel", "cca_intra", "cca_phone", "cca_word", "cca_agwe", "cca_glove", "cca_semantic", "cca_syntactic"]),
     help="The experiment (REFERENCE.md section 3).",
 )
 @model_option(MODEL_OF_FEATURES)
@@ -43,6 +43,11 @@ from layerprobe.cli.options import (
 @click.option("--embeddings-format", type=click.Choice(["auto", "word2vec", "word2vec-binary", "glove"]), default="auto", show_default=True, help="Format of --embeddings.")
 @click.option("--vocabulary-size", type=click.IntRange(min=1), default=500, show_default=True, help="cca_word: most frequent words kept.")
 @click.option("--base-layer", default="T0", show_default=True, help="cca_intra: the layer every other is compared with.")
+@click.option("--oracle", type=click.Path(exists=True, path_type=Path), default=None,
+              help="cca_semantic / cca_syntactic: a QVEC oracle file (or a WordNet directory, a words.yml POS-count file) "
+                   "[default: built from WordNet 3.0 + SemCor counts / the tagger lexicon of Debian's packages].")
+@click.option("--span", "store_span", type=click.Choice(["all_words", "word"]), default=None,
+              help="cca_semantic / cca_syntactic: read the all_words store [default] or the word store.")
 @click.option("--signs", type=click.Choice(["lapack", "pinned"]), default="lapack", show_default=True,
               help="Signs of the canonical directions: LAPACK's (the published code's numbers, which depend on the "
                    "LAPACK build) or pinned (the same on every machine; rows named cca_mel@pinned ...).")  # fmt: skip
@@ -64,6 +69,8 @@ def cca_command(
     embeddings_format: str,
     vocabulary_size: int,
     base_layer: str,
+    oracle: Path | None,
+    store_span: str | None,
     null_directions: str,
     signs: str,
     progress: bool,
@@ -82,6 +89,7 @@ def cca_command(
       layerprobe cca --exp cca_phone --model hf:facebook/wav2vec2-base --corpus LibriSpeech \\
           --split dev-clean --layer T4 --out results/w2v2.csv
       layerprobe cca --exp cca_glove --embeddings glove.840B.300d.txt --model ... --corpus ... --split ...
+      layerprobe cca --exp cca_semantic --model ... --corpus ... --split train   # the all_words store
       layerprobe cca --exp cca_mel --model ... --corpus ... --split ... --launcher submitit   # a job per layer
     """
     from layerprobe.jobs.runners import cca_task
@@ -89,13 +97,13 @@ def cca_command(
     arguments = dict(experiment=experiment, model=model_spec, corpus=corpus, split=split, sample=sample_id, layers=layers,
                      features=features, out=out, seed=seed, embeddings=embeddings, embeddings_format=embeddings_format,
                      vocabulary_size=vocabulary_size, base_layer=base_layer, null_directions=null_directions, signs=signs,
-                     progress=progress)  # fmt: skip
+                     progress=progress, oracle=oracle, span=store_span)  # fmt: skip
     if launcher["launcher"] != "none":
         from layerprobe.experiments.cca import cca_layers
         from layerprobe.cli.launching import run_launch, task
 
         chosen = cca_layers(experiment, features=features, model=model_spec, corpus=corpus, split=split, sample=sample_id,
-                            layers=layers, base_layer=base_layer)  # fmt: skip
+                            layers=layers, base_layer=base_layer, span=store_span)  # fmt: skip
         run_launch([task(f"layer {layer}", cca_task, {**arguments, "layers": layer}, {"layers": layer}) for layer in chosen], launcher)
         return
     cca_task(**arguments, echo=click.echo)

@@ -22,7 +22,7 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 
 Decorator = Callable[[Callable], Callable]
 
-SPANS = ("frame", "phone", "word")
+SPANS = ("frame", "phone", "word", "all_words")
 
 #: Help of --model for commands that load the model.
 MODEL_TO_LOAD = "hf:ID_OR_DIR, fairseq:CKPT.pt or tiny:FAMILY."

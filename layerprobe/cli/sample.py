@@ -46,6 +46,13 @@ from layerprobe.cli.options import (
     help="Use the labels of this manifest (or text file, one per line), e.g. the training sample's words.",
 )
 @click.option(
+    "--oracle",
+    default=None,
+    metavar="both|semantic|syntactic|PATH",
+    help="Span all_words: keep the words this word-attribute oracle has [both: the union of the semantic and "
+    "syntactic oracles built from WordNet and the tagger lexicon, as published]; PATH: a QVEC oracle file.",
+)
+@click.option(
     "--max-subset-duration",
     type=click.FloatRange(min=0, min_open=True),
     default=10_000.0,
@@ -71,6 +78,7 @@ def sample_command(
     min_per_label: int | None,
     max_per_label: int | None,
     labels_from: Path | None,
+    oracle: str | None,
     max_subset_duration: float,
     out: Path,
     overwrite: bool,
@@ -86,6 +94,8 @@ def sample_command(
     The counts follow the layer-wise analysis papers (500 utterances; 3000-7000 training instances
     per phone, 200 for evaluation; the 500 most frequent words with 600-1200 training instances, 15
     for evaluation); the options change them.  Same corpus, options and seed: same file, byte for byte.
+    Span all_words (cca_semantic, cca_syntactic) keeps every word of the split that --oracle has,
+    up to 200 instances each.
 
     Every audio file that may be drawn is checked first (readable, not truncated, at least 400
     samples at 16 kHz, one model frame); unusable ones are skipped, one line each, and counted in
@@ -97,6 +107,7 @@ def sample_command(
       layerprobe sample --corpus synth --split train --span phone --sample 1 --min-per-label 20 --max-per-label 50
       layerprobe sample --corpus /data/LibriSpeech --alignments /data/ls_alignments \\
           --split dev-clean --span word --labels-from data_samples/LibriSpeech/train-clean-100_word_sample1.json
+      layerprobe sample --corpus synth --split train --span all_words --oracle both
     """
     from layerprobe.data.samples import SamplingRule, default_role, draw_sample, manifest_path, read_label_list, write_manifest
 
@@ -112,7 +123,17 @@ def sample_command(
         max_subset_duration_s=max_subset_duration,
     )
     labels = read_label_list(labels_from) if labels_from is not None else None
-    manifest = draw_sample(handle, split, span=span, sample=sample_id, seed=seed, rule=rule, labels=labels, progress=progress)
+    if oracle is not None and span != "all_words":
+        raise click.BadParameter(f"is for --span all_words, not {span}", param_hint="--oracle")
+    if labels is not None and span == "all_words":
+        raise click.BadParameter("--span all_words takes its words from --oracle", param_hint="--labels-from")
+    vocabulary = None
+    if span == "all_words":
+        from layerprobe.data.all_words import DEFAULT_ORACLE, vocabulary_oracle
+
+        vocabulary = vocabulary_oracle(oracle or DEFAULT_ORACLE)
+    manifest = draw_sample(handle, split, span=span, sample=sample_id, seed=seed, rule=rule, labels=labels,
+                           oracle=vocabulary, progress=progress)  # fmt: skip
     path = write_manifest(manifest, manifest_path(out, handle.name, split, span, sample_id), overwrite=overwrite)
     for line in manifest.skipped_lines():
         click.echo(line)

@@ -542,17 +542,110 @@ def build_pos_oracle(words_yml: PathLike = "/usr/share/perl5/Lingua/EN/Tagger/wo
     return AttributeOracle(features, table, source=os.fspath(path), mass=mass, normalise=pos_form)
 
 
+# --------------------------------------------------------------------------------------------------
+# Loading an experiment's oracle
+
+#: The oracle kinds of the experiments: ``semantic`` (``cca_semantic``), ``syntactic`` (``cca_syntactic``).
+ORACLE_KINDS = ("semantic", "syntactic")
+#: Where :func:`load_oracle` builds each kind from when no path is given (Debian's packages).
+DEFAULT_SOURCES = {"semantic": "/usr/share/wordnet", "syntactic": "/usr/share/perl5/Lingua/EN/Tagger/words.yml"}
+#: QVEC's feature-name prefixes; :func:`canonical_feature` removes them.
+_QVEC_PREFIXES = {"semcor.": False, "ptb.": True}
+
+
+def canonical_feature(name: str) -> str:
+    """One name per feature, whatever the oracle's source.
+
+    QVEC's files name supersenses ``semcor.noun.act`` and POS tags ``ptb.vbd``; the built oracles
+    name them ``noun.act`` and ``VBD``.  The prefix is removed and a POS tag upper-cased
+    (``ptb.prp$`` -> ``PRP$``, ``ptb.-lrb-`` -> ``-LRB-``); other names are kept as they are.
+
+    Examples
+    --------
+    >>> canonical_feature("semcor.noun.act"), canonical_feature("ptb.vbd"), canonical_feature("VBD")
+    ('noun.act', 'VBD', 'VBD')
+    """
+    for prefix, upper in _QVEC_PREFIXES.items():
+        if name.startswith(prefix) and len(name) > len(prefix):
+            rest = name[len(prefix):]
+            return rest.upper() if upper else rest
+    return name
+
+
+def oracle_fingerprint(oracle: AttributeOracle) -> str:
+    """sha256 hex of an oracle's content: feature names, key words and their vectors (not its path)."""
+    import hashlib
+
+    digest = hashlib.sha256(json.dumps(list(oracle.features)).encode("utf-8"))
+    for word in oracle.words:
+        encoded = word.encode("utf-8")
+        digest.update(b"%d:" % len(encoded) + encoded)
+        digest.update(np.ascontiguousarray(oracle._table[word], dtype="<f8").tobytes())
+    return digest.hexdigest()
+
+
+def load_oracle(kind: str, path: PathLike | None = None) -> AttributeOracle:
+    """The oracle of ``cca_semantic`` / ``cca_syntactic``, built or read, with canonical feature names.
+
+    Parameters
+    ----------
+    kind : {"semantic", "syntactic"}
+    path : path-like, optional
+        None: built from Debian's packages (:data:`DEFAULT_SOURCES`; about 1.4 s for the
+        supersenses, 0.5 s for the POS counts, so nothing is cached).  A directory: WordNet 3.0's
+        dictionary files (semantic).  A ``.yml`` file: POS counts in the format of ``words.yml``
+        (syntactic).  Any other file: a QVEC oracle file (``word<TAB>{json}``), whose feature names
+        are mapped by :func:`canonical_feature`; syntactic files are looked up with
+        :func:`pos_form` (digits -> ``0``), semantic ones with :func:`lower_form`.
+
+    Raises
+    ------
+    OracleError
+        An unknown kind, a missing or malformed file (named with the line), feature names that
+        fall together after mapping.
+    """
+    if kind not in ORACLE_KINDS:
+        raise OracleError(f"unknown oracle kind {kind!r} (known: {', '.join(ORACLE_KINDS)})")
+    if path is None:
+        source = Path(DEFAULT_SOURCES[kind])
+        return build_supersense_oracle(source) if kind == "semantic" else build_pos_oracle(source)
+    source = Path(path)
+    if source.is_dir():
+        if kind != "semantic":
+            raise OracleError("is a directory; the syntactic oracle is a QVEC file or a words.yml POS-count file",
+                              path=source)
+        return build_supersense_oracle(source)
+    if source.suffix.lower() in (".yml", ".yaml"):
+        if kind != "syntactic":
+            raise OracleError("is a POS-count file; the semantic oracle is a QVEC file or a WordNet directory",
+                              path=source)
+        return build_pos_oracle(source)
+    oracle = read_qvec_oracle(source, digits_to_zero=kind == "syntactic")
+    names = [canonical_feature(name) for name in oracle.features]
+    if len(set(names)) != len(names):
+        twice = next(name for name in names if names.count(name) > 1)
+        raise OracleError(f"two features are both {twice!r} once QVEC's prefixes are removed; give each feature "
+                          "one name", path=source)
+    return AttributeOracle(names, oracle._table, source=oracle.source, mass=oracle._mass,
+                           normalise=oracle._normalise, lemmatize=oracle._lemmatize)
+
+
 __all__ = [
     "AttributeOracle",
+    "DEFAULT_SOURCES",
+    "ORACLE_KINDS",
     "LINGUA_TAGS",
     "LINGUA_TO_PTB",
     "MORPHY_RULES",
     "SUPERSENSES",
     "build_pos_oracle",
     "build_supersense_oracle",
+    "canonical_feature",
     "format_qvec_line",
+    "load_oracle",
     "lower_form",
     "morphy_candidates",
+    "oracle_fingerprint",
     "parse_pos_count_line",
     "parse_qvec_line",
     "pos_form",

@@ -18,6 +18,9 @@ Count rules (REFERENCE.md sections 3-4, the layer-wise analysis papers)
     The ``n_labels`` (500) most frequent words of the split (ties by spelling), or the labels of
     another manifest (``labels_from``, e.g. the training sample's, for an evaluation split).
     Training role: 600-1200 instances per word; evaluation role: 15.
+``all_words``
+    Every word of the split that a word-attribute oracle has, ``min(200, n)`` instances each
+    (:mod:`layerprobe.data.all_words`; ``cca_semantic``, ``cca_syntactic``).
 
 The role is ``train`` for splits whose name contains "train" and ``eval`` otherwise, unless given.
 Unlike the reference scripts, every draw is seeded, and one rare label does not lower the minimum
@@ -66,7 +69,7 @@ from layerprobe.io.alignments import Interval
 from layerprobe.io.atomic import atomic_write
 from layerprobe.io.audio import audio_fingerprint, probe_audio
 
-SPANS = ("frame", "phone", "word")
+SPANS = ("frame", "phone", "word", "all_words")
 ROLES = ("train", "eval")
 
 #: Identifies the manifest layout; bumped when it changes incompatibly.
@@ -79,6 +82,8 @@ _DEFAULT_COUNTS: dict[tuple[str, str], dict[str, Any]] = {
     ("phone", "eval"): {"n_labels": None, "min_per_label": 200, "max_per_label": 200},
     ("word", "train"): {"n_labels": 500, "min_per_label": 600, "max_per_label": 1200},
     ("word", "eval"): {"n_labels": 500, "min_per_label": 15, "max_per_label": 15},
+    ("all_words", "train"): {"n_labels": None, "min_per_label": 200, "max_per_label": 200},
+    ("all_words", "eval"): {"n_labels": None, "min_per_label": 200, "max_per_label": 200},
 }
 
 
@@ -274,7 +279,10 @@ class SampleManifest:
         """One line saying what the set holds, e.g. for the command line."""
         s = self.summary
         what = f"{s['n_utterances']} utterances"
-        if self.span != "frame":
+        if self.span == "all_words":
+            what = (f"{s['n_segments']} word segments of {len(self.labels)} words in the {s['oracle']['choice']} "
+                    f"oracle (of {s['n_words_in_split']} in the split) from {what}")  # fmt: skip
+        elif self.span != "frame":
             what = f"{s['n_segments']} {self.span} segments of {len(self.labels)} labels from {what}"
         skipped = s.get("n_audio_skipped") or 0
         return (
@@ -322,6 +330,7 @@ def draw_sample(
     seed: int | None = None,
     rule: SamplingRule | None = None,
     labels: Sequence[str] | None = None,
+    oracle: Any = None,
     progress: bool = True,
 ) -> SampleManifest:
     """Draw a reproducible data-sample set from one split of a corpus.
@@ -340,6 +349,9 @@ def draw_sample(
     labels : sequence of str, optional
         Phone and word spans: the label inventory to draw (e.g. the training sample's words for an
         evaluation split); chosen by frequency when omitted.
+    oracle : VocabularyOracle, optional
+        Span ``all_words``: whose words are drawn (:func:`layerprobe.data.all_words.vocabulary_oracle`;
+        default: the union of the built semantic and syntactic oracles).
     progress : bool
         Show a progress bar while scanning the split.
 
@@ -368,8 +380,15 @@ def draw_sample(
         raise ConfigError(f"--seed must be a non-negative integer, got {seed!r}")
     rng = np.random.default_rng(seed)
     utterances = corpus.utterances(split)
+    if oracle is not None and span != "all_words":
+        raise ConfigError(f"--oracle is for span all_words, not {span}")
     if span == "frame":
         chosen, summary, inventory = _draw_utterances(corpus, split, utterances, rule, rng, progress)
+    elif span == "all_words":
+        from layerprobe.data.all_words import draw_all_words, vocabulary_oracle
+
+        oracle = vocabulary_oracle() if oracle is None else oracle
+        chosen, summary, inventory = draw_all_words(corpus, split, utterances, rule, rng, oracle, progress)
     else:
         chosen, summary, inventory = _draw_segments(corpus, split, utterances, rule, rng, labels, progress)
     chosen = _assign_subsets(chosen, rule.max_subset_duration_s)
@@ -461,7 +480,7 @@ class _Instances:
         return len(self.utt)
 
 
-def _draw_segments(corpus, split, utterances, rule, rng, labels, progress):
+def _draw_segments(corpus, split, utterances, rule, rng, labels, progress, select=None):
     to_label = phone_class if rule.span == "phone" else word_label
     pool: list[tuple[Utterance, float]] = []
     instances: dict[str, _Instances] = {}
@@ -501,7 +520,7 @@ def _draw_segments(corpus, split, utterances, rule, rng, labels, progress):
         )
     if not instances:
         raise SampleError(f"split {split!r} has no {rule.span} segments with a label", path=corpus.root)
-    inventory = _inventory(instances, rule, labels)
+    inventory = _inventory(instances, rule, labels) if select is None else select(instances)
     drawn: dict[int, list[Interval]] = {}
     per_label: dict[str, int] = {}
     for label in inventory:

@@ -9,7 +9,17 @@ cca_phone   phone-pooled features            one-hot phone (39 classes)         
 cca_word    word-pooled features             one-hot word (500 most frequent)         T0..TL
 cca_agwe    word-pooled features             acoustically grounded word embedding     T0..TL
 cca_glove   word-pooled features             GloVe vector                             T0..TL
+cca_seman.  all-words word-pooled features   supersense distribution (41, WordNet)    T0..TL
+cca_syntac. all-words word-pooled features   POS-tag distribution (Penn Treebank)     T0..TL
 =========== ================================ ======================================== ===========
+
+``cca_semantic`` and ``cca_syntactic`` (Pasad et al., TACL 2024) read the ``all_words`` store
+(``layerprobe sample --span all_words``; ``span="word"`` reads the word store instead) and pair
+each word instance with its word's vector in a word-attribute oracle
+(:func:`layerprobe.data.oracles.load_oracle`: built from WordNet / the tagger lexicon, or a QVEC
+file given as ``oracle``); instances of words the oracle lacks are dropped, counted in the sidecar
+(``details["n_dropped"]``, ``details["oracle"]``), and the oracle's source and content fingerprint
+are in the options.
 
 (REFERENCE.md section 3; views are built by :mod:`layerprobe.analysis.views`.)  Stores are found
 under the extraction layout: ``<features>/<model tag>/<corpus>_<split>_sample<k>/<rep>_<span>.h5``,
@@ -98,6 +108,11 @@ class Experiment:
     def needs_embeddings(self) -> bool:
         return self.name in ("cca_agwe", "cca_glove")
 
+    @property
+    def oracle_kind(self) -> str | None:
+        """``semantic`` / ``syntactic`` for the experiments paired with a word-attribute oracle, else None."""
+        return {"cca_semantic": "semantic", "cca_syntactic": "syntactic"}.get(self.name)
+
     def reps(self) -> tuple[str, ...]:
         """Reps of the model's stores that hold its layers."""
         return ("local", "contextualized") if self.name == "cca_mel" else ("contextualized",)
@@ -121,6 +136,8 @@ EXPERIMENTS: dict[str, Experiment] = {
         Experiment("cca_word", "word", "word-pooled features vs one-hot words (T0..TL)"),
         Experiment("cca_agwe", "word", "word-pooled features vs acoustically grounded word embeddings (T0..TL)"),
         Experiment("cca_glove", "word", "word-pooled features vs GloVe vectors (T0..TL)"),
+        Experiment("cca_semantic", "all_words", "word-pooled features vs WordNet supersense distributions (T0..TL)"),
+        Experiment("cca_syntactic", "all_words", "word-pooled features vs POS-tag distributions (T0..TL)"),
     )
 }
 
@@ -173,6 +190,8 @@ def run_cca(
     embeddings_format: str = "auto",
     vocabulary_size: int = 500,
     base_layer: str = "T0",
+    oracle: PathLike | None = None,
+    span: str | None = None,
     null_directions: str = "zero",
     signs: str = "lapack",
     sign_sets: int = SIGN_SETS,
@@ -212,6 +231,12 @@ def run_cca(
         ``cca_word``: the most frequent words kept as one-hot columns.
     base_layer : str
         ``cca_intra``: view 1.
+    oracle : path-like, optional
+        ``cca_semantic`` / ``cca_syntactic``: a QVEC oracle file (or a WordNet directory, a
+        ``words.yml`` POS-count file); default: built from Debian's packages
+        (:func:`layerprobe.data.oracles.load_oracle`).
+    span : {"all_words", "word"}, optional
+        ``cca_semantic`` / ``cca_syntactic``: the store read (default ``all_words``).
     null_directions : {"zero", "keep", "drop"}
         See :class:`layerprobe.analysis.cca.CCA`.
     signs : {"lapack", "pinned"}
@@ -250,8 +275,11 @@ def run_cca(
         raise ConfigError(f"--embeddings is only for cca_agwe and cca_glove, not {experiment}")
     if vocabulary_size < 1:
         raise ConfigError(f"--vocabulary-size must be positive, got {vocabulary_size}")
+    if spec.oracle_kind is None and oracle is not None:
+        raise ConfigError(f"--oracle is only for cca_semantic and cca_syntactic, not {experiment}")
+    store_span = _store_span(spec, span)
     query = resolve_store(store, features=features, model=model, corpus=corpus, split=split, sample=sample,
-                          rep="contextualized", span=spec.span, what="run_cca")  # fmt: skip
+                          rep="contextualized", span=store_span, what="run_cca")  # fmt: skip
     table = open_table(results)
     split_cache = Path(table.path).parent / "cca_splits" if table is not None and table.path is not None else None
     with ExitStack() as stack:
@@ -259,10 +287,17 @@ def run_cca(
         chosen = _choose_layers(spec, stores, layers, base_layer)
         mel_store = query.mel().open(stack) if spec.name == "cca_mel" else None
         vectors = _load_vectors(embeddings, embeddings_format) if spec.needs_embeddings else None
+        attributes = _load_oracle(spec, oracle)
+        if attributes is not None:
+            vectors = attributes
         vocabulary = _vocabulary(spec, stores.get("contextualized"), vocabulary_size)
+        coverage = _oracle_coverage(stores["contextualized"], attributes) if attributes is not None else None
         options = {"vocabulary_size": vocabulary_size if spec.name == "cca_word" else None,
                    "base_layer": base_layer if spec.name == "cca_intra" else None,
-                   "embeddings_format": embeddings_format if vectors is not None else None}  # fmt: skip
+                   "embeddings_format": embeddings_format if spec.needs_embeddings else None,
+                   "span": store_span if attributes is not None else None,
+                   "oracle_source": attributes.source if attributes is not None else None,
+                   "oracle_fingerprint": _fingerprint(attributes)}  # fmt: skip
 
         def store_of(layer: str) -> FeatureStore:
             return stores["local" if layer_kind(layer) == "C" else "contextualized"]
@@ -293,7 +328,7 @@ def run_cca(
                 "provenance": provenance(attrs=store.attrs, stores=[store_entry(s) for s in used],
                                          embeddings=str(embeddings) if embeddings is not None else None),  # fmt: skip
                 "details": {**result.details(), "views": result.name, "n_dropped": score.n_dropped,
-                            "warnings": list(score.warnings)},  # fmt: skip
+                            "warnings": list(score.warnings), **({"oracle": coverage} if coverage else {})},  # fmt: skip
             }
 
         return score_layers(chosen, score, what=experiment_name, table=table, metadata=metadata, progress=progress, on_layer=on_layer)
@@ -328,7 +363,7 @@ def cca_warnings(experiment: str, layer: str, result: CCAResult) -> list[str]:
 def cca_layers(
     experiment: str, store: Any = None, *, features: PathLike | None = None, model: str | None = None,
     corpus: str | None = None, split: str | None = None, sample: int | None = None, layers: str = "all",
-    base_layer: str = "T0",
+    base_layer: str = "T0", span: str | None = None,
 ) -> list[str]:
     """The layers :func:`run_cca` would score with these arguments (for launching one job per layer).
 
@@ -339,7 +374,7 @@ def cca_layers(
     """
     spec = get_experiment(experiment)
     query = resolve_store(store, features=features, model=model, corpus=corpus, split=split, sample=sample,
-                          rep="contextualized", span=spec.span, what="cca_layers")  # fmt: skip
+                          rep="contextualized", span=_store_span(spec, span), what="cca_layers")  # fmt: skip
     with ExitStack() as stack:
         return _choose_layers(spec, _open_stores(stack, spec, query), layers, base_layer)
 
@@ -393,6 +428,53 @@ def _vocabulary(spec: Experiment, store: FeatureStore | None, size: int) -> tupl
     return None
 
 
+#: Spans of the stores the oracle experiments may read.
+ORACLE_SPANS = ("all_words", "word")
+
+
+def _store_span(spec: Experiment, span: str | None) -> str:
+    """The span of the stores read: the experiment's, or (oracle experiments) ``all_words`` / ``word``."""
+    if span is None or span == spec.span:
+        return spec.span
+    if spec.oracle_kind is None:
+        raise ConfigError(f"--span is only for cca_semantic and cca_syntactic, not {spec.name} (which reads {spec.span} stores)")
+    if span not in ORACLE_SPANS:
+        raise ConfigError(f"{spec.name} reads {' or '.join(ORACLE_SPANS)} stores, not {span!r}")
+    return span
+
+
+def _load_oracle(spec: Experiment, path: PathLike | None) -> Any:
+    if spec.oracle_kind is None:
+        return None
+    from layerprobe.data.oracles import load_oracle
+
+    return load_oracle(spec.oracle_kind, path)
+
+
+def _fingerprint(oracle: Any) -> str | None:
+    if oracle is None:
+        return None
+    from layerprobe.data.oracles import oracle_fingerprint
+
+    return oracle_fingerprint(oracle)
+
+
+def _oracle_coverage(store: FeatureStore, oracle: Any) -> dict[str, Any]:
+    """The sidecar's ``details["oracle"]``: words and instances of the store the oracle has or lacks."""
+    from collections import Counter
+
+    counts = Counter(store.labels.tolist())
+    lacking = sorted((word for word in counts if word not in oracle), key=lambda word: (-counts[word], word))
+    return {
+        "n_features": len(oracle.features),
+        "features": list(oracle.features),
+        "n_words": len(counts),
+        "n_words_dropped": len(lacking),
+        "n_instances_dropped": sum(counts[word] for word in lacking),
+        "words_dropped": lacking[:20],
+    }
+
+
 def _load_vectors(path: PathLike, format: str) -> Any:
     from layerprobe.analysis.embeddings import read_embeddings
 
@@ -408,6 +490,8 @@ def _views(spec: Experiment, store: FeatureStore, layer: str, *, mel_store, vect
         return views.intra_views(store, layer, base=base_layer)
     if spec.name in ("cca_phone", "cca_word"):
         return views.onehot_views(store, layer, vocabulary=vocabulary)
+    if spec.oracle_kind is not None:
+        return views.oracle_views(store, layer, vectors)
     return views.embedding_views(store, layer, vectors)
 
 
@@ -418,6 +502,7 @@ __all__ = [
     "MEL_TAG",
     "MIN_ROWS_PER_DIMENSION",
     "N_PARTS",
+    "ORACLE_SPANS",
     "Experiment",
     "LayerScore",
     "cca_layers",

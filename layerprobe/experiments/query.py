@@ -37,7 +37,7 @@ PathLike = str | os.PathLike
 MEL_TAG = "logmel"
 
 _SAMPLE_DIR = re.compile(r"^(?P<prefix>.+)_sample(?P<sample>\d+)$")
-_STORE_NAME = re.compile(r"^(?P<rep>[a-z]+)_(?P<span>[a-z]+)$")
+_STORE_NAME = re.compile(r"^(?P<rep>[a-z]+)_(?P<span>[a-z]+(?:_[a-z]+)?)$")
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class StoreQuery:
     sample : int
         The data-sample id.
     rep : {"local", "contextualized", "mel"}
-    span : {"frame", "phone", "word"}
+    span : {"frame", "phone", "word", "all_words"}
     tag : str or None
         The model's directory name; None: :func:`~layerprobe.io.store_paths.model_tag` of ``model``
         (set when the query was read from a path, whose folder name is the tag).

@@ -16,7 +16,7 @@ from layerprobe.errors import ConfigError
 
 PathLike = str | os.PathLike
 
-SPANS = ("frame", "phone", "word")
+SPANS = ("frame", "phone", "word", "all_words")
 REPS = ("local", "contextualized", "mel")
 
 _PARTIAL = ".partial"
@@ -121,7 +121,7 @@ def store_path(
     sample : int
         The data-sample id.
     rep : {"local", "contextualized", "mel"}
-    span : {"frame", "phone", "word"}
+    span : {"frame", "phone", "word", "all_words"}
     shard : (int, int), optional
         ``(index, count)``, 1-based: the path of that shard (:func:`shard_path`).
 

@@ -103,6 +103,8 @@ def cca_task(
     signs: str = "lapack",
     progress: bool = True,
     echo: Echo | None = None,
+    oracle: Path | None = None,
+    span: str | None = None,
 ) -> list:
     """``layerprobe cca`` for some layers: one PWCCA row per layer into ``out``, a line per layer and a total."""
     from layerprobe.experiments.cca import run_cca
@@ -134,6 +136,8 @@ def cca_task(
         embeddings_format=embeddings_format,
         vocabulary_size=vocabulary_size,
         base_layer=base_layer,
+        oracle=oracle,
+        span=span,
         null_directions=null_directions,
         signs=signs,
         progress=progress,

@@ -24,7 +24,7 @@ from layerprobe.layers import layer_kind, parse_layer_id, sort_layers
 
 PathLike = str | os.PathLike
 
-SEGMENT_SPANS = ("phone", "word")
+SEGMENT_SPANS = ("phone", "word", "all_words")
 DTYPES = ("float32", "float16")
 
 #: Attributes the caller must give to :meth:`FeatureStore.create`.
