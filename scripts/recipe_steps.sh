@@ -8,6 +8,8 @@
 #                  TRAIN_SPLIT words (mi_word's k-means, wordvec/wordsim, awd) and DEV_SPLIT words with
 #                  the training sample's words (cca_word, cca_agwe, cca_glove, mi_word); TRAIN_SPLIT
 #                  frames (segment's grid search, scored on the DEV_SPLIT frames)
+#                  all_words (every word a word-attribute oracle has, up to 200 instances each:
+#                  cca_semantic, cca_syntactic; asked for by name in EXPERIMENTS, not run by default)
 #   extraction     local + contextualized frames and the log-mel baseline of the DEV_SPLIT frame
 #                  sample; contextualized phones and words of the phone and word samples;
 #                  contextualized frames of the TRAIN_SPLIT frame sample (segment)
@@ -30,7 +32,10 @@ if ((BASH_VERSINFO[0] < 4 || (BASH_VERSINFO[0] == 4 && BASH_VERSINFO[1] < 4))); 
 fi
 
 # The experiments a recipe can run, in the order it runs them.
-RECIPE_ALL_EXPERIMENTS="cca_mel cca_intra cca_phone cca_word cca_agwe cca_glove mi_phone mi_word wordsim awd segment"
+RECIPE_ALL_EXPERIMENTS="cca_mel cca_intra cca_phone cca_word cca_agwe cca_glove mi_phone mi_word wordsim awd segment cca_semantic cca_syntactic"
+# The experiments run when EXPERIMENTS is not given: all but the all-words ones (a second, larger
+# word sample of TRAIN_SPLIT; on LibriSpeech tens of thousands of words).
+RECIPE_DEFAULT_EXPERIMENTS="cca_mel cca_intra cca_phone cca_word cca_agwe cca_glove mi_phone mi_word wordsim awd segment"
 
 # Variables every recipe takes (NAME=VALUE arguments or the environment), each with its meaning.
 # shellcheck disable=SC2034  # used by the recipes that source this file
@@ -43,6 +48,8 @@ RECIPE_COMMON_VARIABLES=(
     "SEED|seed of the CCA splits and of the word-vector instance choice"
     "EXPERIMENTS|experiments to run (space-separated subset of: $RECIPE_ALL_EXPERIMENTS)"
     "GLOVE|GloVe (or word2vec) vectors for cca_glove; cca_glove is skipped without it"
+    "SEMANTIC_ORACLE|QVEC supersense oracle file for cca_semantic (empty: built from Debian's wordnet-sense-index; skipped without either)"
+    "SYNTACTIC_ORACLE|QVEC POS oracle file for cca_syntactic (empty: built from Debian's liblingua-en-tagger-perl; skipped without either)"
     "AGWE|acoustically grounded word embeddings for cca_agwe; cca_agwe is skipped without it"
     "MI_ITERS|k-means iterations (seeds) of mi_phone / mi_word: 0, 0-4, 0,2,5"
     "N_CLUSTERS|k-means clusters of both mi_phone and mi_word (empty: layerprobe's 500 for phones, 5000 for words)"
@@ -124,7 +131,7 @@ recipe_check_common() {
             recipe_die "unknown experiment '$name' in EXPERIMENTS (known: $RECIPE_ALL_EXPERIMENTS)"
     done
     [[ -n ${EXPERIMENTS// /} ]] || recipe_die "EXPERIMENTS is empty"
-    for name in GLOVE AGWE; do
+    for name in GLOVE AGWE SEMANTIC_ORACLE SYNTACTIC_ORACLE; do
         if [[ -n ${!name} ]]; then
             [[ -f ${!name} ]] || recipe_die "$name: no such file '${!name}'"
             printf -v "$name" '%s/%s' "$(cd "$(dirname "${!name}")" && pwd)" "$(basename "${!name}")"
@@ -277,6 +284,15 @@ recipe_cca() {
         --out "$RESULTS/cca.csv" "$@" "${RECIPE_ANALYSIS_LAUNCH[@]}"
 }
 
+recipe_cca_train() {
+    # recipe_cca_train EXPERIMENT [OPTION...]: cca_semantic / cca_syntactic on TRAIN_SPLIT's all_words store.
+    local experiment=$1
+    shift
+    recipe_step "$experiment" -- lp cca --exp "$experiment" --model "$MODEL" --corpus "$CORPUS_NAME" \
+        --split "$TRAIN_SPLIT" --sample "$SAMPLE" --layers all --features "$FEATURES" --seed "$SEED" \
+        --out "$RESULTS/cca.csv" "$@" "${RECIPE_ANALYSIS_LAUNCH[@]}"
+}
+
 recipe_mi() {
     # recipe_mi SPAN CLUSTERS
     local span=$1 clusters=$2 cluster_options=()
@@ -299,7 +315,7 @@ recipe_plot() {
 
 recipe_pipeline() {
     # Run the chosen EXPERIMENTS on the corpus DATA (read with RECIPE_CORPUS_OPTIONS).
-    local experiment benchmark benchmark_options=() dev_word_options
+    local experiment benchmark benchmark_options=() dev_word_options oracle_options
     if recipe_wants cca_glove && [[ -z $GLOVE ]]; then
         recipe_say "cca_glove: skipped (give GLOVE=vectors.txt to run it)"
         EXPERIMENTS=${EXPERIMENTS//cca_glove/}
@@ -307,6 +323,14 @@ recipe_pipeline() {
     if recipe_wants cca_agwe && [[ -z $AGWE ]]; then
         recipe_say "cca_agwe: skipped (give AGWE=vectors.txt to run it)"
         EXPERIMENTS=${EXPERIMENTS//cca_agwe/}
+    fi
+    if recipe_wants cca_semantic && [[ -z $SEMANTIC_ORACLE && ! -f /usr/share/wordnet/index.sense ]]; then
+        recipe_say "cca_semantic: skipped (install Debian's wordnet-base and wordnet-sense-index, or give SEMANTIC_ORACLE=qvec-file)"
+        EXPERIMENTS=${EXPERIMENTS//cca_semantic/}
+    fi
+    if recipe_wants cca_syntactic && [[ -z $SYNTACTIC_ORACLE && ! -f /usr/share/perl5/Lingua/EN/Tagger/words.yml ]]; then
+        recipe_say "cca_syntactic: skipped (install Debian's liblingua-en-tagger-perl, or give SYNTACTIC_ORACLE=qvec-file)"
+        EXPERIMENTS=${EXPERIMENTS//cca_syntactic/}
     fi
     [[ -n ${EXPERIMENTS// /} ]] || recipe_die "nothing left to run in EXPERIMENTS"
     recipe_say "$RECIPE_NAME: $MODEL on $DATA ($TRAIN_SPLIT / $DEV_SPLIT, sample $SAMPLE) -> $OUT"
@@ -334,6 +358,17 @@ recipe_pipeline() {
         dev_word_options=(--labels-from "$(recipe_manifest "$TRAIN_SPLIT" word)")
         recipe_sample "$DEV_SPLIT" word "${dev_word_options[@]}"
     fi
+    if recipe_wants cca_semantic cca_syntactic; then
+        # the vocabulary: the words of the experiments' oracles (both: the published union)
+        oracle_options=()
+        if recipe_wants cca_semantic; then
+            oracle_options+=(--oracle "${SEMANTIC_ORACLE:-semantic}")
+        fi
+        if recipe_wants cca_syntactic; then
+            oracle_options+=(--oracle "${SYNTACTIC_ORACLE:-syntactic}")
+        fi
+        recipe_sample "$TRAIN_SPLIT" all_words "${oracle_options[@]}"
+    fi
 
     # 2. extraction: each store once, whichever experiments share it
     if recipe_wants cca_mel cca_intra segment; then
@@ -358,6 +393,9 @@ recipe_pipeline() {
     if recipe_wants mi_word wordsim awd; then
         recipe_extract "$TRAIN_SPLIT" word contextualized
     fi
+    if recipe_wants cca_semantic cca_syntactic; then
+        recipe_extract "$TRAIN_SPLIT" all_words contextualized
+    fi
 
     # 3. analyses over all layers
     for experiment in cca_mel cca_intra cca_phone cca_word; do
@@ -370,6 +408,12 @@ recipe_pipeline() {
     fi
     if recipe_wants cca_glove; then
         recipe_cca cca_glove --embeddings "$GLOVE"
+    fi
+    if recipe_wants cca_semantic; then
+        recipe_cca_train cca_semantic ${SEMANTIC_ORACLE:+--oracle "$SEMANTIC_ORACLE"}
+    fi
+    if recipe_wants cca_syntactic; then
+        recipe_cca_train cca_syntactic ${SYNTACTIC_ORACLE:+--oracle "$SYNTACTIC_ORACLE"}
     fi
     if recipe_wants mi_phone; then
         recipe_mi phone "${N_CLUSTERS_PHONE:-$N_CLUSTERS}"
@@ -416,8 +460,10 @@ recipe_pipeline() {
 # Defaults of the common variables (a recipe sets its own before sourcing, or the user's win).
 : "${SAMPLE:=1}"
 : "${SEED:=0}"
-: "${EXPERIMENTS:=$RECIPE_ALL_EXPERIMENTS}"
+: "${EXPERIMENTS:=$RECIPE_DEFAULT_EXPERIMENTS}"
 : "${GLOVE:=}"
+: "${SEMANTIC_ORACLE:=}"
+: "${SYNTACTIC_ORACLE:=}"
 : "${AGWE:=}"
 : "${MI_ITERS:=0}"
 : "${N_CLUSTERS:=}"

@@ -47,10 +47,11 @@ from layerprobe.cli.options import (
 )
 @click.option(
     "--oracle",
-    default=None,
+    "oracles",
+    multiple=True,
     metavar="both|semantic|syntactic|PATH",
-    help="Span all_words: keep the words this word-attribute oracle has [both: the union of the semantic and "
-    "syntactic oracles built from WordNet and the tagger lexicon, as published]; PATH: a QVEC oracle file.",
+    help="Span all_words: keep the words this word-attribute oracle has (repeat it for the union) [both: the "
+    "semantic and syntactic oracles built from WordNet and the tagger lexicon, as published]; PATH: a QVEC oracle file.",
 )
 @click.option(
     "--max-subset-duration",
@@ -78,7 +79,7 @@ def sample_command(
     min_per_label: int | None,
     max_per_label: int | None,
     labels_from: Path | None,
-    oracle: str | None,
+    oracles: tuple[str, ...],
     max_subset_duration: float,
     out: Path,
     overwrite: bool,
@@ -123,7 +124,7 @@ def sample_command(
         max_subset_duration_s=max_subset_duration,
     )
     labels = read_label_list(labels_from) if labels_from is not None else None
-    if oracle is not None and span != "all_words":
+    if oracles and span != "all_words":
         raise click.BadParameter(f"is for --span all_words, not {span}", param_hint="--oracle")
     if labels is not None and span == "all_words":
         raise click.BadParameter("--span all_words takes its words from --oracle", param_hint="--labels-from")
@@ -131,7 +132,7 @@ def sample_command(
     if span == "all_words":
         from layerprobe.data.all_words import DEFAULT_ORACLE, vocabulary_oracle
 
-        vocabulary = vocabulary_oracle(oracle or DEFAULT_ORACLE)
+        vocabulary = vocabulary_oracle(list(oracles) or [DEFAULT_ORACLE])
     manifest = draw_sample(handle, split, span=span, sample=sample_id, seed=seed, rule=rule, labels=labels,
                            oracle=vocabulary, progress=progress)  # fmt: skip
     path = write_manifest(manifest, manifest_path(out, handle.name, split, span, sample_id), overwrite=overwrite)

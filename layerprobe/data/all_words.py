@@ -30,7 +30,7 @@ fingerprints), the words of the split (``n_words_in_split``), how many the oracl
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,15 +76,16 @@ class VocabularyOracle:
         }
 
 
-def vocabulary_oracle(choice: str | Path = DEFAULT_ORACLE) -> VocabularyOracle:
+def vocabulary_oracle(choice: str | Path | Sequence[str | Path] = DEFAULT_ORACLE) -> VocabularyOracle:
     """The oracle(s) behind an all-words vocabulary.
 
     Parameters
     ----------
-    choice : str or path
+    choice : str, path, or a sequence of them
         ``both`` (the union of the built semantic and syntactic oracles, the published choice),
         ``semantic``, ``syntactic`` (built from Debian's packages, :func:`~layerprobe.data.oracles.load_oracle`),
-        or the path of a QVEC oracle file (digits -> ``0`` lookup, as a POS oracle).
+        or the path of a QVEC oracle file (digits -> ``0`` lookup, as a POS oracle); several: the
+        union of their words (``choice`` is then their names joined by ``+``).
 
     Raises
     ------
@@ -93,6 +94,14 @@ def vocabulary_oracle(choice: str | Path = DEFAULT_ORACLE) -> VocabularyOracle:
     ConfigError
         When ``choice`` is neither a known name nor an existing file.
     """
+    if isinstance(choice, (list, tuple)):
+        if not choice:
+            raise ConfigError("no --oracle given; give both, semantic, syntactic or a QVEC oracle file")
+        parts = [vocabulary_oracle(one) for one in dict.fromkeys(str(one) for one in choice)]
+        if len(parts) == 1:
+            return parts[0]
+        oracles = {oracle.source: oracle for part in parts for oracle in part.oracles}
+        return VocabularyOracle("+".join(part.choice for part in parts), tuple(oracles.values()))
     text = str(choice)
     if text == "both":
         return VocabularyOracle(text, tuple(load_oracle(kind) for kind in ORACLE_KINDS))

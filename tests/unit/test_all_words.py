@@ -190,3 +190,15 @@ def test_the_sample_command_takes_an_oracle_and_refuses_a_malformed_one(corpus, 
     code, _, err = run(["sample", "--corpus", str(handle.root), "--split", "train", "--span", "word", "--oracle", "both",
                         "--out", str(tmp_path)], capsys)  # fmt: skip
     assert code == 2 and "Invalid value for --oracle: is for --span all_words, not word" in err
+
+
+def test_several_oracles_give_the_union_of_their_words(corpus, qvec, tmp_path):
+    handle, written = corpus
+    pos = write_qvec(tmp_path / "pos.txt", {"the": {"ptb.dt": 1.0}, "cat": {"ptb.nn": 1.0}})
+    union = vocabulary_oracle([qvec, pos, qvec])
+    assert union.choice == f"{qvec}+{pos}" and [o.source for o in union.oracles] == [str(qvec), str(pos)]
+    manifest = draw_sample(handle, "train", span="all_words", oracle=union, progress=False)
+    assert set(manifest.labels) == {"the", "cat", "dog", "mat", "ran", "stopped"} & set(counts(written))
+    assert "the" in manifest.labels and vocabulary_oracle([qvec]).choice == str(qvec)
+    with pytest.raises(ConfigError, match=r"^no --oracle given; give both, semantic, syntactic or a QVEC oracle file$"):
+        vocabulary_oracle([])
