@@ -143,3 +143,16 @@ def test_oracle_options_are_refused_where_they_do_not_belong(tmp_path):
         run_cca("cca_semantic", store_path, oracle=qvec, progress=False, layers="T1")
     assert str(caught.value) == (f"{store_path}: T1 vs oracle (6 features): 15 paired rows are too few for the CCA "
                                  "protocol's 10 parts (it needs at least 20); draw a larger data sample")  # fmt: skip
+
+
+def test_span_word_reads_the_word_store_beside_it(tmp_path):
+    store_path, qvec, oracle = planted(tmp_path, n_words=10, per_word=6)
+    with FeatureStore.open(store_path) as store:
+        words = store.labels.tolist()
+        layers = {layer: store.read(layer) for layer in ("T0", "T1")}
+    word_store = write_word_store(store_path.with_name("contextualized_word.h5"), words, layers, span="word")
+    scores = run_cca("cca_syntactic", store_path, oracle=qvec, span="word", sign_sets=0, progress=False)
+    assert [s.layer for s in scores] == ["T0", "T1"]  # the word store has no T2
+    with FeatureStore.open(word_store) as store:
+        expected = cca_experiment(oracle_views(store, "T1", load_oracle("syntactic", qvec)), seed=0, sign_sets=0)
+    assert scores[1].result.score == expected.score and scores[1].result.n_rows == 60
