@@ -49,8 +49,7 @@ instead of caching it next to the table).
 
 Adding an experiment
 --------------------
-Semantic / syntactic CCA are to come.
-Each gets a module here, ``<family>.py``, with:
+A new experiment family gets a module here, ``<family>.py``, with:
 
 1. the array-level computation in :mod:`layerprobe.analysis` (taking arrays or an open
    FeatureStore; it must not import this package, :mod:`layerprobe.results` or the CLI);
