@@ -5,10 +5,12 @@ from __future__ import annotations
 import click
 
 from layerprobe.cli.options import CONTEXT_SETTINGS
+from layerprobe.models.catalog import FAMILIES, catalog_lines
 
 
 @click.command("models", context_settings=CONTEXT_SETTINGS, short_help="List the supported model families and spec forms.")
-@click.option("--family", default=None, metavar="NAME", help="Show one family only (e.g. sew-d).")
+@click.option("--family", type=click.Choice([info.family for info in FAMILIES]), default=None, metavar="NAME",
+              help="Show one family only (e.g. sew-d).")
 def models_command(family: str | None) -> None:
     """List the spec forms --model takes and every supported model family with its layer naming.
 
@@ -21,14 +23,8 @@ def models_command(family: str | None) -> None:
       layerprobe models
       layerprobe models --family wav2vec2-bert
     """
-    from layerprobe.errors import ConfigError
-    from layerprobe.models.catalog import FAMILIES, catalog_lines
-
     lines = catalog_lines()
     if family is not None:
-        known = [info.family for info in FAMILIES]
-        if family not in known:
-            raise ConfigError(f"--family {family}: unknown family (known: {', '.join(known)})")
         start = next(i for i, line in enumerate(lines) if line.startswith(f"  {family} ("))
         lines = lines[start : start + 6]
     for line in lines:

@@ -33,8 +33,9 @@ def test_models_family_shows_one_family(capsys):
 
 def test_unknown_family_is_one_line(capsys):
     code, out, err = run(["models", "--family", "conformer"], capsys)
-    assert code == 1 and out == ""
+    assert code == 2 and out == ""  # a bad command line
     assert err == (
-        "layerprobe: error: --family conformer: unknown family (known: wav2vec2, hubert, wavlm, data2vec-audio, "
-        "unispeech, unispeech-sat, wav2vec2-conformer, wav2vec2-bert, sew, sew-d, whisper, avhubert, fastvgs)\n"
+        "layerprobe models: error: Invalid value for '--family': 'conformer' is not one of 'wav2vec2', 'hubert', "
+        "'wavlm', 'data2vec-audio', 'unispeech', 'unispeech-sat', 'wav2vec2-conformer', 'wav2vec2-bert', 'sew', "
+        "'sew-d', 'whisper', 'avhubert', 'fastvgs'. (see 'layerprobe models --help')\n"
     )

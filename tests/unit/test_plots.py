@@ -213,7 +213,8 @@ def test_metric_labels():
     assert metric_label("nmi") == "Normalised MI, I(C;L) / H(L)"  # not scikit-learn's NMI
     assert metric_label("wer") == "Word error rate" and metric_label("ap") == "Average precision"
     assert metric_label("cca_mean") == "CCA mean"
-    assert metric_label("spearman") == "spearman"
+    assert metric_label("spearman") == "Spearman rho" and metric_label("token_f1") == "Word-token F1"
+    assert metric_label("my_score") == "my score"
 
 
 # --------------------------------------------------------------------------------------------------
