@@ -93,6 +93,8 @@ MARKERS: tuple[str, ...] = ("o", "s", "^", "D", "v", "P", "X", "*")
 CHANCE_SUFFIX = "_chance"
 #: The legend entry of the chance lines.
 CHANCE_LABEL = "chance (shuffled clusters)"
+#: Legend entries of measured chance levels whose meaning is not MI's shuffled clusters, per metric.
+CHANCE_LABELS: dict[str, str] = {"ap": "chance (same-word pair rate)"}
 #: The legend entry of the bands of a score's range over the signs of its canonical directions.
 SIGNS_LABEL = "range over direction signs"
 #: The legend entry of the lines of the untrained model's scores (sidecar ``untrained_metrics`` /
@@ -493,7 +495,8 @@ def _draw_trend(
                             alpha=0.6, zorder=2, gid="signs", label=SIGNS_LABEL if first else "_" + SIGNS_LABEL)  # fmt: skip
             low_high += [float(np.nanmin(band_low)), float(np.nanmax(band_high))]
             warn_sign_overlaps(experiment, model[0], ranged, ranges[model])
-        for gid, levels, style, label in (("chance", chance, "--", CHANCE_LABEL), ("baseline", untrained, ":", BASELINE_LABEL)):
+        chance_label = CHANCE_LABELS.get(metric, CHANCE_LABEL)
+        for gid, levels, style, label in (("chance", chance, "--", chance_label), ("baseline", untrained, ":", BASELINE_LABEL)):
             if model not in levels:
                 continue
             level_layers = sort_layers(levels[model])
@@ -697,7 +700,7 @@ def _no_rows_message(rows: list[dict[str, Any]], experiment: str | None, metric:
 
 
 __all__ = [
-    "BASELINE_LABEL", "CHANCE_LABEL", "CHANCE_SUFFIX", "IMPLIED_METRICS", "MAX_COLUMNS", "NEAR_ZERO", "NEAR_ZERO_NOTE", "SPREADS",
+    "BASELINE_LABEL", "CHANCE_LABEL", "CHANCE_LABELS", "CHANCE_SUFFIX", "IMPLIED_METRICS", "MAX_COLUMNS", "NEAR_ZERO", "NEAR_ZERO_NOTE", "SPREADS",
     "FIGURE_FORMATS", "UNIT_METRICS", "Y_RANGES", "default_metric", "metric_label", "plot_grid", "plot_layer_trend", "plot_trends",
     "save_figure", "plot_attention_grid",
 ]  # fmt: skip

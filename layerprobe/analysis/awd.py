@@ -63,6 +63,8 @@ from layerprobe.errors import ConfigError
 EXPERIMENT = "awd"
 METRIC = "ap"
 METRIC_CROSS_SPEAKER = "ap_cross_speaker"
+#: The chance level of ``ap``: the rate of same-word pairs among all pairs (the AP of a random ranking).
+METRIC_CHANCE = "ap_chance"
 #: Rows per tile side (a tile of float64 distances is 8 * BLOCK**2 bytes: 32 MiB).
 BLOCK = 2048
 

@@ -4,7 +4,8 @@
 one mean-pooled row per word segment) on the same-different task
 (:func:`~layerprobe.analysis.awd.same_different_ap`) and adds the rows of experiment ``awd`` to a
 :class:`~layerprobe.results.ResultTable`: metric ``ap`` per layer and, when speakers are known
-(``speaker_pattern``), ``ap_cross_speaker``.  The sidecar's details keep the counts of segments,
+(``speaker_pattern``), ``ap_cross_speaker``; ``ap_chance`` beside ``ap`` is the rate of same-word
+pairs, the AP of a random ranking, which ``plot`` draws as the chance line.  The sidecar's details keep the counts of segments,
 words, same and different pairs and the warnings (too few same pairs).
 
 Segments are the store rows whose label is a word (:func:`~layerprobe.data.labels.word_label`:
@@ -28,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from layerprobe.analysis.awd import BLOCK, EXPERIMENT, METRIC, METRIC_CROSS_SPEAKER, AWDResult, same_different_ap
+from layerprobe.analysis.awd import BLOCK, EXPERIMENT, METRIC, METRIC_CHANCE, METRIC_CROSS_SPEAKER, AWDResult, same_different_ap
 from layerprobe.analysis.wordvec import check_word_store
 from layerprobe.data.labels import word_label
 from layerprobe.errors import ConfigError, StoreError
@@ -56,7 +57,8 @@ class LayerAWD(RowsMixin):
     result : AWDResult
     warnings : tuple of str
     run : RunKey or None
-        The row fields; :meth:`rows` gives ``ap`` and, when scored, ``ap_cross_speaker``.
+        The row fields; :meth:`rows` gives ``ap``, its chance level ``ap_chance`` (the same-pair rate,
+        which ``plot`` draws as the dashed chance line) and, when scored, ``ap_cross_speaker``.
     """
 
     layer: str
@@ -65,7 +67,7 @@ class LayerAWD(RowsMixin):
     run: RunKey | None = None
 
     def metrics(self) -> list[tuple[str, float]]:
-        made = [(METRIC, self.result.ap)]
+        made = [(METRIC, self.result.ap), (METRIC_CHANCE, self.result.same_rate)]
         if self.result.ap_cross_speaker is not None:
             made.append((METRIC_CROSS_SPEAKER, self.result.ap_cross_speaker))
         return made

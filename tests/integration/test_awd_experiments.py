@@ -64,7 +64,8 @@ def test_awd_cli_rows_equal_the_library_and_per_layer_jobs_agree(tiny, tmp_path,
         for layer in layers:
             expected = same_different_ap(opened.read(layer)[keep], words, speakers=speakers)
             values = {row["metric"]: row["value"] for row in table.select(layer=layer)}
-            assert values == pytest.approx({"ap": expected.ap, "ap_cross_speaker": expected.ap_cross_speaker}, abs=1e-12)
+            assert values == pytest.approx({"ap": expected.ap, "ap_chance": expected.same_rate,
+                                            "ap_cross_speaker": expected.ap_cross_speaker}, abs=1e-12)
             assert 0.0 < expected.ap < 1.0 and expected.n_same >= 50  # an untrained tiny model: near chance (about same_rate)
             details = table.metadata(table.select(layer=layer)[0])["details"]
             assert (details["n_same"], details["n_different"], details["n_speakers"]) == (expected.n_same, expected.n_different, 10)

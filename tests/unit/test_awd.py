@@ -170,7 +170,9 @@ def test_run_awd_scores_every_layer_and_records_the_counts(tmp_path, caplog):
     assert (t1.n_same_cross_speaker, t1.n_speakers) == (5, 2)
     table = ResultTable.open(table_path)
     rows = table.select(layer="T1")
-    assert sorted((row["experiment"], row["metric"], row["value"]) for row in rows) == [("awd", "ap", 1.0), ("awd", "ap_cross_speaker", 1.0)]
+    assert sorted((row["experiment"], row["metric"], row["value"]) for row in rows) == [
+        ("awd", "ap", 1.0), ("awd", "ap_chance", 8 / 28), ("awd", "ap_cross_speaker", 1.0)
+    ]  # fmt: skip
     details = table.metadata(rows[0])["details"]
     assert details["n_same"] == 8 and details["n_different"] == 20 and details["n_same_cross_speaker"] == 5
     assert details["same_rate"] == 8 / 28
@@ -184,7 +186,7 @@ def test_run_awd_without_speakers_gives_no_cross_speaker_row(tmp_path):
     table_path = tmp_path / "awd.csv"
     run_awd(path, layers="T1", speaker_pattern=r"^(spk\d)-", results=table_path, progress=False)
     run_awd(path, layers="T1", results=table_path, progress=False)  # a rerun without speakers replaces both rows
-    assert [row["metric"] for row in ResultTable.open(table_path).rows] == ["ap"]
+    assert [row["metric"] for row in ResultTable.open(table_path).rows] == ["ap", "ap_chance"]
 
 
 def test_run_awd_refuses_a_store_without_a_repeated_word(tmp_path):
@@ -238,5 +240,16 @@ def test_plot_draws_ap_by_default_when_awd_rows_have_both_metrics(tmp_path):
     path = write_store(store_file(tmp_path), UTTERANCES, rows_of)
     run_awd(path, speaker_pattern=r"^(spk\d)-", results=tmp_path / "awd.csv", progress=False)
     table = ResultTable.open(tmp_path / "awd.csv")
-    assert {row["metric"] for row in table.rows} == {"ap", "ap_cross_speaker"}
+    assert {row["metric"] for row in table.rows} == {"ap", "ap_chance", "ap_cross_speaker"}
     assert default_metric(table) == "ap"
+
+
+def test_plot_draws_the_same_pair_rate_as_the_chance_line(tmp_path):
+    from layerprobe.plots import plot_layer_trend
+
+    path = write_store(store_file(tmp_path), UTTERANCES, rows_of)
+    run_awd(path, results=tmp_path / "awd.csv", progress=False)
+    ax = plot_layer_trend(ResultTable.open(tmp_path / "awd.csv"), experiment="awd")
+    chance = [line for line in ax.get_lines() if line.get_gid() == "chance"]
+    assert len(chance) == 1 and chance[0].get_label() == "chance (same-word pair rate)"
+    assert list(chance[0].get_ydata()) == pytest.approx([8 / 28] * len(chance[0].get_ydata()))
