@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from layerprobe.data.align import read_pronunciations, read_transcript_file, read_transcripts
 from layerprobe.data.labels import ARPABET39
-from layerprobe.data.samples import SampleManifest, read_label_list, read_manifest
+from layerprobe.data.samples import SPANS, SampleManifest, read_label_list, read_manifest
 from layerprobe.errors import ConfigError, CorpusError, SampleError
 from support.fuzz import (
     dump_json,
@@ -63,7 +63,7 @@ def manifest_texts(tmp_path_factory):
 def check_manifest(manifest: SampleManifest) -> None:
     """What extraction relies on in a manifest it was given."""
     assert isinstance(manifest, SampleManifest)
-    assert manifest.span in ("frame", "phone", "word") and manifest.rule.span == manifest.span
+    assert manifest.span in SPANS and manifest.rule.span == manifest.span
     assert isinstance(manifest.sample, int) and manifest.sample >= 0 and isinstance(manifest.seed, int) and manifest.seed >= 0
     for key in ("name", "format", "root"):
         assert isinstance(manifest.corpus[key], str)
