@@ -100,6 +100,10 @@ SIGNS_LABEL = "range over direction signs"
 #: The legend entry of the lines of the untrained model's scores (sidecar ``untrained_metrics`` /
 #: ``untrained_test``).
 BASELINE_LABEL = "untrained model"
+#: The variant of a control run (``cca_semantic@shuffled``: the oracle shuffled between words), drawn
+#: in its experiment's panel as a dash-dot grey line labelled :data:`CONTROL_LABEL`, not as a panel.
+CONTROL_VARIANT = "shuffled"
+CONTROL_LABEL = "control (oracle shuffled between words)"
 #: Chance levels known without measuring them, per metric: (level, legend entry).  PWCCA is scored
 #: on held-out rows, so views that share nothing sit at 0 whatever the sizes (REFERENCE.md section 2's
 #: sanity check; ``layerprobe.experiments.cca.CHANCE_PWCCA`` is the band around it that warns).
@@ -450,6 +454,11 @@ def _draw_trend(
         same_point = row["layer"] in by_point.get(_line_of(row), {})
         if row["experiment"] == experiment and row["metric"] == metric + CHANCE_SUFFIX and same_point:
             chance.setdefault(_line_of(row), {}).setdefault(row["layer"], []).append(row["value"])
+    control: dict[tuple[str, str], dict[str, list[float]]] = {}
+    for row in rows:
+        same_point = row["layer"] in by_point.get(_line_of(row), {})
+        if row["metric"] == metric and same_point and control_of(row["experiment"]) == experiment:
+            control.setdefault(_line_of(row), {}).setdefault(row["layer"], []).append(row["value"])
     ranges = sign_ranges(source, chosen)
     untrained = baselines(source, chosen, metric)
     layers = sort_layers(layer for points in by_point.values() for layer in points)
@@ -496,7 +505,8 @@ def _draw_trend(
             low_high += [float(np.nanmin(band_low)), float(np.nanmax(band_high))]
             warn_sign_overlaps(experiment, model[0], ranged, ranges[model])
         chance_label = CHANCE_LABELS.get(metric, CHANCE_LABEL)
-        for gid, levels, style, label in (("chance", chance, "--", chance_label), ("baseline", untrained, ":", BASELINE_LABEL)):
+        for gid, levels, style, label in (("chance", chance, "--", chance_label), ("baseline", untrained, ":", BASELINE_LABEL),
+                                          ("control", control, "-.", CONTROL_LABEL)):  # fmt: skip
             if model not in levels:
                 continue
             level_layers = sort_layers(levels[model])
@@ -504,8 +514,9 @@ def _draw_trend(
             lx, (level,) = break_gaps(level_layers, [float(position[layer]) for layer in level_layers], [level])
             first = not any(line.get_gid() == gid for line in ax.get_lines())
             alone = len(level_layers) == 1  # one point: a short dash, as a line of one point shows nothing
-            ax.plot(lx, level, color="0.45", linestyle=style, linewidth=1.2, marker="_" if alone else "", markersize=12,
-                    zorder=2.5, gid=gid, label=label if first else "_" + label)  # fmt: skip
+            # a control is the model's own (its colour); chance and baselines are grey
+            ax.plot(lx, level, color=color if gid == "control" else "0.45", linestyle=style, linewidth=1.2,
+                    marker="_" if alone else "", markersize=12, zorder=2.5, gid=gid, label=label if first else "_" + label)  # fmt: skip
             low_high += [float(np.nanmin(level)), float(np.nanmax(level))]
 
     known = CHANCE_LEVELS.get(metric) if not chance else None
@@ -535,7 +546,7 @@ def _draw_trend(
 
 def _legend_rank(handle: Any) -> int:
     """The models first, then the sign ranges, chance and baselines last."""
-    return {"signs": 1, "chance": 2, "baseline": 3}.get(handle.get_gid(), 0)
+    return {"signs": 1, "chance": 2, "baseline": 3, "control": 4}.get(handle.get_gid(), 0)
 
 
 def _y_limits(values: list[float], metric: str, y_range: str) -> tuple[float, float]:
@@ -550,8 +561,25 @@ def _y_limits(values: list[float], metric: str, y_range: str) -> tuple[float, fl
     return bottom - pad, top + pad
 
 
+def control_of(experiment: str) -> str | None:
+    """The experiment a control run's rows belong to (:data:`CONTROL_VARIANT`), else None.
+
+    >>> control_of("cca_semantic@shuffled"), control_of("cca_semantic@pinned+shuffled"), control_of("cca_mel@pinned")
+    ('cca_semantic', 'cca_semantic@pinned', None)
+    """
+    base, _, variant = experiment.partition("@")
+    parts = variant.split("+") if variant else []
+    if CONTROL_VARIANT not in parts:
+        return None
+    rest = [part for part in parts if part != CONTROL_VARIANT]
+    return base + ("@" + "+".join(rest) if rest else "")
+
+
 def _panel_order(experiments: Iterable[str]) -> list[str]:
-    """Experiments in the order of EXPERIMENT_NAMES (the published figures'), variants after their base, others after."""
+    """Experiments in the order of EXPERIMENT_NAMES (the published figures'), variants after their base, others after;
+    a control run whose experiment is drawn too is not a panel of its own (it is drawn in that panel)."""
+    experiments = set(experiments)
+    experiments = {experiment for experiment in experiments if control_of(experiment) not in experiments}
     known = list(EXPERIMENT_NAMES)
 
     def key(experiment: str) -> tuple[int, str]:
@@ -700,7 +728,7 @@ def _no_rows_message(rows: list[dict[str, Any]], experiment: str | None, metric:
 
 
 __all__ = [
-    "BASELINE_LABEL", "CHANCE_LABEL", "CHANCE_LABELS", "CHANCE_SUFFIX", "IMPLIED_METRICS", "MAX_COLUMNS", "NEAR_ZERO", "NEAR_ZERO_NOTE", "SPREADS",
+    "BASELINE_LABEL", "CHANCE_LABEL", "CONTROL_LABEL", "CONTROL_VARIANT", "control_of", "CHANCE_LABELS", "CHANCE_SUFFIX", "IMPLIED_METRICS", "MAX_COLUMNS", "NEAR_ZERO", "NEAR_ZERO_NOTE", "SPREADS",
     "FIGURE_FORMATS", "UNIT_METRICS", "Y_RANGES", "default_metric", "metric_label", "plot_grid", "plot_layer_trend", "plot_trends",
     "save_figure", "plot_attention_grid",
 ]  # fmt: skip

@@ -437,7 +437,7 @@ def embedding_views(
     return PairedViews(name, n_rows, dims, _frozen(stored[kept]), key, len(kept) - n_rows, source)
 
 
-def oracle_views(store: FeatureStore, layer: str, oracle: AttributeOracle) -> PairedViews:
+def oracle_views(store: FeatureStore, layer: str, oracle: AttributeOracle, *, shuffle_seed: int | None = None) -> PairedViews:
     """cca_semantic / cca_syntactic: word-pooled features against the word's oracle vector.
 
     Parameters
@@ -450,6 +450,11 @@ def oracle_views(store: FeatureStore, layer: str, oracle: AttributeOracle) -> Pa
         Word -> probability vector over the oracle's features
         (:func:`~layerprobe.data.oracles.load_oracle`); a word is looked up as the oracle does
         (lower-cased; POS oracles: digits -> ``0``; the built supersense oracle: through morphy).
+    shuffle_seed : int, optional
+        The control: each word of the store gets the oracle vector of another word of the store
+        (a seeded permutation of the words' vectors), so the views share word identity but not
+        the attributes.  A score that a shuffled oracle matches measures how well the layer tells
+        words apart, not what it knows about their meaning or syntax.
 
     Returns
     -------
@@ -475,17 +480,19 @@ def oracle_views(store: FeatureStore, layer: str, oracle: AttributeOracle) -> Pa
             path=_path(store),
         )
     matrix = oracle.matrix(words)
+    if shuffle_seed is not None:
+        matrix = matrix[np.random.default_rng(shuffle_seed).permutation(len(words))]
     number = {word: index for index, word in enumerate(words)}
     codes = np.asarray([number.get(word, -1) for word in stored.tolist()], dtype=np.int64)
     kept = codes >= 0
     n_rows = int(kept.sum())
     key = _content_key(
-        {"pairing": "oracle", "oracle": oracle_fingerprint(oracle), "store": _identity(store)},
+        {"pairing": "oracle", "oracle": oracle_fingerprint(oracle), "shuffle_seed": shuffle_seed, "store": _identity(store)},
         strings=[store.utterance_ids, stored.tolist()],
         integers=[store.row_ranges(layer)[1], kept.astype(np.int64)],
     )
     source = _masked_source(store, layer, codes, lambda codes_kept: matrix[codes_kept])
-    name = f"{layer} vs oracle ({matrix.shape[1]} features)"
+    name = f"{layer} vs oracle ({matrix.shape[1]} features{', shuffled between words' if shuffle_seed is not None else ''})"
     dims = (store.dims[layer], matrix.shape[1])
     return PairedViews(name, n_rows, dims, _frozen(stored[kept]), key, len(kept) - n_rows, source)
 

@@ -48,6 +48,9 @@ from layerprobe.cli.options import (
                    "[default: built from WordNet 3.0 + SemCor counts / the tagger lexicon of Debian's packages].")
 @click.option("--span", "store_span", type=click.Choice(["all_words", "word"]), default=None,
               help="cca_semantic / cca_syntactic: read the all_words store [default] or the word store.")
+@click.option("--control", type=click.Choice(["none", "shuffled"]), default="none", show_default=True,
+              help="cca_semantic / cca_syntactic: shuffled pairs each word with another word's oracle vector (seeded), "
+                   "the score of word identity alone that the real one must beat; rows named cca_semantic@shuffled ...")
 @click.option("--signs", type=click.Choice(["lapack", "pinned"]), default="lapack", show_default=True,
               help="Signs of the canonical directions: LAPACK's (the published code's numbers, which depend on the "
                    "LAPACK build) or pinned (the same on every machine; rows named cca_mel@pinned ...).")  # fmt: skip
@@ -71,6 +74,7 @@ def cca_command(
     base_layer: str,
     oracle: Path | None,
     store_span: str | None,
+    control: str,
     null_directions: str,
     signs: str,
     progress: bool,
@@ -90,6 +94,7 @@ def cca_command(
           --split dev-clean --layer T4 --out results/w2v2.csv
       layerprobe cca --exp cca_glove --embeddings glove.840B.300d.txt --model ... --corpus ... --split ...
       layerprobe cca --exp cca_semantic --model ... --corpus ... --split train   # the all_words store
+      layerprobe cca --exp cca_semantic --control shuffled --model ... --corpus ... --split train   # its control
       layerprobe cca --exp cca_mel --model ... --corpus ... --split ... --launcher submitit   # a job per layer
     """
     from layerprobe.jobs.runners import cca_task
@@ -97,7 +102,7 @@ def cca_command(
     arguments = dict(experiment=experiment, model=model_spec, corpus=corpus, split=split, sample=sample_id, layers=layers,
                      features=features, out=out, seed=seed, embeddings=embeddings, embeddings_format=embeddings_format,
                      vocabulary_size=vocabulary_size, base_layer=base_layer, null_directions=null_directions, signs=signs,
-                     progress=progress, oracle=oracle, span=store_span)  # fmt: skip
+                     progress=progress, oracle=oracle, span=store_span, control=control)  # fmt: skip
     if launcher["launcher"] != "none":
         from layerprobe.experiments.cca import cca_layers
         from layerprobe.cli.launching import run_launch, task

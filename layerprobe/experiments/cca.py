@@ -73,6 +73,8 @@ PathLike = str | os.PathLike
 
 #: The metric name of CCA results in a ResultTable.
 METRIC = "pwcca"
+#: Controls of the oracle experiments: ``shuffled`` pairs each word with another word's oracle vector.
+CONTROLS = ("none", "shuffled")
 #: The sign-invariant variant's metric: PWCCA weights from the centred projections.
 CENTRED_METRIC = "pwcca_centred"
 #: Parts of the protocol's split (REFERENCE.md section 3); each needs at least 2 rows.
@@ -192,6 +194,7 @@ def run_cca(
     base_layer: str = "T0",
     oracle: PathLike | None = None,
     span: str | None = None,
+    control: str = "none",
     null_directions: str = "zero",
     signs: str = "lapack",
     sign_sets: int = SIGN_SETS,
@@ -237,6 +240,10 @@ def run_cca(
         (:func:`layerprobe.data.oracles.load_oracle`).
     span : {"all_words", "word"}, optional
         ``cca_semantic`` / ``cca_syntactic``: the store read (default ``all_words``).
+    control : {"none", "shuffled"}
+        ``cca_semantic`` / ``cca_syntactic``: ``shuffled`` pairs each word with the oracle vector of
+        another word of the store (a permutation seeded by ``seed``): the score of word identity
+        alone, the control the real score must beat; rows named ``<experiment>@shuffled``.
     null_directions : {"zero", "keep", "drop"}
         See :class:`layerprobe.analysis.cca.CCA`.
     signs : {"lapack", "pinned"}
@@ -268,7 +275,12 @@ def run_cca(
         raise ConfigError(f"--signs must be one of {', '.join(SIGN_CONVENTIONS)}, got {signs!r}")
     if isinstance(sign_sets, bool) or not isinstance(sign_sets, int) or sign_sets < 0:
         raise ConfigError(f"--sign-sets must be a non-negative integer, got {sign_sets!r}")
-    experiment_name = spec.name if signs == "lapack" else f"{spec.name}@{signs}"
+    if control not in CONTROLS:
+        raise ConfigError(f"--control must be one of {', '.join(CONTROLS)}, got {control!r}")
+    if control != "none" and spec.oracle_kind is None:
+        raise ConfigError(f"--control {control} is only for cca_semantic and cca_syntactic, not {experiment}")
+    variants = [variant for variant in (signs if signs != "lapack" else None, control if control != "none" else None) if variant]
+    experiment_name = spec.name + ("@" + "+".join(variants) if variants else "")
     if spec.needs_embeddings and embeddings is None:
         raise ConfigError(f"{experiment} needs word vectors: give --embeddings FILE")
     if not spec.needs_embeddings and embeddings is not None:
@@ -297,14 +309,16 @@ def run_cca(
                    "embeddings_format": embeddings_format if spec.needs_embeddings else None,
                    "span": store_span if attributes is not None else None,
                    "oracle_source": attributes.source if attributes is not None else None,
-                   "oracle_fingerprint": _fingerprint(attributes)}  # fmt: skip
+                   "oracle_fingerprint": _fingerprint(attributes),
+                   "control": control if attributes is not None else None}  # fmt: skip
 
         def store_of(layer: str) -> FeatureStore:
             return stores["local" if layer_kind(layer) == "C" else "contextualized"]
 
         def score(layer: str) -> LayerScore:
             store = store_of(layer)
-            views = _views(spec, store, layer, mel_store=mel_store, vectors=vectors, vocabulary=vocabulary, base_layer=base_layer)
+            views = _views(spec, store, layer, mel_store=mel_store, vectors=vectors, vocabulary=vocabulary, base_layer=base_layer,
+                           shuffle_seed=seed if control == "shuffled" else None)  # fmt: skip
             if views.n_rows < 2 * N_PARTS:  # a data sample too small for the protocol: the user's to fix, not a bug
                 raise StoreError(
                     f"{views.name}: {views.n_rows} paired rows are too few for the CCA protocol's {N_PARTS} parts "
@@ -481,7 +495,7 @@ def _load_vectors(path: PathLike, format: str) -> Any:
     return read_embeddings(path, format=format)
 
 
-def _views(spec: Experiment, store: FeatureStore, layer: str, *, mel_store, vectors, vocabulary, base_layer):
+def _views(spec: Experiment, store: FeatureStore, layer: str, *, mel_store, vectors, vocabulary, base_layer, shuffle_seed=None):
     from layerprobe.analysis import views
 
     if spec.name == "cca_mel":
@@ -491,12 +505,13 @@ def _views(spec: Experiment, store: FeatureStore, layer: str, *, mel_store, vect
     if spec.name in ("cca_phone", "cca_word"):
         return views.onehot_views(store, layer, vocabulary=vocabulary)
     if spec.oracle_kind is not None:
-        return views.oracle_views(store, layer, vectors)
+        return views.oracle_views(store, layer, vectors, shuffle_seed=shuffle_seed)
     return views.embedding_views(store, layer, vectors)
 
 
 __all__ = [
     "CHANCE_PWCCA",
+    "CONTROLS",
     "EXPERIMENTS",
     "METRIC",
     "MEL_TAG",

@@ -105,6 +105,7 @@ def cca_task(
     echo: Echo | None = None,
     oracle: Path | None = None,
     span: str | None = None,
+    control: str = "none",
 ) -> list:
     """``layerprobe cca`` for some layers: one PWCCA row per layer into ``out``, a line per layer and a total."""
     from layerprobe.experiments.cca import run_cca
@@ -138,6 +139,7 @@ def cca_task(
         base_layer=base_layer,
         oracle=oracle,
         span=span,
+        control=control,
         null_directions=null_directions,
         signs=signs,
         progress=progress,

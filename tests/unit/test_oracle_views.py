@@ -156,3 +156,45 @@ def test_span_word_reads_the_word_store_beside_it(tmp_path):
     with FeatureStore.open(word_store) as store:
         expected = cca_experiment(oracle_views(store, "T1", load_oracle("syntactic", qvec)), seed=0, sign_sets=0)
     assert scores[1].result.score == expected.score and scores[1].result.n_rows == 60
+
+
+def test_the_shuffled_control_breaks_the_attributes_but_not_word_identity(tmp_path):
+    """--control shuffled: each word gets another word's oracle vector.  The planted attribute signal
+    (T1) falls far under it; a layer that only knows which word it is (T3: the word's one-hot
+    code x a random map) scores as high under the control as with the real oracle, which is what the
+    control is for: a real score no higher than its control measures word identity, not attributes."""
+    store_path, qvec, _ = planted(tmp_path, n_words=30, per_word=20)
+    with FeatureStore.open(store_path) as store:
+        words, rows_t1 = store.labels.tolist(), store.read("T1")
+    rng = np.random.default_rng(1)
+    vocabulary = sorted(set(words))
+    identity = np.eye(len(vocabulary))[[vocabulary.index(word) for word in words]] @ rng.standard_normal((len(vocabulary), 40))
+    identity += 0.01 * rng.standard_normal(identity.shape)
+    path = write_word_store(tmp_path / "features" / "tiny_wav2vec2" / "ident_train_sample1" / "contextualized_all_words.h5",
+                            words, {"T1": rows_t1, "T3": identity.astype(np.float32)})  # fmt: skip
+    real = run_cca("cca_semantic", path, oracle=qvec, null_directions="drop", sign_sets=0, progress=False,
+                   results=tmp_path / "cca.csv")  # fmt: skip
+    control = run_cca("cca_semantic", path, oracle=qvec, null_directions="drop", sign_sets=0, progress=False,
+                      control="shuffled", results=tmp_path / "cca.csv")  # fmt: skip
+    real_by, control_by = ({s.layer: s.result.score for s in scores} for scores in (real, control))
+    # T1 holds 6 numbers per word: over 30 words, a linear map between them and another word's 6
+    # numbers fits some correlation that holds out (the test parts hold the same words), far below the real
+    assert real_by["T1"] > 0.95 and control_by["T1"] < 0.5
+    assert real_by["T3"] > 0.9 and control_by["T3"] > 0.9  # word identity predicts any per-word vector
+    assert control[0].run.experiment == "cca_semantic@shuffled" and "shuffled between words" in control[0].result.name
+    from layerprobe.results import ResultTable
+
+    table = ResultTable.open(tmp_path / "cca.csv")
+    assert sorted({r["experiment"] for r in table.rows}) == ["cca_semantic", "cca_semantic@shuffled"]
+    assert table.metadata(table.select(experiment="cca_semantic@shuffled", layer="T1", metric="pwcca")[0])["options"]["control"] == "shuffled"
+    again = run_cca("cca_semantic", path, oracle=qvec, null_directions="drop", sign_sets=0, progress=False, control="shuffled",
+                    signs="pinned", layers="T1")  # fmt: skip
+    assert again[0].run.experiment == "cca_semantic@pinned+shuffled"
+
+
+def test_the_control_is_only_for_the_oracle_experiments(tmp_path):
+    store_path, qvec, _ = planted(tmp_path, n_words=5, per_word=3)
+    with pytest.raises(ConfigError, match=r"^--control shuffled is only for cca_semantic and cca_syntactic, not cca_word$"):
+        run_cca("cca_word", store_path, control="shuffled", progress=False)
+    with pytest.raises(ConfigError, match=r"^--control must be one of none, shuffled, got 'words'$"):
+        run_cca("cca_semantic", store_path, oracle=qvec, control="words", progress=False)

@@ -185,3 +185,21 @@ def test_segmentation_f1_is_labelled_in_words_and_drawn_from_0():
     assert ax.get_ylabel() == "Boundary F1"
     assert ax.get_title() == "Word segmentation (buckeye)"
     assert ax.get_ylim()[0] == 0.0
+
+
+def test_a_control_run_is_drawn_in_its_experiments_panel_not_as_a_panel():
+    from layerprobe.plots import CONTROL_LABEL, plot_grid
+
+    rows = [
+        {"model": "hf:whisper-base-a1ab8302", "experiment": experiment, "layer": f"T{i}", "metric": "pwcca", "value": v}
+        for experiment, values in (("cca_semantic", [0.14, 0.24, 0.40]), ("cca_semantic@shuffled", [0.15, 0.24, 0.37]),
+                                   ("cca_syntactic", [0.50, 0.55, 0.68]))
+        for i, v in enumerate(values)
+    ]  # fmt: skip
+    figure = plot_grid(rows)
+    panels = [ax for ax in figure.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["CCA with semantic attributes", "CCA with syntactic attributes"]
+    controls = [line for line in panels[0].get_lines() if line.get_gid() == "control"]
+    assert len(controls) == 1 and list(controls[0].get_ydata()) == pytest.approx([0.15, 0.24, 0.37])
+    assert controls[0].get_linestyle() == "-." and not [line for line in panels[1].get_lines() if line.get_gid() == "control"]
+    assert CONTROL_LABEL in [text.get_text() for text in figure.legends[0].get_texts()]
