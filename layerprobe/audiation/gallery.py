@@ -29,6 +29,7 @@ from urllib.parse import quote
 
 from layerprobe.errors import ConfigError, ResultError
 from layerprobe.io.atomic import atomic_write
+from layerprobe.io.figure_style import model_display_name
 
 PathLike = str | os.PathLike[str]
 
@@ -172,7 +173,7 @@ def write_gallery(sidecars: Sequence[PathLike | Mapping[str, Any]], out_html: Pa
     page_dir = out.parent
     models = sorted({str(entry["model"]) for entry in entries})
     layers = sorted({str(entry["layer"]) for entry in entries})
-    heading = title or f"Audiated units: {', '.join(models)}, {', '.join(layers)}"
+    heading = title or f"Audiated units: {', '.join(model_display_name(model) for model in models)}, {', '.join(layers)}"
     settings = entries[0].get("settings") or {}
     about = ", ".join(f"{key} {'none' if settings[key] is None else settings[key]}"
                       for key in ("steps", "seconds", "lr", "seed", "regularizer") if key in settings)  # fmt: skip

@@ -98,6 +98,7 @@ def test_the_page_is_self_contained_and_its_links_resolve(gallery):
     for source in sources:
         assert not source.startswith("/") and (gallery / source).is_file()
     assert text.count('<section class="lp-unit"') == 3
+    assert "<h1>Audiated units: tiny wav2vec2, T2</h1>" in text  # the model's display name, not its spec
 
 
 def test_single_unit_and_command_line_errors(frame_store, tmp_path, capsys):
