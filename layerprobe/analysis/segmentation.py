@@ -543,6 +543,24 @@ def score_boundaries(gold: Sequence[np.ndarray], pred_frames: Sequence[np.ndarra
     raise ConfigError(f"convention {convention!r} is not one of {', '.join(CONVENTIONS)}")
 
 
+def random_boundaries(pred_frames: Sequence[np.ndarray], counts: Sequence[int], *, seed: int = 0) -> list[np.ndarray]:
+    """The chance level of a segmentation: as many boundaries per utterance as ``pred_frames`` has,
+    at frames drawn uniformly without replacement (seeded), sorted.
+
+    Scored like the real boundaries, they give the precision, recall and F1 that boundary placement
+    alone earns at that boundary rate: a segmentation near them has found nothing.
+
+    >>> [b.tolist() for b in random_boundaries([np.array([3, 9]), np.array([], dtype=np.int64)], [20, 5])]
+    [[12, 16], []]
+    """
+    rng = np.random.default_rng(seed)
+    made = []
+    for pred, n_frames in zip(pred_frames, counts):
+        n = min(len(pred), int(n_frames))
+        made.append(np.sort(rng.choice(int(n_frames), size=n, replace=False)).astype(np.int64) if n else np.zeros(0, np.int64))
+    return made
+
+
 @dataclass(frozen=True)
 class TokenScore:
     """Word-token counts: predicted tokens, gold words, tokens matching a word."""
@@ -668,6 +686,6 @@ __all__ = [
     "BLOCK_ROWS", "BUCKEYE_SLICE_S", "BUCKEYE_TOLERANCE", "BoundaryScore", "CONVENTIONS", "DISTANCES", "GRID", "GridSearch",
     "LIBRISPEECH_TOLERANCE_S", "PROMINENCES", "Peaks", "Setting", "TIME_SLACK_S", "TokenScore", "WINDOWS", "adjacent_distances",
     "all_peaks", "best_setting", "buckeye_counts", "buckeye_gold", "curve_peaks", "f_score", "gold_boundaries", "gold_words",
-    "grid_counts", "librispeech_counts", "moving_average", "over_segmentation", "r_value", "score_boundaries", "search_grid",
+    "grid_counts", "librispeech_counts", "moving_average", "over_segmentation", "r_value", "random_boundaries", "score_boundaries", "search_grid",
     "segment_frames", "to_slices", "token_scores", "zscore",
 ]

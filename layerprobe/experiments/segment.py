@@ -53,6 +53,7 @@ from layerprobe.analysis.segmentation import (
     TokenScore,
     gold_boundaries,
     gold_words,
+    random_boundaries,
     score_boundaries,
     search_grid,
     segment_frames,
@@ -102,6 +103,9 @@ class ConventionScore:
         Word-token counts on the evaluation data.
     n_without_boundaries : int
         Evaluation utterances scored without a predicted boundary.
+    chance : BoundaryScore or None
+        The chance level: as many boundaries per utterance, placed at random frames
+        (:func:`~layerprobe.analysis.segmentation.random_boundaries`), scored the same way.
     """
 
     convention: str
@@ -110,13 +114,19 @@ class ConventionScore:
     score: BoundaryScore
     tokens: TokenScore
     n_without_boundaries: int
+    chance: BoundaryScore | None = None
 
     def metrics(self) -> list[tuple[str, float]]:
         s = self.score
         made = [("precision", s.precision), ("recall", s.recall), ("f1", s.f1)]
         if s.precision > 0:
             made += [("os", s.os), ("r_value", s.r_value)]
-        return [*made, ("token_f1", self.tokens.f1)]
+        made.append(("token_f1", self.tokens.f1))
+        if self.chance is not None:  # drawn by plot as the chance line of f1 and r_value
+            made.append(("f1_chance", self.chance.f1))
+            if self.chance.precision > 0:
+                made.append(("r_value_chance", self.chance.r_value))
+        return made
 
 
 @dataclass(frozen=True)
@@ -241,15 +251,17 @@ def layer_frames(store: FeatureStore, layer: str) -> tuple[np.ndarray, np.ndarra
 
 
 def _evaluate(convention: str, setting: Setting, z: np.ndarray, counts: np.ndarray, rate: float,
-              times: WordTimes) -> tuple[BoundaryScore, TokenScore, int]:  # fmt: skip
-    """One setting's boundary and token counts on the utterances ``times`` keeps."""
+              times: WordTimes) -> tuple[BoundaryScore, TokenScore, int, BoundaryScore]:  # fmt: skip
+    """One setting's boundary and token counts on the utterances ``times`` keeps, and the boundary
+    counts of as many boundaries at random frames (the chance level)."""
     frames = segment_frames(z, counts, distance=setting.distance, window=setting.window, prominence=setting.prominence,
                             standardized=True)  # fmt: skip
     kept = [f for f, k in zip(frames, times.keep) if k]
     kept_counts = counts[times.keep]
     score = score_boundaries(times.gold, kept, kept_counts, rate, convention)
     tokens = token_scores(times.words, kept, times.ends, rate, convention)
-    return score, tokens, sum(1 for f in kept if len(f) == 0)
+    chance = score_boundaries(times.gold, random_boundaries(kept, kept_counts), kept_counts, rate, convention)
+    return score, tokens, sum(1 for f in kept if len(f) == 0), chance
 
 
 def run_segment(
@@ -352,10 +364,10 @@ def run_segment(
             made = []
             for convention in conventions:
                 found = searched[convention]
-                boundaries, tokens, without = _evaluate(convention, found.setting, z, counts, rate, times)
+                boundaries, tokens, without, chance = _evaluate(convention, found.setting, z, counts, rate, times)
                 if tune_on_eval and boundaries != found.score:  # pragma: no cover - the grid and one setting must agree
                     raise RuntimeError(f"segment {layer}: the grid's counts {found.score} differ from the setting's {boundaries}")
-                made.append(ConventionScore(convention, found.setting, found.score, boundaries, tokens, without))
+                made.append(ConventionScore(convention, found.setting, found.score, boundaries, tokens, without, chance))
             return LayerSegmentation(layer, tuple(made), dict(times.counts), tune_on_eval, run)
 
         entries = {"store": store_entry(opened)}

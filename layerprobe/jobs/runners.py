@@ -278,7 +278,8 @@ def segment_task(
     def report(outcome) -> None:
         for c in outcome.conventions:
             s, chosen = c.score, c.setting
-            echo(f"segment {outcome.layer} {c.convention}: F1 {s.f1:.4f} (P {s.precision:.4f} R {s.recall:.4f}, R-value "
+            chance = f", chance F1 {c.chance.f1:.4f}" if c.chance is not None else ""
+            echo(f"segment {outcome.layer} {c.convention}: F1 {s.f1:.4f} (P {s.precision:.4f} R {s.recall:.4f}{chance}, R-value "
                  + ("n/a" if s.precision == 0 else f"{s.r_value:.4f}") + f", token F1 {c.tokens.f1:.4f}) with {chosen.distance} "
                  f"w={chosen.window} p={chosen.prominence:g} (tune F1 {c.tune.f1:.4f}; {outcome.counts['n_scored']} utterances)")  # fmt: skip
 

@@ -22,7 +22,7 @@ from layerprobe.results import ResultTable
 from support.corpora import make_folder_corpus
 
 MODEL = "tiny:wav2vec2"
-METRICS = {"precision", "recall", "f1", "os", "r_value", "token_f1"}
+METRICS = {"precision", "recall", "f1", "os", "r_value", "token_f1", "f1_chance", "r_value_chance"}
 
 
 def build(root, *, silence_only=()):
@@ -112,6 +112,11 @@ def test_segment_cli_tunes_on_dev_scores_test_and_rows_equal_the_library(tiny, t
                 want = {"precision": expected.precision, "recall": expected.recall, "f1": expected.f1, "token_f1": tokens.f1}
                 if expected.precision > 0:
                     want.update(os=expected.os, r_value=expected.r_value)
+                # chance: as many boundaries per utterance at random frames (seed 0), scored the same way
+                chance = seg.score_boundaries(test_gold, seg.random_boundaries(kept, counts[test_keep]), counts[test_keep], rate, convention)
+                want["f1_chance"] = chance.f1
+                if chance.precision > 0:
+                    want["r_value_chance"] = chance.r_value
                 assert values == pytest.approx(want, abs=1e-12)
                 details = table.metadata(rows[0])["details"]
                 assert (details["distance"], details["window"], details["prominence"]) == (chosen.distance, chosen.window, chosen.prominence)

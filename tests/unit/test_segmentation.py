@@ -232,3 +232,21 @@ def test_plot_draws_f1_of_segmentation_rows_by_default():
               "metric": metric, "value": 0.5}
              for experiment in ("segment@librispeech", "segment@buckeye+same-data") for metric in metrics]  # fmt: skip
     assert default_metric(table) == "f1"
+
+
+def test_random_boundaries_keep_each_utterances_count_and_are_seeded():
+    pred = [np.array([3, 9, 12]), np.array([], dtype=np.int64), np.array([1, 2, 3, 4, 5, 6])]
+    made = seg.random_boundaries(pred, [20, 5, 4])
+    assert [len(b) for b in made] == [3, 0, 4]  # no more boundaries than frames
+    assert all(np.all(np.diff(b) > 0) and (len(b) == 0 or (b.min() >= 0 and b.max() < n)) for b, n in zip(made, [20, 5, 4]))
+    assert [b.tolist() for b in seg.random_boundaries(pred, [20, 5, 4])] == [b.tolist() for b in made]
+    assert made[2].tolist() == [0, 1, 2, 3]
+
+
+def test_planted_boundaries_beat_their_chance_level():
+    x, counts, gold, _ = planted(np.random.default_rng(3), n_utts=6)
+    found = seg.search_grid(x, counts, gold, RATE)["librispeech"]
+    frames = seg.segment_frames(x, counts, distance=found.setting.distance, window=found.setting.window,
+                                prominence=found.setting.prominence)  # fmt: skip
+    chance = seg.score_boundaries(gold, seg.random_boundaries(frames, counts), counts, RATE, "librispeech")
+    assert found.score.f1 > 0.99 and chance.f1 < 0.6
