@@ -28,7 +28,7 @@ from typing import Mapping
 
 import torch
 
-from modellib_addons.fairseq_keymap import KeyMapResult, transformers_key, weight_norm_style
+from modellib_addons.fairseq_keymap import KeyMapResult, finish_key_map, rename_keys, transformers_key, weight_norm_style
 
 #: AV-HuBERT keys with no counterpart in the audio-only module, with the reason they are dropped.
 DROPPED: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -76,24 +76,9 @@ def map_state_dict(state: Mapping[str, torch.Tensor], target_shapes: Mapping[str
     KeyMapResult
         The renamed tensors (floating ones as float32) and the account of every key; check ``complete``.
     """
-    result = KeyMapResult()
     style = weight_norm_style(set(target_shapes))
-    for key, tensor in state.items():
-        reason = drop_reason(key)
-        if reason is not None:
-            result.dropped[key] = reason
-            continue
-        target = module_key(key, weight_norm=style)
-        if target is None or target not in target_shapes:
-            result.unexpected.append(key)
-            continue
-        result.tensors[target] = tensor.float() if tensor.is_floating_point() else tensor
-        result.sources[target] = key
-    for key, tensor in result.tensors.items():
-        if tuple(tensor.shape) != tuple(target_shapes[key]):
-            result.mismatched[key] = (tuple(tensor.shape), tuple(target_shapes[key]))
-    result.missing = sorted(set(target_shapes) - set(result.tensors))
-    return result
+    result = rename_keys(state, target_shapes, drop_reason=drop_reason, target_key=lambda key: module_key(key, weight_norm=style))
+    return finish_key_map(result, target_shapes)
 
 
 __all__ = ["DROPPED", "drop_reason", "map_state_dict", "module_key"]

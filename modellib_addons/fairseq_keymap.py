@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Callable, Mapping
 
 import torch
 
@@ -223,27 +223,56 @@ def map_state_dict(
     KeyMapResult
         The renamed tensors and the account of every key on both sides; check ``complete``.
     """
-    result = KeyMapResult()
     style = weight_norm_style(set(target_shapes))
-    for fairseq_key, tensor in strip_fine_tuned_prefix(state).items():
-        reason = drop_reason(fairseq_key)
+    result = rename_keys(
+        strip_fine_tuned_prefix(state), target_shapes, drop_reason=drop_reason,
+        target_key=lambda key: transformers_key(key, pos_conv_batch_norm=pos_conv_batch_norm, weight_norm=style),
+    )  # fmt: skip
+    fill_identity_projection(result, target_shapes)
+    return finish_key_map(result, target_shapes)
+
+
+def rename_keys(
+    state: Mapping[str, torch.Tensor],
+    target_shapes: Mapping[str, tuple[int, ...]],
+    *,
+    drop_reason: Callable[[str], str | None],
+    target_key: Callable[[str], str | None],
+    source_key: Callable[[str], str] = lambda key: key,
+) -> KeyMapResult:
+    """The renaming loop every checkpoint key map shares (fairseq, AV-HuBERT, FaST-VGS).
+
+    Each stored key is normalised by ``source_key`` (e.g. a ``module.`` prefix removed), then dropped
+    with ``drop_reason``'s reason, renamed by ``target_key``, or recorded as unexpected (no rule, or
+    a name the module lacks); ``dropped``, ``unexpected`` and ``sources`` name keys as stored.
+    Floating tensors become float32.  :func:`finish_key_map` then checks shapes and missing keys.
+    """
+    result = KeyMapResult()
+    for stored, tensor in state.items():
+        key = source_key(stored)
+        reason = drop_reason(key)
         if reason is not None:
-            result.dropped[fairseq_key] = reason
+            result.dropped[stored] = reason
             continue
-        target = transformers_key(fairseq_key, pos_conv_batch_norm=pos_conv_batch_norm, weight_norm=style)
+        target = target_key(key)
         if target is None or target not in target_shapes:
-            result.unexpected.append(fairseq_key)
+            result.unexpected.append(stored)
             continue
         result.tensors[target] = tensor.float() if tensor.is_floating_point() else tensor
-        result.sources[target] = fairseq_key
-    _fill_identity_projection(result, target_shapes)
+        result.sources[target] = stored
+    return result
+
+
+def finish_key_map(result: KeyMapResult, target_shapes: Mapping[str, tuple[int, ...]]) -> KeyMapResult:
+    """Record the tensors whose shape differs from the module's and the module keys nothing filled."""
     _check_shapes(result, target_shapes)
     result.missing = sorted(set(target_shapes) - set(result.tensors))
     return result
 
 
-def _fill_identity_projection(result: KeyMapResult, target_shapes: Mapping[str, tuple[int, ...]]) -> None:
-    """Fill transformers' feature projection with the identity where fairseq has none (equal widths)."""
+def fill_identity_projection(result: KeyMapResult, target_shapes: Mapping[str, tuple[int, ...]]) -> None:
+    """Fill transformers' feature projection with the identity where the checkpoint has none (equal widths:
+    fairseq and FaST-VGS compute no projection then)."""
     if _PROJECTION_WEIGHT in result.tensors or _PROJECTION_WEIGHT not in target_shapes:
         return
     out_dim, in_dim = target_shapes[_PROJECTION_WEIGHT]
@@ -266,7 +295,10 @@ __all__ = [
     "FINE_TUNED_PREFIX",
     "KeyMapResult",
     "drop_reason",
+    "fill_identity_projection",
+    "finish_key_map",
     "map_state_dict",
+    "rename_keys",
     "strip_fine_tuned_prefix",
     "transformers_key",
     "weight_norm_style",

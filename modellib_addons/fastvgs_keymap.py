@@ -34,7 +34,14 @@ from typing import Mapping
 
 import torch
 
-from modellib_addons.fairseq_keymap import KeyMapResult, transformers_key, weight_norm_style
+from modellib_addons.fairseq_keymap import (
+    KeyMapResult,
+    fill_identity_projection,
+    finish_key_map,
+    rename_keys,
+    transformers_key,
+    weight_norm_style,
+)
 
 #: The audio encoder's prefix in the dual encoder's state dict.
 AUDIO_ENCODER_PREFIX = "conv1_trm1_trm3."
@@ -96,37 +103,11 @@ def map_state_dict(state: Mapping[str, torch.Tensor], target_shapes: Mapping[str
         The renamed tensors (floating ones as float32) and the account of every key (``dropped`` and
         ``unexpected`` name the keys as stored); check ``complete``.
     """
-    result = KeyMapResult()
     style = weight_norm_style(set(target_shapes))
-    for stored, tensor in state.items():
-        key = strip_parallel_prefix(stored)
-        reason = drop_reason(key)
-        if reason is not None:
-            result.dropped[stored] = reason
-            continue
-        target = module_key(key, weight_norm=style)
-        if target is None or target not in target_shapes:
-            result.unexpected.append(stored)
-            continue
-        result.tensors[target] = tensor.float() if tensor.is_floating_point() else tensor
-        result.sources[target] = stored
-    _fill_identity_projection(result, target_shapes)
-    for key, tensor in result.tensors.items():
-        if tuple(tensor.shape) != tuple(target_shapes[key]):
-            result.mismatched[key] = (tuple(tensor.shape), tuple(target_shapes[key]))
-    result.missing = sorted(set(target_shapes) - set(result.tensors))
-    return result
-
-
-def _fill_identity_projection(result: KeyMapResult, target_shapes: Mapping[str, tuple[int, ...]]) -> None:
-    """Where the bundle has no ``post_extract_proj`` (conv width = encoder width), the identity, as computed."""
-    weight, bias = "feature_projection.projection.weight", "feature_projection.projection.bias"
-    if weight in result.tensors or weight not in target_shapes:
-        return
-    out_dim, in_dim = target_shapes[weight]
-    if out_dim == in_dim:
-        result.tensors[weight], result.tensors[bias] = torch.eye(out_dim), torch.zeros(out_dim)
-        result.sources[weight] = result.sources[bias] = "<identity>"
+    result = rename_keys(state, target_shapes, drop_reason=drop_reason, target_key=lambda key: module_key(key, weight_norm=style),
+                         source_key=strip_parallel_prefix)  # fmt: skip
+    fill_identity_projection(result, target_shapes)  # no post_extract_proj where conv width = encoder width
+    return finish_key_map(result, target_shapes)
 
 
 __all__ = ["AUDIO_ENCODER_PREFIX", "DROPPED", "PARALLEL_PREFIX", "drop_reason", "map_state_dict", "module_key", "strip_parallel_prefix"]

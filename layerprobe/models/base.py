@@ -204,4 +204,26 @@ class ModelAdapter(Protocol):
         """Restrict block ``block``'s attention to ``|i - j| <= radius`` frames; returns the remover."""
 
 
-__all__ = ["LayerOutputs", "ModelAdapter"]
+def model_card(adapter: Any, weights_fingerprint: str | None) -> dict[str, Any]:
+    """What a store records about the model an adapter runs (part of every adapter's ``describe()``).
+
+    Returns
+    -------
+    dict
+        ``family``, ``model_class``, ``parameter_count`` (every parameter of ``adapter.module``, the
+        encoder layerprobe runs: Whisper's encoder without its decoder), ``num_layers``,
+        ``layer_ids``, ``layer_frame_rates`` (layer id -> native frame rate in Hz, every layer) and
+        ``weights_fingerprint`` (None when unknown).
+    """
+    return {
+        "family": adapter.family,
+        "model_class": type(adapter.module).__name__,
+        "parameter_count": int(sum(parameter.numel() for parameter in adapter.module.parameters())),
+        "num_layers": adapter.num_layers,
+        "layer_ids": list(adapter.layer_ids),
+        "layer_frame_rates": {layer: float(adapter.layer_frame_rate(layer)) for layer in adapter.layer_ids},
+        "weights_fingerprint": weights_fingerprint,
+    }
+
+
+__all__ = ["LayerOutputs", "ModelAdapter", "model_card"]

@@ -19,7 +19,7 @@ from torch import nn
 from layerprobe.devices import resolve_device
 from layerprobe.errors import AudioError, ConfigError
 from layerprobe.layers import CONTEXTUALIZED, LOCAL, parse_layer_id, parse_layers
-from layerprobe.models.base import LayerOutputs
+from layerprobe.models.base import LayerOutputs, model_card
 from layerprobe.models.fingerprint import directory_fingerprint
 from layerprobe.models.hf_capture import _LayerCapture
 from layerprobe.models.hf_loading import (
@@ -377,25 +377,8 @@ class HFAdapter(_LayerCapture):
         return self._run(waves, wanted)
 
     def model_card(self) -> dict[str, Any]:
-        """What a store records about the model it came from (also part of :meth:`describe`).
-
-        Returns
-        -------
-        dict
-            ``family``, ``model_class``, ``parameter_count`` (every parameter of the encoder module
-            layerprobe runs: Whisper's encoder without its decoder), ``num_layers``, ``layer_ids``,
-            ``layer_frame_rates`` (layer id -> native frame rate in Hz, every layer) and
-            ``weights_fingerprint`` (None when unknown).
-        """
-        return {
-            "family": self.family,
-            "model_class": type(self.module).__name__,
-            "parameter_count": int(sum(parameter.numel() for parameter in self.module.parameters())),
-            "num_layers": self.num_layers,
-            "layer_ids": list(self.layer_ids),
-            "layer_frame_rates": {layer: float(self.layer_frame_rate(layer)) for layer in self.layer_ids},
-            "weights_fingerprint": self._provenance.weights_fingerprint,
-        }
+        """What a store records about the model (:func:`layerprobe.models.base.model_card`; part of :meth:`describe`)."""
+        return model_card(self, self._provenance.weights_fingerprint)
 
     def describe(self) -> dict[str, Any]:
         """Provenance: spec, the model card (:meth:`model_card`), source, revision, config digest, library

@@ -25,7 +25,7 @@ from torch import nn
 
 from layerprobe.errors import AudioError, ConfigError
 from layerprobe.layers import CONTEXTUALIZED
-from layerprobe.models.base import LayerOutputs
+from layerprobe.models.base import LayerOutputs, model_card
 
 SAMPLE_RATE = 16000
 
@@ -214,24 +214,8 @@ class StackAdapter:
         return [self.forward(wave, layers=layers) for wave in waveforms]
 
     def model_card(self) -> dict[str, Any]:
-        """What a store records about the model (the same keys as ``HFAdapter.model_card``).
-
-        Returns
-        -------
-        dict
-            ``family``, ``model_class``, ``parameter_count`` (every parameter of the module layerprobe
-            runs), ``num_layers``, ``layer_ids``, ``layer_frame_rates`` (layer id -> Hz) and
-            ``weights_fingerprint``.
-        """
-        return {
-            "family": self.family,
-            "model_class": type(self.module).__name__,
-            "parameter_count": int(sum(parameter.numel() for parameter in self.module.parameters())),
-            "num_layers": self.num_layers,
-            "layer_ids": list(self.layer_ids),
-            "layer_frame_rates": {layer: float(self.layer_frame_rate(layer)) for layer in self.layer_ids},
-            "weights_fingerprint": self.weights_fingerprint,
-        }
+        """What a store records about the model (:func:`layerprobe.models.base.model_card`; part of :meth:`describe`)."""
+        return model_card(self, self.weights_fingerprint)
 
     def describe(self) -> dict[str, Any]:
         """Provenance: spec, the model card (:meth:`model_card`), source, config digest, library
