@@ -32,17 +32,19 @@ from layerprobe.cli.options import (
 @click.option("--speaker-pattern", default=None,
               help="Regular expression searched in utterance ids whose first group is the speaker (LibriSpeech '^(\\d+)-', "
                    "TIMIT '^([^_]+)_'); adds ap_cross_speaker.")  # fmt: skip
+@click.option("--span", "store_span", type=click.Choice(["word", "all_words"]), default="word", show_default=True,
+              help="The store read: the word sample's or the all-words sample's (the data of cca_semantic; rows awd@all_words).")
 @out_file_option("results/awd.csv")
 @progress_option
 @launcher_options
 def awd_command(
     model_spec: str, corpus: str, split: str, sample_id: int, layers: str, features: Path, speaker_pattern: str | None,
-    out: Path, progress: bool, **launcher: Any,
+    store_span: str, out: Path, progress: bool, **launcher: Any,
 ) -> None:  # fmt: skip
     """Score each layer on the same-different task: the average precision of same-word pairs.
 
     Reads FEATURES/<model>/<corpus>_<split>_sample<k>/contextualized_word.h5 (extract --span
-    word: one mean-pooled row per word segment).  Every pair of segments is ranked by the cosine
+    word: one mean-pooled row per word segment; --span all_words: contextualized_all_words.h5).  Every pair of segments is ranked by the cosine
     distance of its rows; the AP of the same-word pairs (sklearn's average precision of the
     scores -distance, computed exactly in tiles: memory grows with the same-word pairs, never with
     all n^2 pairs) is row `ap`.  With --speaker-pattern, `ap_cross_speaker` ranks the same-word
@@ -54,16 +56,18 @@ def awd_command(
       layerprobe awd --model hf:facebook/wav2vec2-base --corpus LibriSpeech --split dev-clean \\
           --speaker-pattern '^(\\d+)-' --out results/awd.csv
       layerprobe awd --model ... --corpus ... --split ... --launcher submitit     # a job per layer
+      layerprobe awd --model ... --corpus ... --split train --span all_words     # the all-words sample
     """
     from layerprobe.jobs.runners import awd_task
 
     arguments = dict(model=model_spec, corpus=corpus, split=split, sample=sample_id, layers=layers, features=features, out=out,
-                     speaker_pattern=speaker_pattern, progress=progress)  # fmt: skip
+                     speaker_pattern=speaker_pattern, span=store_span, progress=progress)  # fmt: skip
     if launcher["launcher"] != "none":
         from layerprobe.cli.launching import run_launch, task
         from layerprobe.experiments.awd import awd_layers
 
-        chosen = awd_layers(features=features, model=model_spec, corpus=corpus, split=split, sample=sample_id, layers=layers)
+        chosen = awd_layers(features=features, model=model_spec, corpus=corpus, split=split, sample=sample_id, layers=layers,
+                            span=store_span)  # fmt: skip
         run_launch([task(f"layer {layer}", awd_task, {**arguments, "layers": layer}, {"layers": layer}) for layer in chosen], launcher)
         return
     awd_task(**arguments, echo=click.echo)

@@ -45,6 +45,8 @@ PathLike = str | os.PathLike
 
 #: Fewer same-word pairs than this draw a warning (the AP rests on few pairs).
 MIN_SAME_PAIRS = 100
+#: The stores ``awd`` reads: the word sample's (default) or the all-words sample's (rows ``awd@all_words``).
+SPANS = ("word", "all_words")
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,7 @@ def run_awd(
     sample: int | None = None,
     layers: str = "all",
     speaker_pattern: str | None = None,
+    span: str = "word",
     block: int = BLOCK,
     results: ResultTable | PathLike | None = None,
     progress: bool = True,
@@ -137,6 +140,9 @@ def run_awd(
     speaker_pattern : str, optional
         Regular expression searched in each utterance id; its first group (else the match) is the
         speaker (LibriSpeech ``^(\\d+)-``, TIMIT ``^([^_]+)_``).  Adds ``ap_cross_speaker``.
+    span : {"word", "all_words"}
+        The store read: the word sample's (``contextualized_word.h5``) or the all-words sample's
+        (``contextualized_all_words.h5``, the data of ``cca_semantic``; rows named ``awd@all_words``).
     block : int
         Tile side of the chunked computation (memory, :mod:`layerprobe.analysis.awd`).
     results : ResultTable or path-like, optional
@@ -157,10 +163,12 @@ def run_awd(
     ConfigError
         A layer the store lacks, a bad speaker pattern, or no word with two segments.
     """
-    query = word_store_query(store, features=features, model=model, corpus=corpus, split=split, sample=sample, what="run_awd")
+    _check_span(span)
+    query = word_store_query(store, features=features, model=model, corpus=corpus, split=split, sample=sample, what="run_awd",
+                             span=span)  # fmt: skip
     table = open_table(results)
     with open_store(query.path) as opened:
-        check_word_store(opened)
+        _check_store(opened, span)
         path = opened.paths[0]
         chosen = choose_layers(opened, layers)
         keep = np.array([word_label(str(label)) is not None for label in opened.labels], dtype=bool)
@@ -173,7 +181,7 @@ def run_awd(
         speakers = segment_speakers(opened, speaker_pattern)[keep] if speaker_pattern is not None else None
         attrs = opened.attrs
         row_model = store_model(opened) if attrs.get("model") else query.model
-        run = RunKey(row_model, query.corpus, EXPERIMENT, query.split, query.sample, 0)
+        run = RunKey(row_model, query.corpus, EXPERIMENT if span == "word" else f"{EXPERIMENT}@{span}", query.split, query.sample, 0)
 
         def score(layer: str) -> LayerAWD:
             values = opened.read(layer)
@@ -188,7 +196,7 @@ def run_awd(
         def metadata(outcome: LayerAWD) -> dict[str, Any]:
             result = outcome.result
             return {
-                "options": {"distance": "cosine", "pooling": "mean", "speaker_pattern": speaker_pattern},
+                "options": {"distance": "cosine", "pooling": "mean", "speaker_pattern": speaker_pattern, "span": span},
                 "provenance": provenance(attrs=attrs, store=store_entry(opened)),
                 "details": {"n_segments": result.n_segments, "n_words": result.n_words, "n_same": result.n_same,
                             "n_different": result.n_different, "same_rate": result.same_rate,
@@ -201,12 +209,28 @@ def run_awd(
                             progress=progress, on_layer=on_layer)  # fmt: skip
 
 
-def awd_layers(*, features: PathLike, model: str, corpus: str, split: str, sample: int | None = None, layers: str = "all") -> list[str]:
+def awd_layers(*, features: PathLike, model: str, corpus: str, split: str, sample: int | None = None, layers: str = "all",
+               span: str = "word") -> list[str]:  # fmt: skip
     """The layers :func:`run_awd` would score (for one launched task per layer)."""
-    query = word_store_query(features=features, model=model, corpus=corpus, split=split, sample=sample, what="awd_layers")
+    _check_span(span)
+    query = word_store_query(features=features, model=model, corpus=corpus, split=split, sample=sample, what="awd_layers", span=span)
     with open_store(query.path) as opened:
-        check_word_store(opened)
+        _check_store(opened, span)
         return choose_layers(opened, layers)
 
 
-__all__ = ["LayerAWD", "MIN_SAME_PAIRS", "awd_layers", "awd_warnings", "run_awd", "segment_speakers"]
+def _check_span(span: str) -> None:
+    if span not in SPANS:
+        raise ConfigError(f"--span must be one of {', '.join(SPANS)}, got {span!r}")
+
+
+def _check_store(store: FeatureStore, span: str) -> None:
+    """StoreError naming the file unless ``store`` is a store of ``span`` (word or all_words)."""
+    if span == "word":
+        check_word_store(store)
+    elif store.span != span:
+        raise StoreError(f"is a {store.span}-span store; awd --span {span} needs an {span}-span store (extract --span {span})",
+                         path=store.paths[0])  # fmt: skip
+
+
+__all__ = ["LayerAWD", "MIN_SAME_PAIRS", "SPANS", "awd_layers", "awd_warnings", "run_awd", "segment_speakers"]

@@ -62,9 +62,9 @@ REP = "contextualized"
 FOLDER = "wordvec"
 
 
-def word_store_query(store: Any = None, *, what: str = "this experiment", **parts: Any) -> StoreQuery:
-    """The contextualized word store named by ``store`` and/or the path strings (:func:`resolve_store`)."""
-    return resolve_store(store, rep=REP, span="word", what=what, **parts)
+def word_store_query(store: Any = None, *, what: str = "this experiment", span: str = "word", **parts: Any) -> StoreQuery:
+    """The contextualized word (or ``span``) store named by ``store`` and/or the path strings (:func:`resolve_store`)."""
+    return resolve_store(store, rep=REP, span=span, what=what, **parts)
 
 
 def store_fingerprint(store: FeatureStore) -> str:

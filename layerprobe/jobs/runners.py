@@ -229,6 +229,7 @@ def awd_task(
     features: Path,
     out: Path,
     speaker_pattern: str | None = None,
+    span: str = "word",
     progress: bool = True,
     echo: Echo | None = None,
 ) -> list:
@@ -249,7 +250,7 @@ def awd_task(
         )
 
     scores = run_awd(features=features, model=model, corpus=corpus, split=split, sample=sample, layers=layers,
-                     speaker_pattern=speaker_pattern, results=out, progress=progress, on_layer=report)  # fmt: skip
+                     speaker_pattern=speaker_pattern, span=span, results=out, progress=progress, on_layer=report)  # fmt: skip
     echo(f"{len(scores)} layer{'s' if len(scores) != 1 else ''} -> {out}")
     return scores
 

@@ -11,7 +11,7 @@ from sklearn.metrics import average_precision_score
 
 from layerprobe.analysis.awd import cosine_distances, same_different_ap
 from layerprobe.errors import ConfigError, StoreError
-from layerprobe.experiments.awd import MIN_SAME_PAIRS, run_awd
+from layerprobe.experiments.awd import MIN_SAME_PAIRS, awd_layers, run_awd
 from layerprobe.io.store import FeatureStore
 from layerprobe.io.store_paths import store_path
 from layerprobe.results import ResultTable
@@ -253,3 +253,21 @@ def test_plot_draws_the_same_pair_rate_as_the_chance_line(tmp_path):
     chance = [line for line in ax.get_lines() if line.get_gid() == "chance"]
     assert len(chance) == 1 and chance[0].get_label() == "chance (same-word pair rate)"
     assert list(chance[0].get_ydata()) == pytest.approx([8 / 28] * len(chance[0].get_ydata()))
+
+
+def test_the_all_words_store_is_read_with_span_all_words_and_its_rows_are_named_apart(tmp_path):
+    word = write_store(store_file(tmp_path), UTTERANCES, rows_of)
+    path = store_path(tmp_path / "features", "hand", "demo", "train", 1, "contextualized", "all_words")
+    writer = FeatureStore.create(path, attrs={**ATTRS, "span": "all_words"}, layer_dims={"T0": 3, "T1": 3})
+    for utt, labels in UTTERANCES.items():
+        segments = [(label, 0.1 * i, 0.1 * i + 0.05) for i, label in enumerate(labels)]
+        writer.append(utt, {layer: rows_of(layer, labels) for layer in ("T0", "T1")}, segments=segments)
+    writer.finish()
+    from_words = run_awd(word, progress=False)
+    from_all = run_awd(features=tmp_path / "features", model="hand", corpus="demo", split="train", span="all_words",
+                       results=tmp_path / "awd.csv", progress=False)  # fmt: skip
+    assert [s.result.ap for s in from_all] == [s.result.ap for s in from_words]  # the same rows, the same scores
+    assert {row["experiment"] for row in ResultTable.open(tmp_path / "awd.csv").rows} == {"awd@all_words"}
+    assert awd_layers(features=tmp_path / "features", model="hand", corpus="demo", split="train", span="all_words") == ["T0", "T1"]
+    with pytest.raises(ConfigError, match=r"^--span must be one of word, all_words, got 'phone'$"):
+        run_awd(word, span="phone", progress=False)
