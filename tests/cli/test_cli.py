@@ -10,22 +10,15 @@ import sys
 import pytest
 
 from layerprobe import __version__
-from layerprobe.cli import cli, main
+from layerprobe.cli import cli
 from layerprobe.results import ResultTable
+from support.cli import run, run_ok
 from support.corpora import make_folder_corpus
 
 COMMANDS = [["sample"], ["demo"], ["corpus"], ["corpus", "info"], ["corpus", "align"], ["corpus", "synth"], ["extract"], ["merge"], ["status"], ["cca"],
             ["plot"], ["mi"], ["wordvec"], ["wordsim"], ["awd"], ["probe"], ["finetune"],
             ["attention"], ["attention", "maps"], ["attention", "patterns"], ["attention", "view"], ["audiate"],
             ["import-reference"], ["models"], ["segment"], ["sts"], ["corpus", "synth-sts"]]  # fmt: skip
-
-
-def run(argv, capsys):
-    """Run the CLI in-process; return (exit status, stdout, stderr)."""
-    with pytest.raises(SystemExit) as caught:
-        main(argv)
-    out = capsys.readouterr()
-    return caught.value.code, out.out, out.err
 
 
 def test_version(capsys):
@@ -249,13 +242,6 @@ def test_plot_needs_readable_results_files(tmp_path, capsys):
 # cca: stores made by the commands themselves (corpus synth, sample, extract), then cca, then plot
 
 
-def _ok(argv):
-    """Run a command in-process where capsys is not at hand (a module fixture); it must succeed."""
-    with pytest.raises(SystemExit) as caught:
-        main(argv)
-    assert caught.value.code == 0, argv
-
-
 @pytest.fixture(scope="module")
 def cca_features(tmp_path_factory):
     """Frame and phone stores of tiny:wav2vec2 and the log-mel baseline, from a 12-utterance corpus."""
@@ -263,16 +249,16 @@ def cca_features(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("cca_cli")
     corpus, samples, features = root / "synth", root / "ds", root / "features"
-    _ok(["corpus", "synth", "--out", str(corpus), "--n", "12", "--seed", "5", "--no-progress"])
+    run_ok(["corpus", "synth", "--out", str(corpus), "--n", "12", "--seed", "5", "--no-progress"])
     common = ["--corpus", str(corpus), "--split", "train"]
-    _ok(["sample", *common, "--span", "frame", "--n-utterances", "6", "--out", str(samples), "--no-progress"])
-    _ok(["sample", *common, "--span", "phone", "--min-per-label", "3", "--max-per-label", "8", "--out", str(samples), "--no-progress"])
+    run_ok(["sample", *common, "--span", "frame", "--n-utterances", "6", "--out", str(samples), "--no-progress"])
+    run_ok(["sample", *common, "--span", "phone", "--min-per-label", "3", "--max-per-label", "8", "--out", str(samples), "--no-progress"])
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a 32-wide model: worker threads only spin (and crawl on a busy 2-core machine)
     try:
         for rep, span in (("local", "frame"), ("contextualized", "frame"), ("contextualized", "phone"), ("mel", "frame")):
             model = ["--model", "tiny:wav2vec2"] if rep != "mel" else []
-            _ok(["extract", *model, *common, "--span", span, "--rep", rep, "--samples-dir", str(samples), "--out", str(features), "--no-progress"])
+            run_ok(["extract", *model, *common, "--span", span, "--rep", rep, "--samples-dir", str(samples), "--out", str(features), "--no-progress"])
     finally:
         torch.set_num_threads(threads)
     return features
@@ -377,13 +363,13 @@ def word_features(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("wordsim_cli")
     corpus, samples, features = root / "synth", root / "ds", root / "features"
-    _ok(["corpus", "synth", "--out", str(corpus), "--n", "30", "--seed", "5", "--no-progress"])
+    run_ok(["corpus", "synth", "--out", str(corpus), "--n", "30", "--seed", "5", "--no-progress"])
     common = ["--corpus", str(corpus), "--split", "train", "--span", "word"]
-    _ok(["sample", *common, "--n-labels", "200", "--min-per-label", "1", "--max-per-label", "10", "--out", str(samples), "--no-progress"])
+    run_ok(["sample", *common, "--n-labels", "200", "--min-per-label", "1", "--max-per-label", "10", "--out", str(samples), "--no-progress"])
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a 32-wide model: worker threads only spin (and crawl on a busy 2-core machine)
     try:
-        _ok(["extract", "--model", "tiny:wav2vec2", *common, "--rep", "contextualized", "--samples-dir", str(samples),
+        run_ok(["extract", "--model", "tiny:wav2vec2", *common, "--rep", "contextualized", "--samples-dir", str(samples),
              "--out", str(features), "--no-progress"])  # fmt: skip
     finally:
         torch.set_num_threads(threads)
@@ -397,7 +383,7 @@ def word_features(tmp_path_factory):
     (files / "text.tsv").write_text("man,woman,8\ncat,dog,high\n")
     (files / "T1.txt").write_text("man 0.1 0.2 0.3\nwoman 0.3 0.1 0.2\n")
     namespace = SimpleNamespace(root=root, features=features, files=files)
-    _ok(_word("wordvec", namespace, "--layer", "T0", "--out", str(files)))
+    run_ok(_word("wordvec", namespace, "--layer", "T0", "--out", str(files)))
     return namespace
 
 
@@ -505,15 +491,15 @@ def mi_features(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("mi_cli")
     corpus, samples, features = root / "synth", root / "ds", root / "features"
-    _ok(["corpus", "synth", "--out", str(corpus), "--n", "20", "--seed", "5", "--no-progress"])
+    run_ok(["corpus", "synth", "--out", str(corpus), "--n", "20", "--seed", "5", "--no-progress"])
     for split, most in (("train", "8"), ("dev", "6")):
-        _ok(["sample", "--corpus", str(corpus), "--split", split, "--span", "phone", "--min-per-label", "1",
+        run_ok(["sample", "--corpus", str(corpus), "--split", split, "--span", "phone", "--min-per-label", "1",
              "--max-per-label", most, "--out", str(samples), "--no-progress"])  # fmt: skip
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a 32-wide model: worker threads only spin (and crawl on a busy 2-core machine)
     try:
         for split in ("train", "dev"):
-            _ok(["extract", "--model", "tiny:wav2vec2", "--corpus", str(corpus), "--split", split, "--span", "phone",
+            run_ok(["extract", "--model", "tiny:wav2vec2", "--corpus", str(corpus), "--split", split, "--span", "phone",
                  "--rep", "contextualized", "--samples-dir", str(samples), "--out", str(features), "--no-progress"])  # fmt: skip
     finally:
         torch.set_num_threads(threads)
@@ -613,14 +599,14 @@ def pattern_features(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("patterns_cli")
     corpus, samples = root / "synth", root / "ds"
-    _ok(["corpus", "synth", "--out", str(corpus), "--n", "8", "--seed", "3", "--no-progress"])
-    _ok(["sample", "--corpus", str(corpus), "--split", "train", "--span", "frame", "--out", str(samples), "--no-progress"])
+    run_ok(["corpus", "synth", "--out", str(corpus), "--n", "8", "--seed", "3", "--no-progress"])
+    run_ok(["sample", "--corpus", str(corpus), "--split", "train", "--span", "frame", "--out", str(samples), "--no-progress"])
     common = ["--model", "tiny:wav2vec2", "--corpus", str(corpus), "--split", "train", "--samples-dir", str(samples), "--no-progress"]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        _ok(["attention", "maps", *common, "--utterances", "3", "--out", str(root / "features")])
-        _ok(["extract", *common, "--span", "frame", "--rep", "contextualized", "--out", str(root / "bare")])
+        run_ok(["attention", "maps", *common, "--utterances", "3", "--out", str(root / "features")])
+        run_ok(["extract", *common, "--span", "frame", "--rep", "contextualized", "--out", str(root / "bare")])
     finally:
         torch.set_num_threads(threads)
     return root

@@ -9,20 +9,12 @@ import numpy as np
 import pytest
 import soundfile
 
-from layerprobe.cli import main
 from layerprobe.data.corpora import open_corpus
 from layerprobe.data.samples import draw_sample
 from layerprobe.io.alignments import write_textgrid
 from layerprobe.io.audio import write_audio
+from support.cli import run
 from support.corpora import make_folder_corpus, make_utterance
-
-
-def run(argv, capsys):
-    """Run the CLI in-process; return (exit status, stdout, stderr)."""
-    with pytest.raises(SystemExit) as caught:
-        main(argv)
-    out = capsys.readouterr()
-    return caught.value.code, out.out, out.err
 
 
 def test_mp3_and_ogg_files_with_textgrids_are_read(tmp_path):

@@ -5,23 +5,9 @@ from __future__ import annotations
 import pytest
 
 from layerprobe.analysis.mi import cluster_mi_result
-from layerprobe.cli import main
 from layerprobe.io.store import FeatureStore
 from layerprobe.results import ResultTable
-
-
-def run(argv, capsys):
-    """Run the CLI in-process; return (exit status, stdout, stderr)."""
-    with pytest.raises(SystemExit) as caught:
-        main(argv)
-    out = capsys.readouterr()
-    return caught.value.code, out.out, out.err
-
-
-def _ok(argv):
-    with pytest.raises(SystemExit) as caught:
-        main(argv)
-    assert caught.value.code == 0, argv
+from support.cli import run, run_ok
 
 
 @pytest.fixture(scope="module")
@@ -31,15 +17,15 @@ def features(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("mi_zscore")
     corpus, samples, out = root / "synth", root / "ds", root / "features"
-    _ok(["corpus", "synth", "--out", str(corpus), "--n", "20", "--seed", "5", "--no-progress"])
+    run_ok(["corpus", "synth", "--out", str(corpus), "--n", "20", "--seed", "5", "--no-progress"])
     for split, most in (("train", "8"), ("dev", "6")):
-        _ok(["sample", "--corpus", str(corpus), "--split", split, "--span", "phone", "--min-per-label", "1",
+        run_ok(["sample", "--corpus", str(corpus), "--split", split, "--span", "phone", "--min-per-label", "1",
              "--max-per-label", most, "--out", str(samples), "--no-progress"])  # fmt: skip
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a 32-wide model: worker threads only spin
     try:
         for split in ("train", "dev"):
-            _ok(["extract", "--model", "tiny:wav2vec2", "--corpus", str(corpus), "--split", split, "--span", "phone",
+            run_ok(["extract", "--model", "tiny:wav2vec2", "--corpus", str(corpus), "--split", split, "--span", "phone",
                  "--rep", "contextualized", "--samples-dir", str(samples), "--out", str(out), "--no-progress"])  # fmt: skip
     finally:
         torch.set_num_threads(threads)

@@ -2,17 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
-from layerprobe.cli import main
 from layerprobe.models.catalog import catalog_lines
-
-
-def run(argv, capsys):
-    with pytest.raises(SystemExit) as caught:
-        main(argv)
-    out = capsys.readouterr()
-    return caught.value.code, out.out, out.err
+from support.cli import run
 
 
 def test_models_lists_every_family_and_spec_form(capsys):

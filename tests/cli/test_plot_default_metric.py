@@ -4,18 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from layerprobe.cli import main
 from layerprobe.errors import ConfigError, ResultError
 from layerprobe.plots import default_metric
 from layerprobe.results import ResultTable
-
-
-def run(argv, capsys):
-    """Run the CLI in-process; return (exit status, stdout, stderr)."""
-    with pytest.raises(SystemExit) as caught:
-        main(argv)
-    out = capsys.readouterr()
-    return caught.value.code, out.out, out.err
+from support.cli import run
 
 
 def rows(experiment, metrics, *, model="m", layers=("T1", "T2")):

@@ -2,17 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
-from layerprobe.cli import main
 from layerprobe.results import ResultTable
-
-
-def run(argv, capsys):
-    with pytest.raises(SystemExit) as caught:
-        main(argv)
-    out = capsys.readouterr()
-    return caught.value.code, out.out, out.err
+from support.cli import run
 
 
 def table(path, model, groups):

@@ -8,24 +8,10 @@ import pytest
 
 pytest.importorskip("pyarrow")
 
-from layerprobe.cli import main  # noqa: E402
 from layerprobe.results import ResultTable  # noqa: E402
+from support.cli import run, run_ok  # noqa: E402
 
 STS = ["--model", "tiny:wav2vec2", "--corpus", "sts", "--split", "test", "--no-progress"]
-
-
-def run(argv, capsys):
-    with pytest.raises(SystemExit) as caught:
-        main(argv)
-    out = capsys.readouterr()
-    return caught.value.code, out.out, out.err
-
-
-def _ok(argv):
-    """Run a command in-process where capsys is not at hand (a module fixture); it must succeed."""
-    with pytest.raises(SystemExit) as caught:
-        main(argv)
-    assert caught.value.code == 0, argv
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +21,10 @@ def project(tmp_path_factory):
     before = os.getcwd()
     os.chdir(root)
     try:
-        _ok(["corpus", "synth-sts", "--out", "sts", "--n-pairs", "4", "--seed", "0"])
+        run_ok(["corpus", "synth-sts", "--out", "sts", "--n-pairs", "4", "--seed", "0"])
         for sample, n in ((1, 1000), (2, 5)):
-            _ok(["sample", "--corpus", "sts", "--split", "test", "--span", "frame", "--n-utterances", str(n), "--sample", str(sample)])
-            _ok(["extract", "--model", "tiny:wav2vec2", "--corpus", "sts", "--split", "test", "--rep", "contextualized", "--span",
+            run_ok(["sample", "--corpus", "sts", "--split", "test", "--span", "frame", "--n-utterances", str(n), "--sample", str(sample)])
+            run_ok(["extract", "--model", "tiny:wav2vec2", "--corpus", "sts", "--split", "test", "--rep", "contextualized", "--span",
                  "frame", "--sample", str(sample), "--no-progress"])  # fmt: skip
     finally:
         os.chdir(before)

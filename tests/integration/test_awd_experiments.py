@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from layerprobe.analysis.awd import same_different_ap
-from layerprobe.cli import main
 from layerprobe.data.labels import word_label
 from layerprobe.io.store import FeatureStore
 from layerprobe.results import ResultTable
+from support.cli import run
 
 MODEL = "tiny:wav2vec2"
 #: The synthesized corpus's ids are synth-00000 ...: the last digit stands in for a speaker (10 of them).
@@ -40,13 +40,6 @@ def tiny(tmp_path_factory):
     finally:
         torch.set_num_threads(threads)
     return root, corpus.name, report.path
-
-
-def run(argv, capsys):
-    with pytest.raises(SystemExit) as caught:
-        main(argv)
-    out = capsys.readouterr()
-    return caught.value.code, out.out, out.err
 
 
 def test_awd_cli_rows_equal_the_library_and_per_layer_jobs_agree(tiny, tmp_path, capsys):

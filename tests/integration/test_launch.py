@@ -20,17 +20,11 @@ from layerprobe.data.synth import synthesize_corpus
 from layerprobe.io.store import FeatureStore, partial_path, shard_path
 from layerprobe.jobs import read_launch_record
 from layerprobe.results import ResultTable
+from support.cli import run
 
 pytest.importorskip("submitit")
 
 MODEL = "tiny:wav2vec2"
-
-
-def run(argv, capsys):
-    with pytest.raises(SystemExit) as caught:
-        main(argv)
-    out = capsys.readouterr()
-    return caught.value.code, out.out, out.err
 
 
 @pytest.fixture(scope="module")

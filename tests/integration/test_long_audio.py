@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from layerprobe.cli import main
 from layerprobe.cli import options
 from layerprobe.data.samples import SampledUtterance, SampleManifest, SamplingRule, manifest_path, write_manifest
 from layerprobe.errors import AudioError, ConfigError
@@ -25,6 +24,7 @@ from layerprobe.extraction import (
 )
 from layerprobe.io.store import FeatureStore
 from layerprobe.models import load_model
+from support.cli import run
 
 
 def make_manifest(root: Path, seconds: list[float], *, claimed: dict[int, float] | None = None, seed: int = 0) -> SampleManifest:
@@ -213,13 +213,6 @@ def test_attention_bytes_with_logits():
 
 
 # ---- the command line ---------------------------------------------------------------------------
-
-
-def run(argv, capsys):
-    with pytest.raises(SystemExit) as caught:
-        main(argv)
-    out = capsys.readouterr()
-    return caught.value.code, out.out, out.err
 
 
 def test_cli_and_job_defaults_are_the_library_s():

@@ -10,20 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from layerprobe.cli import main
 from layerprobe.data.oracles import load_oracle, oracle_fingerprint
 from layerprobe.io.store import FeatureStore
 from layerprobe.results import ResultTable
+from support.cli import run
 
 MODEL = "tiny:wav2vec2"
 PACKAGES = Path("/usr/share/wordnet/index.sense").is_file() and Path("/usr/share/perl5/Lingua/EN/Tagger/words.yml").is_file()
-
-
-def run(argv, capsys):
-    with pytest.raises(SystemExit) as caught:
-        main(argv)
-    out = capsys.readouterr()
-    return caught.value.code, out.out, out.err
 
 
 @pytest.fixture(scope="module")

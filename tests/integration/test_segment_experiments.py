@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from layerprobe.analysis import segmentation as seg
-from layerprobe.cli import main
 from layerprobe.data.corpora import open_corpus
 from layerprobe.data.samples import SamplingRule, draw_sample, manifest_path, write_manifest
 from layerprobe.errors import ConfigError
@@ -19,6 +18,7 @@ from layerprobe.io.alignments import Interval, read_textgrid, write_textgrid
 from layerprobe.io.store import FeatureStore
 from layerprobe.models import load_model
 from layerprobe.results import ResultTable
+from support.cli import run
 from support.corpora import make_folder_corpus
 
 MODEL = "tiny:wav2vec2"
@@ -57,13 +57,6 @@ def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("segment")
     name, stores = build(root, silence_only=("test-002",))
     return root, name, stores
-
-
-def run(argv, capsys):
-    with pytest.raises(SystemExit) as caught:
-        main(argv)
-    out = capsys.readouterr()
-    return caught.value.code, out.out, out.err
 
 
 def gold_of(store_path, root):

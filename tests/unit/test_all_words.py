@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from layerprobe.cli import main
 from layerprobe.data.all_words import VocabularyOracle, vocabulary_oracle
 from layerprobe.data.corpora import open_corpus
 from layerprobe.data.oracles import canonical_feature, load_oracle, oracle_fingerprint
 from layerprobe.data.samples import SamplingRule, draw_sample, manifest_path, read_manifest, write_manifest
 from layerprobe.errors import ConfigError, OracleError, SampleError
+from support.cli import run
 from support.corpora import make_folder_corpus
 
 #: A QVEC-format semantic oracle of five of the miniature corpus's words (and one it lacks).
@@ -163,13 +163,6 @@ def test_the_default_vocabulary_is_the_union_of_the_built_oracles():
     semantic = load_oracle("semantic")
     assert len(semantic.features) == 41 and semantic.features[1] == "noun.act"
     assert load_oracle("syntactic").features[-3:] == ("WP$", "WRB", "``")
-
-
-def run(argv, capsys):
-    with pytest.raises(SystemExit) as caught:
-        main(argv)
-    out = capsys.readouterr()
-    return caught.value.code, out.out, out.err
 
 
 def test_the_sample_command_takes_an_oracle_and_refuses_a_malformed_one(corpus, qvec, tmp_path, capsys):
