@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -273,7 +273,37 @@ def open_stores(stack: ExitStack, queries: Mapping[str, StoreQuery], *, required
     StoreError
         For a required store that is missing or unfinished (named).
     """
-    return {key: query.open(stack) for key, query in queries.items() if required or query.exists()}
+    stores = {key: query.open(stack) for key, query in queries.items() if required or query.exists()}
+    check_same_weights(stores.values())
+    return stores
+
+
+def check_same_weights(stores: Iterable[FeatureStore]) -> None:
+    """Refuse stores paired in one analysis that were extracted from different model weights.
+
+    Stores of one model tag are found by path (``<features>/<model tag>/...``): a model folder whose
+    weights changed between two extractions gives stores that look alike.  Each store records the
+    ``weights_fingerprint`` of the model it came from; stores without one (the log-mel baseline,
+    older stores) are not compared.
+
+    Raises
+    ------
+    StoreError
+        Naming the first store whose fingerprint differs from the first one's, and that one.
+    """
+    first: FeatureStore | None = None
+    for store in stores:
+        weights = str(store.attrs.get("weights_fingerprint") or "")
+        if not weights:
+            continue
+        if first is None:
+            first = store
+        elif weights != str(first.attrs.get("weights_fingerprint")):
+            raise StoreError(
+                f"was extracted from other model weights than {first.paths[0]} (weights fingerprints "
+                f"{weights[:12]} vs {str(first.attrs.get('weights_fingerprint'))[:12]}); extract both again from the same model",
+                path=store.paths[0],
+            )
 
 
 def resolve_store(
@@ -314,4 +344,4 @@ def resolve_store(
     return query.replace(**changes) if changes else query
 
 
-__all__ = ["MEL_TAG", "StoreQuery", "explain_missing", "manifest_candidates", "missing_hint", "open_store", "open_stores", "resolve_store", "stale_manifest", "store_exists"]
+__all__ = ["MEL_TAG", "StoreQuery", "check_same_weights", "explain_missing", "manifest_candidates", "missing_hint", "open_store", "open_stores", "resolve_store", "stale_manifest", "store_exists"]

@@ -61,7 +61,7 @@ from layerprobe.analysis.segmentation import (
     zscore,
 )
 from layerprobe.errors import ConfigError, StoreError
-from layerprobe.experiments.query import StoreQuery, manifest_candidates, resolve_store
+from layerprobe.experiments.query import StoreQuery, check_same_weights, manifest_candidates, resolve_store
 from layerprobe.experiments.records import RunKey, open_table, provenance, score_layers, store_entry, store_model
 from layerprobe.experiments.wordvec import choose_layers
 from layerprobe.io.store import FeatureStore
@@ -348,6 +348,7 @@ def run_segment(
         if not tune_on_eval:
             tuned = tune_query.open(stack)
             check_frame_store(tuned)
+            check_same_weights([opened, tuned])
             missing = [layer for layer in chosen if layer not in tuned.layer_ids]
             if missing:
                 raise ConfigError(f"layer {', '.join(missing)} is not in the tuning store; extract it there too", path=tuned.paths[0])
